@@ -1,0 +1,342 @@
+"""One time step of each recurrence: ``state_t = f(x_t, state_{t-1})``.
+
+Every cell follows one small protocol (:class:`Cell`), so that unfolding
+(:mod:`rnnlab.unroll`), stacking and bidirectional layers (:mod:`rnnlab.layers`)
+and the diagnostics work for any cell, including one a user writes.
+
+A step is split in two because the input part of every gate does not depend on
+the state: ``project_input`` maps the whole sequence at once (one large matrix
+product), and ``step`` does the sequential rest.  The standard cells keep
+torch.nn's parameter names, shapes, gate order and initialisation, so their
+parameters are interchangeable with ``torch.nn.RNNCell/LSTMCell/GRUCell``.
+
+Shapes: ``B`` batch, ``I`` input features, ``H`` hidden features, ``P`` the
+projection size of an LSTM (``P = H`` without projection), ``G`` the width of a
+cell's projected input (for example ``4H`` for an LSTM).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+State = tuple[Tensor, ...]
+"""A cell's state: one tensor (``h``) or several (``h, c``), each ``(B, size)``; ``state[0]`` is the step's output."""
+
+
+class Cell(nn.Module):
+    """The cell protocol: one time step of a recurrence.
+
+    A subclass sets ``input_size`` and ``state_sizes`` (the feature size of each
+    state tensor; ``state[0]`` is what the step emits), creates its parameters,
+    and implements :meth:`step`.  Optionally it moves the state-free part of the
+    step into :meth:`project_input`, which runs over all time steps at once, and
+    names the gate activations that :meth:`step` returns in ``gate_names`` so
+    traces can show them.  Stacking, bidirectionality, variable lengths, traces
+    and truncated BPTT then come from :mod:`rnnlab.unroll` and
+    :class:`rnnlab.Recurrent`.
+
+    Called as a module, a cell takes one step with torch.nn's cell signature:
+    ``cell(input, hx=None)`` with ``input`` of shape ``(B, I)`` or ``(I,)`` and
+    ``hx`` a tensor (one-tensor state) or a tuple (several), returning the new
+    state in the same form.
+    """
+
+    input_size: int
+    state_sizes: tuple[int, ...]
+    gate_names: tuple[str, ...] = ()
+
+    @property
+    def hidden_size(self) -> int:
+        """Size of the last state tensor: the memory of the cell (``H``)."""
+        return self.state_sizes[-1]
+
+    @property
+    def output_size(self) -> int:
+        """Size of what one step emits, ``state[0]``."""
+        return self.state_sizes[0]
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """The state-free part of a step, ``(..., I) -> (..., G)``; identity unless overridden."""
+        return x
+
+    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
+        """One step: projected input ``(B, G)`` and state -> (new state, gate activations ``(B, H)`` each)."""
+        raise NotImplementedError
+
+    def initial_state(self, batch_size: int, like: Tensor) -> State:
+        """The zero state for ``batch_size`` sequences, with ``like``'s dtype and device."""
+        return tuple(like.new_zeros(batch_size, size) for size in self.state_sizes)
+
+    def forward(self, input: Tensor, hx: Tensor | State | None = None) -> Tensor | State:
+        """One step with torch.nn's cell signature (see the class docstring)."""
+        name = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+        if input.dim() not in (1, 2):
+            raise ValueError(
+                f"{name}: input must be 2-D (batch, input_size) or 1-D (input_size,), "
+                f"got {input.dim()}-D with shape {tuple(input.shape)}"
+            )
+        if input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}: input must have input_size={self.input_size} features in its last dimension, "
+                f"got shape {tuple(input.shape)}"
+            )
+        batched = input.dim() == 2
+        x = input if batched else input.unsqueeze(0)
+        check_dtype_device(name, "input", x, next(iter(self.parameters()), None))
+        if hx is None:
+            state = self.initial_state(x.shape[0], x)
+        else:
+            given = (hx,) if isinstance(hx, Tensor) else tuple(hx)
+            state = check_state(name, "hx", given, self.state_sizes, x, batched)
+        new_state, _ = self.step(self.project_input(x), state)
+        if not batched:
+            new_state = tuple(s.squeeze(0) for s in new_state)
+        return new_state[0] if len(new_state) == 1 else new_state
+
+
+def check_dtype_device(owner: str, arg: str, tensor: Tensor, reference: Tensor | None) -> None:
+    """Raise a ``TypeError`` naming ``arg`` if its dtype or device differs from ``reference``'s."""
+    if reference is None:
+        return
+    if tensor.dtype != reference.dtype:
+        raise TypeError(f"{owner}: {arg} has dtype {tensor.dtype}, expected {reference.dtype} (the parameters' dtype)")
+    if tensor.device != reference.device:
+        raise TypeError(f"{owner}: {arg} is on device {tensor.device}, expected {reference.device} (the parameters' device)")
+
+
+def check_state(owner: str, arg: str, state: State, sizes: tuple[int, ...], x: Tensor, batched: bool) -> State:
+    """Validate a user-given cell state against ``sizes`` and the batch of ``x`` (batched ``(B, I)``)."""
+    if len(state) != len(sizes):
+        raise TypeError(f"{owner}: {arg} must hold {len(sizes)} tensor(s), got {len(state)}")
+    checked = []
+    for k, (s, size) in enumerate(zip(state, sizes)):
+        label = arg if len(sizes) == 1 else f"{arg}[{k}]"
+        if not isinstance(s, Tensor):
+            raise TypeError(f"{owner}: {label} must be a Tensor, got {type(s).__name__}")
+        expected = (x.shape[0], size) if batched else (size,)
+        if tuple(s.shape) != expected:
+            raise ValueError(f"{owner}: {label} must have shape {expected}, got {tuple(s.shape)}")
+        if s.dtype != x.dtype or s.device != x.device:
+            raise TypeError(
+                f"{owner}: {label} has dtype {s.dtype} on {s.device}, expected {x.dtype} on {x.device} (the input's)"
+            )
+        checked.append(s if batched else s.unsqueeze(0))
+    return tuple(checked)
+
+
+def uniform_init_(module: nn.Module, hidden_size: int) -> None:
+    """torch.nn's recurrent initialisation: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)), in registration order."""
+    bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
+    for weight in module.parameters():
+        nn.init.uniform_(weight, -bound, bound)
+
+
+class _StandardCell(Cell):
+    """Parameters in torch.nn's layout: ``weight_ih (G, I)``, ``weight_hh (G, P)``, ``bias_ih``, ``bias_hh (G,)``."""
+
+    native_mode: str  # the name of PyTorch's fused kernel for a whole layer of this cell
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int, recurrent_size: int,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        if input_size <= 0 or hidden_size <= 0:
+            raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
+                             f"got input_size={input_size}, hidden_size={hidden_size}")
+        factory = {"device": device, "dtype": dtype}
+        self.input_size = input_size
+        self.bias = bias
+        self.weight_ih = nn.Parameter(torch.empty(gates * hidden_size, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(gates * hidden_size, recurrent_size, **factory))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(gates * hidden_size, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(gates * hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+
+    def reset_parameters(self) -> None:
+        uniform_init_(self, self.hidden_size)
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            text += ", bias=False"
+        return text
+
+
+class RNNCell(_StandardCell):
+    r"""Vanilla (Elman) recurrent cell, drop-in for ``torch.nn.RNNCell``.
+
+    .. math::
+        h_t = \phi(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}), \quad \phi \in \{\tanh, \mathrm{relu}\}
+
+    Shapes: ``weight_ih (H, I)``, ``weight_hh (H, H)``, biases ``(H,)``; state ``(h,)`` with ``h (B, H)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device=None, dtype=None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, 1, hidden_size, device, dtype)
+        self.nonlinearity = nonlinearity
+        self.native_mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.state_sizes = (hidden_size,)
+        self.reset_parameters()
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, _sum(self.bias_ih, self.bias_hh))
+
+    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
+        (h,) = state
+        pre = torch.addmm(x, h, self.weight_hh.t())
+        h = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
+        return (h,), ()
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        if self.nonlinearity != "tanh":
+            text += f", nonlinearity={self.nonlinearity}"
+        return text
+
+
+class LSTMCell(_StandardCell):
+    r"""Long short-term memory cell, drop-in for ``torch.nn.LSTMCell`` (plus torch.nn.LSTM's ``proj_size``).
+
+    .. math::
+        i, f, g, o &= \sigma, \sigma, \tanh, \sigma\,(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}) \\
+        c_t &= f \odot c_{t-1} + i \odot g \\
+        h_t &= W_{hr}\,(o \odot \tanh(c_t)) \quad (W_{hr} \text{ only with } \texttt{proj\_size} > 0)
+
+    Shapes: ``weight_ih (4H, I)``, ``weight_hh (4H, P)``, biases ``(4H,)``, ``weight_hr (P, H)``;
+    state ``(h, c)`` with ``h (B, P)``, ``c (B, H)``.
+    """
+
+    gate_names = ("i", "f", "g", "o")
+    native_mode = "LSTM"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0,
+                 device=None, dtype=None) -> None:
+        if proj_size < 0 or proj_size >= hidden_size:
+            raise ValueError(f"LSTMCell: proj_size must be 0 or between 1 and hidden_size-1={hidden_size - 1}, "
+                             f"got {proj_size}")
+        output_size = proj_size or hidden_size
+        super().__init__(input_size, hidden_size, bias, 4, output_size, device, dtype)
+        self.proj_size = proj_size
+        if proj_size:
+            self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size, device=device, dtype=dtype))
+        self.state_sizes = (output_size, hidden_size)
+        self.reset_parameters()
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, _sum(self.bias_ih, self.bias_hh))
+
+    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
+        h, c = state
+        i, f, g, o = torch.addmm(x, h, self.weight_hh.t()).chunk(4, dim=1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        if self.proj_size:
+            h = h @ self.weight_hr.t()
+        return (h, c), (i, f, g, o)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
+        return text
+
+
+class GRUCell(_StandardCell):
+    r"""Gated recurrent unit, drop-in for ``torch.nn.GRUCell`` (gate order r, z, n as torch.nn).
+
+    .. math::
+        r &= \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr}) \\
+        z &= \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}) \\
+        n &= \tanh(W_{in} x_t + b_{in} + r \odot (W_{hn} h_{t-1} + b_{hn})) \\
+        h_t &= (1 - z) \odot n + z \odot h_{t-1}
+
+    Shapes: ``weight_ih (3H, I)``, ``weight_hh (3H, H)``, biases ``(3H,)``; state ``(h,)`` with ``h (B, H)``.
+    """
+
+    gate_names = ("r", "z", "n")
+    native_mode = "GRU"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, hidden_size, device, dtype)
+        self.state_sizes = (hidden_size,)
+        self.reset_parameters()
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
+        (h,) = state
+        hh = F.linear(h, self.weight_hh, self.bias_hh)
+        hidden = h.shape[1]
+        r, z = torch.sigmoid(x[:, : 2 * hidden] + hh[:, : 2 * hidden]).chunk(2, dim=1)
+        n = torch.tanh(x[:, 2 * hidden :] + r * hh[:, 2 * hidden :])
+        h = torch.lerp(n, h, z)  # (1 - z) * n + z * h
+        return (h,), (r, z, n)
+
+
+class LayerNormLSTMCell(Cell):
+    r"""LSTM with layer normalisation (Ba et al. 2016): the worked example of a custom cell.
+
+    .. math::
+        i, f, g, o &= \sigma, \sigma, \tanh, \sigma\,(\mathrm{LN}_{ih}(W_{ih} x_t) + \mathrm{LN}_{hh}(W_{hh} h_{t-1}) + b) \\
+        c_t &= f \odot c_{t-1} + i \odot g \\
+        h_t &= o \odot \tanh(\mathrm{LN}_c(c_t))
+
+    Shapes: ``weight_ih (4H, I)``, ``weight_hh (4H, H)``, ``bias (4H,)``, layer norms over ``4H``, ``4H``
+    and ``H`` features; state ``(h, c)``, each ``(B, H)``.  The input half, ``LN_ih(W_ih x) + b``, is
+    state-free and so computed for all steps at once in :meth:`project_input`.
+    """
+
+    gate_names = ("i", "f", "g", "o")
+
+    def __init__(self, input_size: int, hidden_size: int, device=None, dtype=None) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.input_size, self.state_sizes = input_size, (hidden_size, hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **factory))
+        self.bias = nn.Parameter(torch.zeros(4 * hidden_size, **factory))
+        self.ln_ih = nn.LayerNorm(4 * hidden_size, **factory)
+        self.ln_hh = nn.LayerNorm(4 * hidden_size, **factory)
+        self.ln_c = nn.LayerNorm(hidden_size, **factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as torch.nn's LSTM; zero bias; layer norms at identity."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        nn.init.uniform_(self.weight_ih, -bound, bound)
+        nn.init.uniform_(self.weight_hh, -bound, bound)
+        nn.init.zeros_(self.bias)
+        for norm in (self.ln_ih, self.ln_hh, self.ln_c):
+            norm.reset_parameters()
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return self.ln_ih(F.linear(x, self.weight_ih)) + self.bias
+
+    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
+        h, c = state
+        i, f, g, o = (x + self.ln_hh(F.linear(h, self.weight_hh))).chunk(4, dim=1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(self.ln_c(c))
+        return (h, c), (i, f, g, o)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}"
+
+
+def _sum(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    """``a + b`` for two optional biases (both present or both absent)."""
+    return None if a is None else a + b

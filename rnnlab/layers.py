@@ -1,0 +1,401 @@
+"""Recurrent layers: cells unfolded over time, stacked, optionally bidirectional.
+
+:class:`Recurrent` builds a layer from any :class:`~rnnlab.cells.Cell`;
+:class:`RNN`, :class:`LSTM` and :class:`GRU` are drop-in replacements for
+torch.nn's modules of the same names: the same constructor arguments, input
+forms (3-D, 2-D unbatched, ``PackedSequence``), return values, parameter names
+(``weight_ih_l0_reverse``), initialisation and ``state_dict``.
+
+Two engines compute the same function:
+
+* ``"unrolled"``: our cells through :func:`rnnlab.unroll.unroll`.  Works for any
+  cell and can record a trace of every step.
+* ``"native"``: PyTorch's fused kernels (oneDNN on CPU, cuDNN on GPU), for the
+  standard cells.
+
+``engine="auto"`` (the default) uses ``native`` when the cell has one and
+``unrolled`` otherwise; :meth:`Recurrent.trace` always unrolls.
+
+Shapes: ``T`` time steps, ``B`` batch, ``L`` layers, ``D`` directions (2 if
+bidirectional), ``I`` input features, ``H`` the cell's output size.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnlab.cells import Cell, GRUCell, LSTMCell, RNNCell, State, check_dtype_device
+from rnnlab.unroll import Trace, check_lengths, unroll
+
+ENGINES = ("auto", "native", "unrolled")
+
+_NATIVE_KERNELS = {
+    "LSTM": torch._VF.lstm,
+    "GRU": torch._VF.gru,
+    "RNN_TANH": torch._VF.rnn_tanh,
+    "RNN_RELU": torch._VF.rnn_relu,
+}
+
+
+class Recurrent(nn.Module):
+    """A stacked, optionally bidirectional recurrent layer built from any cell.
+
+    Args:
+        cell: a :class:`~rnnlab.cells.Cell` class (or factory) called as
+            ``cell(input_size, hidden_size, **cell_kwargs)`` once per layer and direction.
+        input_size, hidden_size, num_layers, batch_first, dropout, bidirectional: as torch.nn.LSTM.
+            ``dropout`` is applied to the outputs of every layer but the last, in training mode.
+        engine: ``"auto"``, ``"native"`` or ``"unrolled"`` (see the module docstring).
+        cell_kwargs: passed to every cell (for example ``bias``, ``device``, ``dtype``).
+
+    Parameters are registered under torch.nn's names: a cell's ``weight_ih`` of layer ``k`` is
+    ``weight_ih_lk``, and ``weight_ih_lk_reverse`` in the reverse direction (dots in nested names
+    become underscores: ``ln_ih.weight`` -> ``ln_ih_weight_l0``).
+
+    Forward: ``layer(input, hx=None, *, lengths=None) -> (output, h_n)``
+
+    * ``input``: ``(T, B, I)`` (``(B, T, I)`` with ``batch_first``), ``(T, I)`` unbatched, or a
+      ``PackedSequence``.
+    * ``hx``: the initial state, each tensor ``(L * D, B, size)`` (``(L * D, size)`` unbatched); a
+      tensor for one-tensor states (RNN, GRU), a tuple otherwise (LSTM: ``(h_0, c_0)``).
+    * ``lengths`` (rnnlab's addition): ``(B,)`` lengths of padded sequences, an alternative to packing;
+      padded outputs are zero and ``h_n`` is each sequence's state at its own last step.
+    * ``output``: ``(T, B, D * H)`` in the input's layout (a ``PackedSequence`` for packed input);
+      ``h_n``: the final state in ``hx``'s form.
+    """
+
+    def __init__(
+        self,
+        cell: Callable[..., Cell],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        engine: str = "auto",
+        **cell_kwargs,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+        if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} has no effect with num_layers=1 "
+                          "(it applies between layers)", stacklevel=2)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.cell_kwargs = dict(cell_kwargs)
+
+        # The cells live in a plain list, not as submodules: their parameters are registered on
+        # the layer itself under torch.nn's flat names and bound back into the cells at each call.
+        cells: list[Cell] = []
+        self._binding: list[tuple[int, str, str]] = []  # (cell index, name inside the cell, flat name)
+        for layer in range(num_layers):
+            for direction in range(self.num_directions):
+                in_size = input_size if layer == 0 else cells[0].output_size * self.num_directions
+                c = cell(in_size, hidden_size, **cell_kwargs)
+                if not isinstance(c, Cell):
+                    raise TypeError(f"{name}: cell must build an rnnlab Cell, got {type(c).__name__}")
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                for inner, param in c.named_parameters():
+                    flat = inner.replace(".", "_") + suffix
+                    if flat in self._parameters:
+                        raise ValueError(f"{name}: two parameters of the cell map to the same name {flat!r}")
+                    self.register_parameter(flat, param)
+                    self._binding.append((len(cells), inner, flat))
+                cells.append(c)
+        self._cells = cells
+        self.engine = engine  # validated by the setter below
+
+    # ----------------------------------------------------------------- engine
+    @property
+    def engine(self) -> str:
+        return self._engine
+
+    @engine.setter
+    def engine(self, value: str) -> None:
+        if value not in ENGINES:
+            raise ValueError(f"{type(self).__name__}: engine must be one of {ENGINES}, got {value!r}")
+        if value == "native" and self.native_mode is None:
+            raise ValueError(f"{type(self).__name__}: engine='native' needs a standard cell (RNN, LSTM, GRU); "
+                             f"{type(self._cells[0]).__name__} runs only with engine='unrolled'")
+        self._engine = value
+
+    @property
+    def native_mode(self) -> str | None:
+        """The fused kernel for this layer's cell, or ``None`` when it has none."""
+        mode = getattr(self._cells[0], "native_mode", None)
+        return mode if mode in _NATIVE_KERNELS and type(self._cells[0]) in (RNNCell, LSTMCell, GRUCell) else None
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        """Feature size of each state tensor (for an LSTM with projection: ``(proj_size, hidden_size)``)."""
+        return self._cells[0].state_sizes
+
+    def cells(self) -> list[Cell]:
+        """The cell of every layer and direction (index ``layer * D + direction``), bound to the current parameters."""
+        for index, inner, flat in self._binding:
+            owner, _, leaf = inner.rpartition(".")
+            module = self._cells[index].get_submodule(owner) if owner else self._cells[index]
+            module._parameters[leaf] = self._parameters[flat]
+        return self._cells
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None, *,
+                lengths: Tensor | None = None):
+        output, state, _ = self._run(input, hx, lengths, trace=False)
+        return output, state
+
+    def trace(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None, *,
+              lengths: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor | State, list[Trace]]:
+        """Like ``forward``, through the unrolled engine, also returning a :class:`~rnnlab.unroll.Trace`
+        for every layer and direction (index ``layer * D + direction``), time-major ``(T, B, ...)``."""
+        return self._run(input, hx, lengths, trace=True)
+
+    def _run(self, input, hx, lengths, trace: bool):
+        name = type(self).__name__
+        reference = next(iter(self._parameters.values()), None)
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            if lengths is not None:
+                raise ValueError(f"{name}: lengths cannot be given with a PackedSequence, which carries its own")
+            self._check_features(packed.data, "input (PackedSequence.data)")
+            check_dtype_device(name, "input", packed.data, reference)
+            batch, unbatched = int(packed.batch_sizes[0]), False
+        else:
+            if not isinstance(input, Tensor):
+                raise TypeError(f"{name}: input must be a Tensor or PackedSequence, got {type(input).__name__}")
+            if input.dim() not in (2, 3):
+                layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+                raise ValueError(f"{name}: input must be 3-D {layout} or 2-D (seq_len, input_size), "
+                                 f"got {input.dim()}-D with shape {tuple(input.shape)}")
+            self._check_features(input, "input")
+            check_dtype_device(name, "input", input, reference)
+            unbatched = input.dim() == 2
+            x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+            batch = x.shape[1]
+            if unbatched and lengths is not None:
+                raise ValueError(f"{name}: lengths needs batched input, got unbatched input of shape "
+                                 f"{tuple(input.shape)}")
+            lengths = check_lengths(lengths, batch, x.shape[0], x.device)
+        like = packed.data if packed is not None else x
+        state = self._initial_state(hx, batch, unbatched, like)
+
+        native = not trace and (self.engine == "native" or (self.engine == "auto" and self.native_mode))
+        traces: list[Trace] = []
+        if packed is not None:
+            if native:
+                output, final = self._native_packed(packed, state)
+            else:
+                padded, lens = pad_packed_sequence(packed)
+                out, final, traces = self._unrolled(padded, state, lens.to(padded.device), trace)
+                output = _repack(out, lens, packed)
+        else:
+            if native and lengths is not None:
+                pk = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+                out_pk, final = self._native_packed(pk, state)
+                out = pad_packed_sequence(out_pk, total_length=x.shape[0])[0]
+            elif native:
+                out, final = self._native(x, state)
+            else:
+                out, final, traces = self._unrolled(x, state, lengths, trace)
+            if unbatched:
+                output, final = out.squeeze(1), tuple(s.squeeze(1) for s in final)
+            else:
+                output = out.transpose(0, 1) if self.batch_first else out
+        h_n = final[0] if len(final) == 1 else final
+        return output, h_n, traces
+
+    def _check_features(self, x: Tensor, label: str) -> None:
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: {label} must have input_size={self.input_size} features "
+                             f"in its last dimension, got shape {tuple(x.shape)}")
+
+    def _initial_state(self, hx, batch: int, unbatched: bool, like: Tensor) -> State:
+        """``hx`` checked and as a tuple of batched ``(L * D, B, size)`` tensors; zeros when omitted."""
+        name, sizes, layers = type(self).__name__, self.state_sizes, self.num_layers * self.num_directions
+        if hx is None:
+            return tuple(like.new_zeros(layers, batch, size) for size in sizes)
+        if len(sizes) == 1 and not isinstance(hx, Tensor):
+            raise TypeError(f"{name}: hx must be a Tensor, got {type(hx).__name__}")
+        if len(sizes) > 1 and (isinstance(hx, Tensor) or len(hx) != len(sizes)):
+            raise TypeError(f"{name}: hx must be a tuple of {len(sizes)} tensors, got {_describe(hx)}")
+        given = (hx,) if isinstance(hx, Tensor) else tuple(hx)
+        checked = []
+        for k, (s, size) in enumerate(zip(given, sizes)):
+            label = "hx" if len(sizes) == 1 else f"hx[{k}]"
+            if not isinstance(s, Tensor):
+                raise TypeError(f"{name}: {label} must be a Tensor, got {type(s).__name__}")
+            expected = (layers, size) if unbatched else (layers, batch, size)
+            if tuple(s.shape) != expected:
+                form = "(num_layers * num_directions, " + ("" if unbatched else "batch, ") + "size)"
+                raise ValueError(f"{name}: {label} must have shape {expected} {form}, got {tuple(s.shape)}")
+            if s.dtype != like.dtype or s.device != like.device:
+                raise TypeError(f"{name}: {label} has dtype {s.dtype} on {s.device}, "
+                                f"expected {like.dtype} on {like.device} (the input's)")
+            checked.append(s.unsqueeze(1) if unbatched else s)
+        return tuple(checked)
+
+    # ---------------------------------------------------------------- engines
+    def _unrolled(self, x: Tensor, state: State, lengths: Tensor | None, trace: bool):
+        """``x (T, B, I)`` through every layer and direction; returns ``(T, B, D * H)``, final state, traces."""
+        cells, directions = self.cells(), self.num_directions
+        finals: list[State] = []
+        traces: list[Trace] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                run = unroll(cells[k], layer_input, tuple(s[k] for s in state), lengths=lengths,
+                             reverse=direction == 1, trace=trace)
+                outputs.append(run.outputs)
+                finals.append(run.state)
+                if trace:
+                    traces.append(run.trace)
+            layer_input = torch.cat(outputs, dim=-1) if directions == 2 else outputs[0]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        return layer_input, tuple(torch.stack(s) for s in zip(*finals)), traces
+
+    def _native_args(self, state: State):
+        hx = state if len(state) > 1 else state[0]
+        return hx, self._flat_weights, self._cells[0].bias, self.num_layers, self.dropout, self.training, \
+            self.bidirectional
+
+    def _native(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        kernel = _NATIVE_KERNELS[self._require_native()]
+        result = kernel(x, *self._native_args(state), False)
+        return result[0], tuple(result[1:])
+
+    def _native_packed(self, packed: PackedSequence, state: State) -> tuple[PackedSequence, State]:
+        kernel = _NATIVE_KERNELS[self._require_native()]
+        if packed.sorted_indices is not None:
+            state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
+        result = kernel(packed.data, packed.batch_sizes, *self._native_args(state))
+        final = tuple(result[1:])
+        if packed.unsorted_indices is not None:
+            final = tuple(s.index_select(1, packed.unsorted_indices) for s in final)
+        output = PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        return output, final
+
+    def _require_native(self) -> str:
+        mode = self.native_mode
+        if mode is None:
+            raise ValueError(f"{type(self).__name__}: no native engine for {type(self._cells[0]).__name__}")
+        return mode
+
+    # ------------------------------------------------- torch.nn compatibility
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        return list(self._parameters)
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        return list(self._parameters.values())
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """Parameters grouped by layer and direction, as torch.nn's ``all_weights``."""
+        groups: list[list[nn.Parameter]] = [[] for _ in self._cells]
+        for index, _, flat in self._binding:
+            groups[index].append(self._parameters[flat])
+        return groups
+
+    def flatten_parameters(self) -> None:
+        """Accepted for compatibility: the native kernels read the parameters where they are."""
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every cell as at construction (torch.nn's uniform rule for the standard cells)."""
+        for c in self.cells():
+            c.reset_parameters()
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if getattr(self, "proj_size", 0):
+            text += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if self.cell_kwargs.get("bias", True) is not True:
+            text += f", bias={self.cell_kwargs['bias']}"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        if self.native_mode is None:
+            text += f", cell={type(self._cells[0]).__name__}"
+        if self.engine != "auto":
+            text += f", engine={self.engine!r}"
+        return text
+
+
+class RNN(Recurrent):
+    """Drop-in for ``torch.nn.RNN`` (vanilla tanh or relu recurrence); see :class:`Recurrent`."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(RNNCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, engine=engine, bias=bias, nonlinearity=nonlinearity,
+                         device=device, dtype=dtype)
+        self.bias, self.nonlinearity, self.proj_size = bias, nonlinearity, 0
+        self.mode = self.native_mode
+
+
+class LSTM(Recurrent):
+    """Drop-in for ``torch.nn.LSTM`` (with ``proj_size``); see :class:`Recurrent`. ``hx`` is ``(h_0, c_0)``."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(LSTMCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, engine=engine, bias=bias, proj_size=proj_size,
+                         device=device, dtype=dtype)
+        self.bias, self.proj_size, self.mode = bias, proj_size, "LSTM"
+
+
+class GRU(Recurrent):
+    """Drop-in for ``torch.nn.GRU``; see :class:`Recurrent`."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(GRUCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, engine=engine, bias=bias, device=device, dtype=dtype)
+        self.bias, self.proj_size, self.mode = bias, 0, "GRU"
+
+
+def _repack(padded: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
+    """Pack ``padded (T, B, H)`` (batch in original order) with exactly ``like``'s layout."""
+    if like.sorted_indices is not None:
+        padded, lengths = padded.index_select(1, like.sorted_indices), lengths[like.sorted_indices.cpu()]
+    data = pack_padded_sequence(padded, lengths.cpu(), enforce_sorted=True).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+def _describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"a Tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} of length {len(value)}" if hasattr(value, "__len__") else type(value).__name__

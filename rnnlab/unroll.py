@@ -98,7 +98,8 @@ def unroll(
             keep = valid[t]
             new_state = tuple(torch.where(keep, new, old) for new, old in zip(new_state, state))
             outputs.append(torch.where(keep, new_state[0], 0.0))
-            step_gates = tuple(torch.where(keep, g, 0.0) for g in step_gates)
+            if trace:
+                step_gates = tuple(torch.where(keep, g, 0.0) for g in step_gates)
         else:
             outputs.append(new_state[0])
         state = new_state

@@ -65,7 +65,7 @@ def run_and_grad(module, make_input, hx_values, seed: int = 99):
     output, h_n = module(model_input, as_hx(hx_leaves) if hx_leaves is not None else None)
     results = flatten_output(output, h_n)
     generator = torch.Generator().manual_seed(seed)
-    loss = sum((r * torch.randn(r.shape, generator=generator, dtype=r.dtype)).sum() for r in results)
+    loss = sum((r * torch.randn(r.shape, generator=generator, dtype=r.dtype).to(r.device)).sum() for r in results)
     leaves = [x_leaf, *(hx_leaves or []), *module.parameters()]
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)
     return results, grads

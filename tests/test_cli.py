@@ -1,0 +1,47 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rnnlab
+from rnnlab import bench, cli
+
+TINY = bench.Size(T=3, B=2, I=3, H=4)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["bench", "--help"], ["bench", "layers", "--help"]])
+def test_help_exits_zero(args, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(args)
+    assert raised.value.code == 0
+    assert "usage: rnnlab" in capsys.readouterr().out
+
+
+def test_bench_module_runs_as_a_script():
+    root = Path(rnnlab.__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "rnnlab.bench", "layers", "--help"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--repeats" in result.stdout
+
+
+def test_bench_layers_command_passes_its_options_on(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench, "bench_layers", lambda **kwargs: calls.append(kwargs))
+    cli.main(["bench", "layers", "--repeats", "2", "--quick"])
+    assert calls == [{"repeats": 2, "quick": True}]
+
+
+def test_bench_layers_returns_a_row_of_times_and_ratios_per_cell(capsys):
+    rows = bench.bench_layers(repeats=1, quick=True, sizes=[TINY])
+    assert [row["cell"] for row in rows] == ["LSTM", "GRU", "RNN"]
+    for row in rows:
+        assert (row["T"], row["B"], row["I"], row["H"]) == TINY
+        for kind in ("fwd", "fwd_bwd"):
+            assert all(row[f"{name}_{kind}_ms"] > 0 for name in ("torch", "native", "unrolled"))
+            assert all(row[f"{name}_{kind}_ratio"] > 0 for name in ("native", "unrolled"))
+    table = capsys.readouterr().out
+    assert "threads" in table and "T=3 B=2 I=3 H=4" in table

@@ -238,9 +238,12 @@ class LSTMCell(_StandardCell):
 
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
         h, c = state
-        i, f, g, o = torch.addmm(x, h, self.weight_hh.t()).chunk(4, dim=1)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c = f * c + i * g
+        hidden = c.shape[1]
+        # i and f are adjacent in torch.nn's gate order: one sigmoid serves both.
+        i_f, g, o = torch.addmm(x, h, self.weight_hh.t()).split([2 * hidden, hidden, hidden], dim=1)
+        i, f = torch.sigmoid(i_f).chunk(2, dim=1)
+        g, o = torch.tanh(g), torch.sigmoid(o)
+        c = torch.addcmul(f * c, i, g)  # f * c + i * g
         h = o * torch.tanh(c)
         if self.proj_size:
             h = h @ self.weight_hr.t()

@@ -173,58 +173,63 @@ class Recurrent(nn.Module):
         return self._run(input, hx, lengths, trace=True)
 
     def _run(self, input, hx, lengths, trace: bool):
-        name = type(self).__name__
-        reference = next(iter(self._parameters.values()), None)
-        packed = input if isinstance(input, PackedSequence) else None
-        if packed is not None:
-            if lengths is not None:
-                raise ValueError(f"{name}: lengths cannot be given with a PackedSequence, which carries its own")
-            self._check_features(packed.data, "input (PackedSequence.data)")
-            check_dtype_device(name, "input", packed.data, reference)
-            batch, unbatched = int(packed.batch_sizes[0]), False
+        """Check the input, pick the engine, and return ``(output, h_n, traces)`` in torch.nn's forms."""
+        self._check_input(input, lengths)
+        native = not trace and (self.engine == "native" or (self.engine == "auto" and self.native_mode is not None))
+        if isinstance(input, PackedSequence):
+            output, final, traces = self._run_packed(input, hx, native, trace)
         else:
-            if not isinstance(input, Tensor):
-                raise TypeError(f"{name}: input must be a Tensor or PackedSequence, got {type(input).__name__}")
-            if input.dim() not in (2, 3):
-                layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
-                raise ValueError(f"{name}: input must be 3-D {layout} or 2-D (seq_len, input_size), "
-                                 f"got {input.dim()}-D with shape {tuple(input.shape)}")
-            self._check_features(input, "input")
-            check_dtype_device(name, "input", input, reference)
-            unbatched = input.dim() == 2
-            x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
-            batch = x.shape[1]
-            if unbatched and lengths is not None:
-                raise ValueError(f"{name}: lengths needs batched input, got unbatched input of shape "
-                                 f"{tuple(input.shape)}")
-            lengths = check_lengths(lengths, batch, x.shape[0], x.device)
-        like = packed.data if packed is not None else x
-        state = self._initial_state(hx, batch, unbatched, like)
-
-        native = not trace and (self.engine == "native" or (self.engine == "auto" and self.native_mode))
-        traces: list[Trace] = []
-        if packed is not None:
-            if native:
-                output, final = self._native_packed(packed, state)
-            else:
-                padded, lens = pad_packed_sequence(packed)
-                out, final, traces = self._unrolled(padded, state, lens.to(padded.device), trace)
-                output = _repack(out, lens, packed)
-        else:
-            if native and lengths is not None:
-                pk = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
-                out_pk, final = self._native_packed(pk, state)
-                out = pad_packed_sequence(out_pk, total_length=x.shape[0])[0]
-            elif native:
-                out, final = self._native(x, state)
-            else:
-                out, final, traces = self._unrolled(x, state, lengths, trace)
-            if unbatched:
-                output, final = out.squeeze(1), tuple(s.squeeze(1) for s in final)
-            else:
-                output = out.transpose(0, 1) if self.batch_first else out
+            output, final, traces = self._run_padded(input, hx, lengths, native, trace)
         h_n = final[0] if len(final) == 1 else final
         return output, h_n, traces
+
+    def _run_packed(self, packed: PackedSequence, hx, native: bool, trace: bool):
+        state = self._initial_state(hx, int(packed.batch_sizes[0]), False, packed.data)
+        if native:
+            output, final = self._native_packed(packed, state)
+            return output, final, []
+        padded, lengths = pad_packed_sequence(packed)  # batch in the original order, as hx and h_n
+        out, final, traces = self._unrolled(padded, state, lengths.to(padded.device), trace)
+        return _repack(out, lengths, packed), final, traces
+
+    def _run_padded(self, input: Tensor, hx, lengths, native: bool, trace: bool):
+        unbatched = input.dim() == 2
+        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+        lengths = check_lengths(lengths, x.shape[1], x.shape[0], x.device)
+        state = self._initial_state(hx, x.shape[1], unbatched, x)
+        traces: list[Trace] = []
+        if native and lengths is not None:
+            packed_out, final = self._native_packed(pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False),
+                                                    state)
+            out = pad_packed_sequence(packed_out, total_length=x.shape[0])[0]
+        elif native:
+            out, final = self._native(x, state)
+        else:
+            out, final, traces = self._unrolled(x, state, lengths, trace)
+        if unbatched:
+            return out.squeeze(1), tuple(s.squeeze(1) for s in final), traces
+        return (out.transpose(0, 1) if self.batch_first else out), final, traces
+
+    def _check_input(self, input, lengths) -> None:
+        name = type(self).__name__
+        reference = next(iter(self._parameters.values()), None)
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(f"{name}: lengths cannot be given with a PackedSequence, which carries its own")
+            self._check_features(input.data, "input (PackedSequence.data)")
+            check_dtype_device(name, "input", input.data, reference)
+            return
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a Tensor or PackedSequence, got {type(input).__name__}")
+        if input.dim() not in (2, 3):
+            layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+            raise ValueError(f"{name}: input must be 3-D {layout} or 2-D (seq_len, input_size), "
+                             f"got {input.dim()}-D with shape {tuple(input.shape)}")
+        self._check_features(input, "input")
+        check_dtype_device(name, "input", input, reference)
+        if input.dim() == 2 and lengths is not None:
+            raise ValueError(f"{name}: lengths needs batched input, got unbatched input of shape "
+                             f"{tuple(input.shape)}")
 
     def _check_features(self, x: Tensor, label: str) -> None:
         if x.shape[-1] != self.input_size:

@@ -1,3 +1,5 @@
+"""The rnnlab command: help at every level, and the layer benchmark wired to it."""
+
 import os
 import subprocess
 import sys

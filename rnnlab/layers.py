@@ -102,10 +102,11 @@ class Recurrent(nn.Module):
         self.bidirectional = bidirectional
         self.cell_kwargs = dict(cell_kwargs)
 
-        # The cells live in a plain list, not as submodules: their parameters are registered on
-        # the layer itself under torch.nn's flat names and bound back into the cells at each call.
+        # The cells live in a plain list, not as submodules: their parameters (and buffers) are
+        # registered on the layer itself under torch.nn's flat names and bound back into the cells
+        # at each call, so that the layer's state_dict and attributes are exactly torch.nn's.
         cells: list[Cell] = []
-        self._binding: list[tuple[int, str, str]] = []  # (cell index, name inside the cell, flat name)
+        self._binding: list[tuple[int, str, str, bool]] = []  # (cell index, inner name, flat name, is buffer)
         for layer in range(num_layers):
             for direction in range(self.num_directions):
                 in_size = input_size if layer == 0 else cells[0].output_size * self.num_directions
@@ -113,12 +114,16 @@ class Recurrent(nn.Module):
                 if not isinstance(c, Cell):
                     raise TypeError(f"{name}: cell must build an rnnlab Cell, got {type(c).__name__}")
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                for inner, param in c.named_parameters():
-                    flat = inner.replace(".", "_") + suffix
-                    if flat in self._parameters:
-                        raise ValueError(f"{name}: two parameters of the cell map to the same name {flat!r}")
-                    self.register_parameter(flat, param)
-                    self._binding.append((len(cells), inner, flat))
+                for is_buffer, named in ((False, c.named_parameters()), (True, c.named_buffers())):
+                    for inner, tensor in named:
+                        flat = inner.replace(".", "_") + suffix
+                        if hasattr(self, flat):
+                            raise ValueError(f"{name}: two tensors of the cell map to the same name {flat!r}")
+                        if is_buffer:
+                            self.register_buffer(flat, tensor)
+                        else:
+                            self.register_parameter(flat, tensor)
+                        self._binding.append((len(cells), inner, flat, is_buffer))
                 cells.append(c)
         self._cells = cells
         self.engine = engine  # validated by the setter below
@@ -154,10 +159,13 @@ class Recurrent(nn.Module):
 
     def cells(self) -> list[Cell]:
         """The cell of every layer and direction (index ``layer * D + direction``), bound to the current parameters."""
-        for index, inner, flat in self._binding:
+        for index, inner, flat, is_buffer in self._binding:
             owner, _, leaf = inner.rpartition(".")
-            module = self._cells[index].get_submodule(owner) if owner else self._cells[index]
-            module._parameters[leaf] = self._parameters[flat]
+            module = self._cells[index].get_submodule(owner)
+            if is_buffer:
+                module._buffers[leaf] = self._buffers[flat]
+            else:
+                module._parameters[leaf] = self._parameters[flat]
         return self._cells
 
     # ---------------------------------------------------------------- forward
@@ -323,8 +331,9 @@ class Recurrent(nn.Module):
     def all_weights(self) -> list[list[nn.Parameter]]:
         """Parameters grouped by layer and direction, as torch.nn's ``all_weights``."""
         groups: list[list[nn.Parameter]] = [[] for _ in self._cells]
-        for index, _, flat in self._binding:
-            groups[index].append(self._parameters[flat])
+        for index, _, flat, is_buffer in self._binding:
+            if not is_buffer:
+                groups[index].append(self._parameters[flat])
         return groups
 
     def flatten_parameters(self) -> None:

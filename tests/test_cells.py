@@ -174,3 +174,35 @@ def test_layer_norm_lstm_layer_stacks_and_runs_bidirectionally():
     assert_close([h, c], [h_n[1], c_n[1]], "reverse direction")
     layer.train()
     assert not torch.equal(layer(x)[0], layer(x)[0])
+
+
+class ScaledCell(rnnlab.Cell):
+    """A cell with a buffer: h_t = tanh(x_t + scale * h_{t-1} U)."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.input_size, self.state_sizes = input_size, (hidden_size,)
+        self.linear = nn.Linear(input_size, hidden_size)
+        self.register_buffer("scale", torch.tensor(0.5))
+        self.weight_hh = nn.Parameter(torch.randn(hidden_size, hidden_size) * 0.3)
+
+    def project_input(self, x):
+        return self.linear(x)
+
+    def step(self, x, state):
+        (h,) = state
+        return (torch.tanh(x + self.scale * h @ self.weight_hh.T),), ()
+
+
+def test_a_custom_cells_buffers_follow_the_layer():
+    layer = rnnlab.Recurrent(ScaledCell, I, H, num_layers=2)
+    assert set(dict(layer.named_buffers())) == {"scale_l0", "scale_l1"}
+    assert "scale_l1" in layer.state_dict()
+    layer.to(torch.float64)
+    x = torch.randn(4, B, I, dtype=torch.float64)
+    out, _ = layer(x)
+    layer.scale_l0.fill_(0.0)
+    layer.scale_l1.fill_(0.0)
+    cell = layer.cells()[0]
+    assert cell.scale.dtype == torch.float64 and float(cell.scale) == 0.0
+    assert not torch.equal(layer(x)[0], out)

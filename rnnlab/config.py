@@ -1,0 +1,141 @@
+"""The typed configuration of a training run; the ``rnnlab train`` options are generated from it.
+
+Options left unset (``None``) take the task's defaults (:data:`TASK_DEFAULTS`), which are the
+recipes behind the numbers in the README.  The resolved configuration is printed at the start of
+a run and saved as ``config.json`` in its run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import torch
+import tyro
+
+TaskName = Literal["mnist1d", "word-language", "stress", "upos"]
+CellName = Literal["rnn", "lstm", "gru"]
+Pooling = Literal["last", "mean", "max", "meanmax", "attention"]
+
+
+class ConfigError(ValueError):
+    """An option value that cannot be used."""
+
+
+TaskDefault = tyro.conf.arg(help_behavior_hint="(default: the task's)")
+
+TASK_KINDS: dict[str, str] = {
+    "mnist1d": "signal",  # many-to-one over float signals (.npz files with --data)
+    "word-language": "text",  # many-to-one over characters (TSV files with --data)
+    "stress": "tagging",  # many-to-many synchronous (CoNLL-U files with --data)
+    "upos": "tagging",
+}
+
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mnist1d": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
+                    epochs=60, batch_size=64, lr=3e-3, weight_decay=1e-2),
+    "word-language": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2,
+                          pooling="meanmax", epochs=12, batch_size=128, lr=3e-3, weight_decay=1e-2),
+    "stress": dict(cell="lstm", hidden_size=64, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
+                   epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0),
+    "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
+                 epochs=20, batch_size=32, lr=2e-3, weight_decay=0.0),
+}
+
+
+@dataclass
+class TrainConfig:
+    """What to train and how.
+
+    Attributes:
+        task: The task, each with a real data set: mnist1d (classify 1-D signals), word-language (the language
+            of a word), stress (lexical stress of each phoneme, CMUdict), upos (part of speech, UD English EWT).
+        data: Your own training file, of the task's kind: .npz (mnist1d), TSV text<TAB>label (word-language),
+            CoNLL-U (stress, upos). Validation and test are held out of it unless given below.
+        validation_data: Your own validation file (same format as --data).
+        test_data: Your own test file (same format as --data).
+        cell: Recurrent cell.
+        hidden_size: Hidden units per direction.
+        num_layers: Stacked recurrent layers.
+        bidirectional: Read the sequence in both directions.
+        dropout: Dropout between layers and on the summary/embeddings.
+        pooling: How a classifier summarises the sequence.
+        epochs: Passes over the training data.
+        batch_size: Sequences per batch.
+        lr: Peak learning rate (AdamW with a one-cycle schedule).
+        weight_decay: AdamW weight decay.
+        clip: Gradient-norm clipping threshold (0 turns clipping off).
+        patience: Stop after this many epochs without a better validation metric (0: never stop early).
+        seed: Seeds the model, the data order and dropout: the same seed on the same CPU gives the same metrics.
+        device: cpu, cuda, or auto (cuda when available).
+        run_dir: Where the run is written (default: runs/TASK-TIME).
+    """
+
+    task: TaskName = "mnist1d"
+    data: Path | None = None
+    validation_data: Path | None = None
+    test_data: Path | None = None
+    cell: Annotated[CellName | None, TaskDefault] = None
+    hidden_size: Annotated[int | None, TaskDefault] = None
+    num_layers: Annotated[int | None, TaskDefault] = None
+    bidirectional: Annotated[bool | None, TaskDefault] = None
+    dropout: Annotated[float | None, TaskDefault] = None
+    pooling: Annotated[Pooling | None, TaskDefault] = None
+    epochs: Annotated[int | None, TaskDefault] = None
+    batch_size: Annotated[int | None, TaskDefault] = None
+    lr: Annotated[float | None, TaskDefault] = None
+    weight_decay: Annotated[float | None, TaskDefault] = None
+    clip: float = 1.0
+    patience: int = 0
+    seed: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    run_dir: Path | None = None
+
+    @property
+    def kind(self) -> str:
+        return TASK_KINDS[self.task]
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every unset option filled from the task's defaults, and checked."""
+        filled = {k: v for k, v in TASK_DEFAULTS[self.task].items() if getattr(self, k) is None}
+        config = dataclasses.replace(self, **filled)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        for name in ("hidden_size", "num_layers", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+
+    def run_directory(self) -> Path:
+        return self.run_dir if self.run_dir is not None else Path("runs") / f"{self.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def describe(self) -> str:
+        return "  ".join(f"{k}={v}" for k, v in self.to_dict().items() if v is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ConfigError(f"config: unknown options {sorted(unknown)}")
+        paths = {"data", "validation_data", "test_data", "run_dir"}
+        return cls(**{k: (Path(v) if k in paths and v is not None else v) for k, v in values.items()})

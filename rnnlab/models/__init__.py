@@ -1,0 +1,23 @@
+"""Task models built on rnnlab's recurrent layers, and the feed-forward baselines they are compared with.
+
+* :class:`SequenceClassifier` (many-to-one): a sequence of signals or tokens -> one label.
+* :class:`SequenceTagger` (many-to-many, synchronous): a sentence -> one tag per word, from word
+  and character embeddings; with :func:`masked_cross_entropy` and :func:`masked_accuracy`.
+* Baselines with no sense of order, or only a local one: :class:`SignalMLP`,
+  :class:`BagOfCharacters`, :class:`CharNgramModel`.
+
+:func:`recurrent_layer` builds the recurrent encoder of every model from a cell name in :data:`CELLS`.
+"""
+
+from rnnlab.models.baselines import BagOfCharacters, CharNgramModel, SignalMLP
+from rnnlab.models.classifier import POOLINGS, SequenceClassifier
+from rnnlab.models.encoder import CELLS, recurrent_layer
+from rnnlab.models.losses import masked_accuracy, masked_cross_entropy
+from rnnlab.models.tagger import SequenceTagger
+
+__all__ = [
+    "CELLS", "recurrent_layer",
+    "SequenceClassifier", "POOLINGS",
+    "SequenceTagger", "masked_cross_entropy", "masked_accuracy",
+    "SignalMLP", "BagOfCharacters", "CharNgramModel",
+]

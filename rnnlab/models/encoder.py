@@ -1,0 +1,58 @@
+"""The shared pieces of the task models: a recurrent encoder chosen by name, and the mask of real steps.
+
+Every task model reads its sequence with one of rnnlab's own layers (never torch.nn's), built by
+:func:`recurrent_layer` from a cell name.  :data:`CELLS` maps the names to layer factories, so a
+new cell becomes available to every model by adding one entry.
+
+Shapes: ``B`` batch, ``T`` time steps.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from rnnlab.layers import GRU, LSTM, RNN, Recurrent
+
+CELLS: dict[str, Callable[..., Recurrent]] = {
+    "rnn": partial(RNN, nonlinearity="tanh"),
+    "lstm": LSTM,
+    "gru": GRU,
+}
+"""Cell name -> layer factory, called as ``factory(input_size, hidden_size, num_layers, *, batch_first,
+dropout, bidirectional)`` (the signature of :class:`~rnnlab.Recurrent` with its cell bound, and of
+:class:`~rnnlab.RNN`, :class:`~rnnlab.LSTM` and :class:`~rnnlab.GRU`)."""
+
+
+def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+                    dropout: float = 0.0, batch_first: bool = True) -> Recurrent:
+    """The rnnlab layer for ``cell`` (a key of :data:`CELLS`): stacked ``num_layers`` deep, ``dropout``
+    between layers, input and output ``(B, T, features)`` unless ``batch_first=False``.
+
+    Raises:
+        ValueError: ``cell`` is not a known name; the message lists the known ones.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    return CELLS[cell](input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                       bidirectional=bidirectional)
+
+
+def top_layer_state(h_n: Tensor | tuple[Tensor, ...], num_directions: int) -> Tensor:
+    """The top layer's final output state, directions concatenated: ``h_n`` as a layer returns it
+    (``(L * D, B, H)``, or a tuple whose first tensor is that, for an LSTM) -> ``(B, D * H)``.
+
+    With ``lengths``, the forward direction's state is each sequence's at its last real step and the
+    backward direction's at step 0: the ends of what each direction read.
+    """
+    h = h_n if isinstance(h_n, Tensor) else h_n[0]
+    top = h[-num_directions:]  # (D, B, H), forward first
+    return top.transpose(0, 1).reshape(h.shape[1], -1)
+
+
+def length_mask(lengths: Tensor, steps: int) -> Tensor:
+    """``(B, T)`` bool, true on each sequence's real steps ``t < lengths[b]``."""
+    return torch.arange(steps, device=lengths.device) < lengths[:, None]

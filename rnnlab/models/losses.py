@@ -1,0 +1,27 @@
+"""Loss and accuracy of per-step predictions over padded sequences, counting real steps only.
+
+Shapes: ``B`` sequences, ``T`` steps, ``K`` classes; ``lengths (B,)`` integers in ``1..T``.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnlab.models.encoder import length_mask
+
+
+def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor) -> Tensor:
+    """Mean cross-entropy over all real steps of the batch: ``logits (B, T, K)``, ``targets (B, T)`` -> scalar.
+
+    Every real step weighs the same, so a long sequence counts more than a short one.
+    """
+    mask = length_mask(lengths.to(logits.device), logits.shape[1])
+    return F.cross_entropy(logits[mask], targets[mask])
+
+
+def masked_accuracy(logits: Tensor, targets: Tensor, lengths: Tensor) -> tuple[int, int]:
+    """``(correct, total)`` argmax predictions over the real steps; sum them over batches and divide once."""
+    mask = length_mask(lengths.to(logits.device), logits.shape[1])
+    correct = (logits.argmax(-1) == targets)[mask]
+    return int(correct.sum()), int(correct.numel())

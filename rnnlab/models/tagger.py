@@ -1,0 +1,93 @@
+"""Many-to-many, synchronous: one label per step (a tag per word).
+
+    word -> [word embedding ; character encoding] --(dropout)--> stacked bidirectional encoder
+         --(dropout)--> linear -> logits per step
+
+The character encoding is the final forward and backward states of a bidirectional recurrent layer
+over the word's characters, so a word outside the vocabulary (or replaced by UNK with word dropout)
+is still represented by its spelling.
+
+Shapes: ``B`` sentences, ``T`` words, ``C`` characters per word, ``N`` real words in the batch,
+``Ew``/``Ec`` word/character embedding sizes, ``Hc`` character hidden size, ``H`` hidden size,
+``D`` directions, ``K`` tags.  Word and character PAD id is 0, word UNK id is 1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
+
+PAD, UNK = 0, 1
+
+
+class CharEncoder(nn.Module):
+    """Each word's characters -> the final states of a bidirectional recurrent layer, ``(2 * Hc)``.
+
+    Forward: ``chars (..., C)`` (PAD 0 after each word's characters) -> ``(..., 2 * Hc)``.  Only words
+    with at least one character are run through the layer (gathered into one flat batch and
+    scattered back); a word with none, as a padding word, gets zeros.
+    """
+
+    def __init__(self, char_vocab_size: int, char_embedding_size: int, char_hidden_size: int, cell: str) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(char_vocab_size, char_embedding_size, padding_idx=PAD)
+        self.layer = recurrent_layer(cell, char_embedding_size, char_hidden_size, 1, bidirectional=True)
+        self.output_size = 2 * char_hidden_size
+
+    def forward(self, chars: Tensor) -> Tensor:
+        flat = chars.reshape(-1, chars.shape[-1])  # (B*T, C)
+        lengths = (flat != PAD).sum(-1)  # (B*T,)
+        index = lengths.nonzero().squeeze(-1)  # (N,) the words that have characters
+        encoded = self.embedding.weight.new_zeros(flat.shape[0], self.output_size)
+        if index.numel():
+            _, h_n = self.layer(self.embedding(flat[index]), lengths=lengths[index])
+            encoded = encoded.index_copy(0, index, top_layer_state(h_n, 2))  # (B*T, 2*Hc)
+        return encoded.view(*chars.shape[:-1], self.output_size)
+
+
+class SequenceTagger(nn.Module):
+    """Word and character embeddings, a stacked recurrent encoder, and a tag classifier per step.
+
+    Args:
+        word_vocab_size, char_vocab_size, num_tags: vocabulary sizes (ids 0 = PAD; word id 1 = UNK) and ``K``.
+        word_embedding_size, char_embedding_size, char_hidden_size: ``Ew``, ``Ec``, ``Hc``.
+        cell: a name in :data:`rnnlab.models.CELLS`, for both the character and the word encoder.
+        hidden_size, num_layers, bidirectional: of the word-level encoder.
+        dropout: on the embeddings, between recurrent layers and on the encoder's output, in training.
+        word_dropout: in training, each real word id is replaced by UNK with this probability,
+            so that the model learns to tag from the characters alone.
+
+    Forward: ``model(words (B, T), chars (B, T, C), lengths (B,)) -> logits (B, T, K)``.  Logits at
+    padding steps are meaningless, and padding does not change those of real steps.
+    """
+
+    def __init__(self, word_vocab_size: int, char_vocab_size: int, num_tags: int, *, word_embedding_size: int = 100,
+                 char_embedding_size: int = 32, char_hidden_size: int = 64, cell: str = "lstm",
+                 hidden_size: int = 200, num_layers: int = 2, bidirectional: bool = True, dropout: float = 0.33,
+                 word_dropout: float = 0.0) -> None:
+        super().__init__()
+        if not 0 <= word_dropout <= 1:
+            raise ValueError(f"{type(self).__name__}: word_dropout must be in [0, 1], got {word_dropout!r}")
+        self.word_dropout = word_dropout
+        self.word_embedding = nn.Embedding(word_vocab_size, word_embedding_size, padding_idx=PAD)
+        self.char_encoder = CharEncoder(char_vocab_size, char_embedding_size, char_hidden_size, cell)
+        self.encoder = recurrent_layer(cell, word_embedding_size + self.char_encoder.output_size, hidden_size,
+                                       num_layers, bidirectional, dropout if num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * self.encoder.num_directions, num_tags)
+
+    def forward(self, words: Tensor, chars: Tensor, lengths: Tensor) -> Tensor:
+        """``words (B, T)``, ``chars (B, T, C)``, ``lengths (B,)`` -> logits ``(B, T, K)``."""
+        words = self.drop_words(words)
+        embedded = torch.cat([self.word_embedding(words), self.char_encoder(chars)], dim=-1)  # (B, T, Ew + 2*Hc)
+        outputs, _ = self.encoder(self.dropout(embedded), lengths=lengths)  # (B, T, D*H)
+        return self.head(self.dropout(outputs))
+
+    def drop_words(self, words: Tensor) -> Tensor:
+        """In training, ``words (B, T)`` with each non-PAD id replaced by UNK with probability ``word_dropout``."""
+        if not self.training or self.word_dropout == 0:
+            return words
+        drop = (torch.rand(words.shape, device=words.device) < self.word_dropout) & (words != PAD)
+        return words.masked_fill(drop, UNK)

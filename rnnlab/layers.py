@@ -204,6 +204,8 @@ class Recurrent(nn.Module):
         unbatched = input.dim() == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         lengths = check_lengths(lengths, x.shape[1], x.shape[0], x.device)
+        if lengths is not None and int(lengths.min()) == x.shape[0]:
+            lengths = None  # every sequence fills the batch: nothing to mask or pack
         state = self._initial_state(hx, x.shape[1], unbatched, x)
         traces: list[Trace] = []
         if native and lengths is not None:

@@ -1,5 +1,31 @@
-"""Data: generated tasks and (later) loaders for real data sets."""
+"""Data: containers, vocabularies, batching, and one loader per source.
 
+Loaders return :class:`Splits` (train, validation, test) of plain containers:
+
+- :func:`load_mnist1d` -> :class:`SignalData` (MNIST-1D, generated locally)
+- :func:`load_word_language` -> :class:`TextData` (word -> language, wordfreq)
+- :func:`load_stress` -> :class:`TaggedData` (phoneme -> stress, CMUdict)
+- :func:`load_ud_ewt` -> :class:`TaggedData` (word -> UPOS, UD English EWT)
+
+and users' own files read into the same containers: :func:`read_npz`, :func:`read_tsv`,
+:func:`read_conllu`.  Every bad input raises :class:`DataError`.
+"""
+
+from rnnlab.data.batching import batches, pad, pad_chars
+from rnnlab.data.conllu_files import load_ud_ewt, read_conllu
+from rnnlab.data.containers import DataError, SignalData, Splits, TaggedData, TextData
+from rnnlab.data.mnist1d import load_mnist1d
+from rnnlab.data.stress import load_stress
 from rnnlab.data.synthetic import adding_problem
+from rnnlab.data.user_files import read_npz, read_tsv
+from rnnlab.data.vocab import Labels, Vocabulary
+from rnnlab.data.words import ambiguous_words, load_word_language
 
-__all__ = ["adding_problem"]
+__all__ = [
+    "DataError", "SignalData", "TextData", "TaggedData", "Splits",
+    "Vocabulary", "Labels",
+    "pad", "pad_chars", "batches",
+    "load_mnist1d", "load_word_language", "ambiguous_words", "load_stress", "load_ud_ewt",
+    "read_conllu", "read_npz", "read_tsv",
+    "adding_problem",
+]

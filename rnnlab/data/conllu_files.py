@@ -1,0 +1,106 @@
+"""CoNLL-U files (Universal Dependencies): word forms and their UPOS tags.
+
+Parsing is the ``conllu`` package's; before it, every line is checked here, because its parser
+accepts lines with missing columns and reports errors without a line number.  Only FORM and
+UPOS are used: the other columns are read as text and not interpreted, so a file with anything
+(or ``_``) in them reads.  Multi-word token lines (ID ``3-4``) are skipped and their parts kept;
+empty nodes (ID ``8.1``) are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import conllu
+from conllu.exceptions import ParseException
+
+from rnnlab.data.containers import DataError, Splits, TaggedData
+from rnnlab.data.textfile import read_lines
+
+COLUMNS = 10
+WORD_ID = re.compile(r"[1-9][0-9]*")
+OTHER_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*")  # multi-word tokens, empty nodes
+_AS_TEXT = {field: (lambda line, i: line[i]) for field in ("lemma", "xpos", "feats", "head", "deps", "misc")}
+
+UD_EWT_ENV = "RNNLAB_UD_EWT"
+UD_EWT_FILES = {"train": "en_ewt-ud-train.conllu", "validation": "en_ewt-ud-dev.conllu",
+                "test": "en_ewt-ud-test.conllu"}
+
+
+def read_conllu(path: Path | str) -> TaggedData:
+    """The sentences of a CoNLL-U file as word forms, tagged with their UPOS.
+
+    Raises :class:`DataError` naming the file when it is missing, unreadable, not UTF-8 or has no
+    sentence, and the file and line for a malformed line.
+    """
+    path = Path(path)
+    sentences, tags = [], []
+    for first_line, block in _sentence_blocks(path, read_lines(path)):
+        try:
+            tokens = conllu.parse_token_and_metadata("\n".join(block), field_parsers=_AS_TEXT)
+        except ParseException as error:
+            raise DataError(f"{path}:{first_line}: in the sentence starting here: {error}") from None
+        words = [token for token in tokens if isinstance(token["id"], int)]
+        if words:
+            sentences.append([token["form"] for token in words])
+            tags.append([token["upos"] for token in words])
+    if not sentences:
+        raise DataError(f"{path}: no sentences (an empty file, or one without word lines)")
+    return TaggedData(sentences, tags)
+
+
+def _sentence_blocks(path: Path, lines: list[str]) -> list[tuple[int, list[str]]]:
+    """The blank-line-separated blocks of ``lines`` with the number of their first line, each line checked."""
+    blocks: list[tuple[int, list[str]]] = []
+    block: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            if block:
+                blocks.append((number - len(block), block))
+            block = []
+            continue
+        if not line.startswith("#"):
+            _check_token_line(path, number, line)
+        block.append(line)
+    if block:
+        blocks.append((len(lines) + 1 - len(block), block))
+    return blocks
+
+
+def _check_token_line(path: Path, number: int, line: str) -> None:
+    columns = line.split("\t")
+    if len(columns) != COLUMNS:
+        raise DataError(f"{path}:{number}: expected {COLUMNS} tab-separated columns, found {len(columns)}")
+    token_id, form, upos = columns[0], columns[1], columns[3]
+    if OTHER_ID.fullmatch(token_id):
+        return
+    if not WORD_ID.fullmatch(token_id):
+        raise DataError(f"{path}:{number}: ID {token_id!r} is not a word (1), multi-word token (1-2) "
+                        f"or empty node (1.1) ID")
+    if not form:
+        raise DataError(f"{path}:{number}: word {token_id} has an empty FORM")
+    if not upos or upos == "_":
+        raise DataError(f"{path}:{number}: word {token_id} ({form!r}) has no UPOS tag")
+
+
+def default_ud_ewt_root() -> Path:
+    """``$RNNLAB_UD_EWT`` if set, else ``shared/data/ud-english-ewt`` beside the repository root."""
+    if os.environ.get(UD_EWT_ENV):
+        return Path(os.environ[UD_EWT_ENV])
+    repository = Path(__file__).resolve().parents[2]  # the folder that holds the rnnlab package
+    return repository.parent / "shared" / "data" / "ud-english-ewt"
+
+
+def load_ud_ewt(root: Path | str | None = None) -> Splits:
+    """Universal Dependencies English EWT as ``Splits`` of :class:`TaggedData` (words, UPOS).
+
+    Reads ``en_ewt-ud-{train,dev,test}.conllu`` from ``root`` (default :func:`default_ud_ewt_root`);
+    the official dev file is the validation split.
+    """
+    root = Path(root) if root is not None else default_ud_ewt_root()
+    if not root.is_dir():
+        raise DataError(f"{root}: UD English EWT not found (pass root= or set ${UD_EWT_ENV} to the folder "
+                        f"that holds {UD_EWT_FILES['train']})")
+    return Splits(**{split: read_conllu(root / name) for split, name in UD_EWT_FILES.items()})

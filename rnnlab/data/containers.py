@@ -1,0 +1,83 @@
+"""The plain containers every loader returns, and the one error they raise.
+
+A data set is a :class:`SignalData` (float sequences with one class each), a :class:`TextData`
+(strings with one label each) or a :class:`TaggedData` (token sequences with one tag per token);
+a loader returns three of them as :class:`Splits`.  Nothing here knows about models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Union
+
+import torch
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the file (and line) and the problem."""
+
+
+@dataclass
+class SignalData:
+    """Sequences of feature vectors, one class per sequence.
+
+    Attributes:
+        x: float32 ``(N, T, F)``: ``N`` sequences of ``T`` steps with ``F`` features each.
+        y: int64 ``(N,)``: class ids, indices into ``classes``.
+        classes: the class names; ``classes[k]`` is the name of class id ``k``.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        if self.x.dim() != 3 or self.y.dim() != 1 or len(self.x) != len(self.y):
+            raise DataError(f"SignalData needs x (N, T, F) and y (N,), got x {tuple(self.x.shape)} "
+                            f"and y {tuple(self.y.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class TextData:
+    """Strings with one label each: ``labels[i]`` is the label of ``texts[i]``."""
+
+    texts: list[str]
+    labels: list[str]
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
+            raise DataError(f"TextData needs one label per text, got {len(self.texts)} texts "
+                            f"and {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class TaggedData:
+    """Token sequences with one tag per token: ``tags[i][j]`` is the tag of ``sentences[i][j]``."""
+
+    sentences: list[list[str]]
+    tags: list[list[str]]
+
+    def __post_init__(self) -> None:
+        if len(self.sentences) != len(self.tags) or any(
+                len(s) != len(t) for s, t in zip(self.sentences, self.tags)):
+            raise DataError("TaggedData needs one tag sequence per sentence and one tag per token")
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+
+Dataset = Union[SignalData, TextData, TaggedData]
+
+
+class Splits(NamedTuple):
+    """A data set in three parts; all three are of the same container type."""
+
+    train: Dataset
+    validation: Dataset
+    test: Dataset

@@ -1,0 +1,161 @@
+"""Vocabularies: tokens (strings) to integer ids and back.
+
+Two kinds, because inputs and targets need different rules:
+
+- :class:`Vocabulary` for model inputs (words, characters, phonemes): id 0 is padding
+  (``"<pad>"``), id 1 stands for every token it has not seen (``"<unk>"``), and the rest follow
+  by frequency.  Encoding never fails.
+- :class:`Labels` for targets (classes, tags): no reserved ids, and encoding a label it has not
+  seen raises :class:`DataError`, since a wrong target must not pass silently.
+
+Both save as a small JSON-serialisable dictionary (``to_dict``) to be stored beside a checkpoint,
+and load back from it (``from_dict``) with the same ids.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from rnnlab.data.containers import DataError
+
+
+class Vocabulary:
+    """Input tokens to ids, with ``PAD = 0`` (``"<pad>"``) and ``UNK = 1`` (``"<unk>"``).
+
+    Built from an iterable of tokens (flatten sentences first: ``Vocabulary(t for s in sents for t in s)``).
+    Tokens seen at least ``min_count`` times get ids 2, 3, ... in order of decreasing count,
+    ties in order of first appearance, so the same input always gives the same ids.  The
+    literal strings ``"<pad>"`` and ``"<unk>"`` in the input are the reserved tokens, not new ones.
+    """
+
+    PAD = 0
+    UNK = 1
+    PAD_TOKEN = "<pad>"
+    UNK_TOKEN = "<unk>"
+    SPECIALS = (PAD_TOKEN, UNK_TOKEN)
+
+    def __init__(self, tokens: Iterable[str] = (), min_count: int = 1) -> None:
+        if min_count < 1:
+            raise DataError(f"min_count must be at least 1, got {min_count}")
+        counts = Counter(tokens)
+        kept = [t for t, c in counts.most_common() if c >= min_count and t not in self.SPECIALS]
+        self._set_tokens([*self.SPECIALS, *kept])
+
+    def _set_tokens(self, tokens: list[str]) -> None:
+        self._tokens = tokens
+        self._ids = {t: i for i, t in enumerate(tokens)}
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """The id of each token; tokens not in the vocabulary get ``UNK``."""
+        return [self._ids.get(t, self.UNK) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """The token of each id (``PAD`` decodes to ``"<pad>"``); accepts ints or a 1-D tensor."""
+        return [self._token(int(i)) for i in ids]
+
+    def _token(self, i: int) -> str:
+        if not 0 <= i < len(self._tokens):
+            raise DataError(f"id {i} is outside the vocabulary (0..{len(self._tokens) - 1})")
+        return self._tokens[i]
+
+    @property
+    def tokens(self) -> list[str]:
+        """All tokens, in id order (a copy)."""
+        return list(self._tokens)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._ids
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._tokens == self._tokens
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} tokens)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"tokens": [...]}`` in id order, reserved tokens included; JSON-serialisable."""
+        return {"tokens": list(self._tokens)}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Vocabulary:
+        """The vocabulary saved by :meth:`to_dict`, with the same ids."""
+        tokens = _token_list(state, "tokens", cls.__name__)
+        if tokens[:2] != list(cls.SPECIALS):
+            raise DataError(f"{cls.__name__}.from_dict: tokens must start with {list(cls.SPECIALS)}, "
+                            f"got {tokens[:2]}")
+        vocabulary = cls.__new__(cls)
+        vocabulary._set_tokens(tokens)
+        return vocabulary
+
+
+class Labels:
+    """Target labels to class ids ``0 .. len - 1``, with no reserved ids.
+
+    Ids follow the order of first appearance in ``names`` (pass ``sorted(set(names))`` for
+    alphabetical ids); ``Labels(data.classes)`` keeps a :class:`SignalData`'s class ids.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._set_names(list(dict.fromkeys(names)))
+
+    def _set_names(self, names: list[str]) -> None:
+        self._names = names
+        self._ids = {name: i for i, name in enumerate(names)}
+
+    def encode(self, labels: Iterable[str]) -> list[int]:
+        """The class id of each label; a label not seen at construction raises :class:`DataError`."""
+        try:
+            return [self._ids[label] for label in labels]
+        except KeyError as error:
+            known = ", ".join(map(repr, self._names[:20])) + (", ..." if len(self._names) > 20 else "")
+            raise DataError(f"unknown label {error.args[0]!r}; known labels: {known}") from None
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """The label of each class id; accepts ints or a 1-D tensor."""
+        names = []
+        for i in map(int, ids):
+            if not 0 <= i < len(self._names):
+                raise DataError(f"class id {i} is outside the labels (0..{len(self._names) - 1})")
+            names.append(self._names[i])
+        return names
+
+    @property
+    def names(self) -> list[str]:
+        """All labels, in id order (a copy)."""
+        return list(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, label: object) -> bool:
+        return label in self._ids
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._names == self._names
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._names!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"labels": [...]}`` in id order; JSON-serialisable."""
+        return {"labels": list(self._names)}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Labels:
+        """The labels saved by :meth:`to_dict`, with the same ids."""
+        return cls(_token_list(state, "labels", cls.__name__))
+
+
+def _token_list(state: dict[str, Any], key: str, owner: str) -> list[str]:
+    """``state[key]`` checked to be a list of distinct strings."""
+    tokens = state.get(key) if isinstance(state, dict) else None
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise DataError(f"{owner}.from_dict: expected {{{key!r}: [strings]}}, got {state!r:.80}")
+    if len(set(tokens)) != len(tokens):
+        raise DataError(f"{owner}.from_dict: {key!r} has repeated entries")
+    return tokens

@@ -7,7 +7,14 @@ its body calls the module that does the work.  Commands are grouped in
 function, and a new group (``train``, ``evaluate``, ``predict``, ``generate``,
 ``memory``, ``report``) is one more app registered on :data:`app`.
 
+    rnnlab train --task mnist1d                  train on a task's embedded data set
+    rnnlab train --resume RUN_DIR                continue an interrupted run
+    rnnlab evaluate RUN_DIR [--data PATH]        the metric on the test split or your file
+    rnnlab predict RUN_DIR INPUT... [--file F]   labels or tags for new inputs
     rnnlab bench layers [--repeats N] [--quick]
+
+Errors in what the user gave (a missing file, a malformed line, an unusable option or
+checkpoint) end the command with a one-line message and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,10 +22,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
+import sys
+from pathlib import Path
+
 import tyro
 from tyro.extras import SubcommandApp
 
 from rnnlab import bench
+from rnnlab.checkpoint import CheckpointError, write_json
+from rnnlab.config import ConfigError, TrainConfig
+from rnnlab.data import DataError
 
 app = SubcommandApp()
 """The top-level ``rnnlab`` command; every group below is registered on it."""
@@ -45,9 +58,74 @@ def bench_layers(
     bench.bench_layers(repeats=repeats, quick=quick)
 
 
+@app.command(name="train")
+def train_command(config: Annotated[TrainConfig, tyro.conf.arg(name="")], resume: Path | None = None) -> None:
+    """Train a model on a task's data set (or your own file) and write a run directory.
+
+    Args:
+        config: What to train and how.
+        resume: A run directory to continue from its last checkpoint (its saved options apply).
+    """
+    from rnnlab.train import train
+
+    train(config, resume)
+
+
+@app.command(name="evaluate")
+def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = None, batch_size: int = 256) -> None:
+    """Evaluate a trained run on its task's test split, or on your file; print and save the metric.
+
+    Args:
+        run_dir: The run directory written by rnnlab train.
+        data: A file in the task's format (.npz, TSV, CoNLL-U) to evaluate on instead of the test split.
+        batch_size: Sequences per batch.
+    """
+    from rnnlab.tasks import READERS, load_splits
+    from rnnlab.train import load_run
+
+    config, task, model = load_run(run_dir)
+    dataset = READERS[config.kind](data) if data is not None else load_splits(config).test
+    report = task.evaluate(model, dataset, batch_size, config.torch_device(), progress_bar=True)
+    name = f"evaluation-{data.stem}.json" if data is not None else "evaluation-test.json"
+    write_json(Path(run_dir) / name, {"data": str(data) if data else "test split", **report})
+    print(f"accuracy {report['accuracy']:.4f} ({report['correct']}/{report['total']}); "
+          f"per-label figures in {Path(run_dir) / name}")
+
+
+@app.command(name="predict")
+def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Positional[tuple[str, ...]] = (),
+                    file: Path | None = None, top_k: int = 3, output: Path | None = None) -> None:
+    """Predict with a trained run: top-k labels of strings or signals, or the tags of sentences.
+
+    Args:
+        run_dir: The run directory written by rnnlab train.
+        inputs: Items on the command line: words or texts (text task), comma-separated values (signal task),
+            or whitespace-tokenised sentences (tagging task).
+        file: Items from a file instead: one text or sentence per line, a .npz with array x (signals), or a
+            CoNLL-U file (tagging; written back with the UPOS column filled).
+        top_k: How many labels to show per item (classifiers).
+        output: Write the results here instead of printing them.
+    """
+    from rnnlab import predict
+
+    text = predict.predict(run_dir, list(inputs), file, top_k)
+    if output is not None:
+        output.write_text(text)
+        print(f"wrote {output}")
+    else:
+        print(text, end="")
+
+
 def main(args: Sequence[str] | None = None) -> None:
     """Run the ``rnnlab`` command on ``args`` (default: ``sys.argv[1:]``)."""
-    app.cli(prog="rnnlab", description="rnnlab: recurrent neural networks from the recurrence up.", args=args)
+    try:
+        app.cli(prog="rnnlab", description="rnnlab: recurrent neural networks from the recurrence up.", args=args,
+                config=(tyro.conf.OmitArgPrefixes,))
+    except (DataError, CheckpointError, ConfigError) as error:
+        print(f"rnnlab: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""Prediction with a trained run: reading new inputs and writing the results as text.
+
+* Classifiers print one line per item: ``item<TAB>label (probability)  label (probability) ...``.
+* Taggers write CoNLL-U: a given CoNLL-U file comes back with its UPOS column filled (comments,
+  multi-word tokens and empty nodes kept as they were); raw sentences become minimal CoNLL-U.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import conllu
+import numpy as np
+
+from rnnlab.data import DataError, read_npz
+from rnnlab.tasks import ClassifierTask, TaggingTask, TextTask
+from rnnlab.train import load_run
+
+
+def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3) -> str:
+    """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``), as text."""
+    if bool(inputs) == (file is not None):
+        raise DataError("predict: give the items either on the command line or with --file, not both or neither")
+    if top_k < 1:
+        raise DataError(f"predict: --top-k must be at least 1, got {top_k}")
+    config, task, model = load_run(run_dir)
+    device = config.torch_device()
+    if isinstance(task, TaggingTask):
+        if file is not None and file.suffix == ".conllu":
+            return _tag_conllu(task, model, file, device)
+        lines = inputs if file is None else _lines(file)
+        sentences = [line.split() for line in lines]
+        tagged = task.tag(model, sentences, device)
+        return "".join(_minimal_conllu(words, tags) for words, tags in zip(sentences, tagged))
+    assert isinstance(task, ClassifierTask)
+    if isinstance(task, TextTask):
+        items = inputs if file is None else _lines(file)
+        names = items
+    elif file is not None:
+        signals = read_npz(file, labels_required=False).x
+        items, names = list(signals), [f"{file.name}[{k}]" for k in range(len(signals))]
+    else:
+        items, names = [_parse_signal(text) for text in inputs], inputs
+    results = task.top_k(model, items, top_k, device)
+    return "".join(f"{name}\t" + "  ".join(f"{label} ({p:.3f})" for label, p in ranked) + "\n"
+                   for name, ranked in zip(names, results))
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read ({error.__class__.__name__}: {error})") from None
+    lines = [line for line in lines if line]
+    if not lines:
+        raise DataError(f"{path}: no items (the file is empty)")
+    return lines
+
+
+def _parse_signal(text: str) -> np.ndarray:
+    try:
+        values = np.array([float(v) for v in text.split(",")], dtype=np.float32)
+    except ValueError:
+        raise DataError(f"predict: a signal is comma-separated numbers, got {text[:40]!r}") from None
+    return values[:, None]
+
+
+def _minimal_conllu(words: list[str], tags: list[str]) -> str:
+    rows = [f"{k}\t{w}\t_\t{t}\t_\t_\t_\t_\t_\t_" for k, (w, t) in enumerate(zip(words, tags), start=1)]
+    return "\n".join(rows) + "\n\n"
+
+
+def _tag_conllu(task: TaggingTask, model, path: Path, device) -> str:
+    """``path`` with the UPOS column of every word filled with the model's tags."""
+    try:
+        sentences = conllu.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read ({error.__class__.__name__}: {error})") from None
+    except conllu.exceptions.ParseException as error:
+        raise DataError(f"{path}: malformed CoNLL-U ({error})") from None
+    words_of = [[token for token in sentence if isinstance(token["id"], int)] for sentence in sentences]
+    tagged = task.tag(model, [[t["form"] for t in words] for words in words_of], device)
+    for words, tags in zip(words_of, tagged):
+        for token, tag in zip(words, tags):
+            token["upos"] = tag
+    return "".join(sentence.serialize() for sentence in sentences)

@@ -1,0 +1,237 @@
+"""The training loop: optimiser, schedule, clipping, early stopping, checkpoints, resume.
+
+A run lives in its own directory::
+
+    config.json          the resolved configuration
+    task.json            what the task learned from the training data (vocabularies, labels)
+    metrics.jsonl        one line per epoch: train loss, validation metric, learning rate, time
+    last.pt, best.pt     checkpoints (atomic; loaded with weights_only=True)
+    learning_curve.png   train loss and validation metric per epoch
+    test_metrics.json    the best model's metric on the test split
+
+Determinism: the data order of epoch ``e`` is a permutation drawn from a generator
+seeded by ``(seed, e)``, and the global random state (dropout) is saved in every
+checkpoint, so a resumed run, even one stopped mid-epoch by Ctrl-C, continues
+exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from rnnlab.checkpoint import (CheckpointError, append_jsonl, load_checkpoint, read_json, save_checkpoint,
+                               write_json)
+from rnnlab.config import TrainConfig
+from rnnlab.tasks import Task, make_task
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a run stands; saved in every checkpoint."""
+
+    epoch: int = 0  # epochs fully done
+    batch: int = 0  # batches done within the current epoch
+    loss_sum: float = 0.0  # training loss summed over the current epoch's batches so far
+    loss_count: int = 0
+    best_metric: float = -math.inf
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of ``n`` training items in ``epoch``: a function of the seed and the epoch only."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool = True) -> dict[str, Any]:
+    """Train (or continue training) a model as ``config`` says; return the run's summary."""
+    start = time.perf_counter()
+    if resume is not None:
+        run_dir = Path(resume)
+        config = TrainConfig.from_dict(read_json(run_dir / "config.json"))
+        checkpoint = load_checkpoint(run_dir / "last.pt")
+        _check_format(checkpoint, run_dir / "last.pt")
+    else:
+        config = config.resolved()
+        run_dir = config.run_directory()
+        _claim_run_dir(run_dir)
+        checkpoint = None
+
+    torch.manual_seed(config.seed)
+    device = config.torch_device()
+    task = make_task(config, state=checkpoint["task"] if checkpoint else None)
+    model = task.build_model().to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(task.splits.train) / config.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
+                                                   total_steps=config.epochs * steps_per_epoch)
+    state = Progress()
+    if checkpoint is None:
+        print(f"rnnlab train: {config.task} -> {run_dir}\n{config.describe()}\n{model}")
+        write_json(run_dir / "config.json", config.to_dict())
+        write_json(run_dir / "task.json", task.state())
+    else:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        schedule.load_state_dict(checkpoint["schedule"])
+        state = Progress(**checkpoint["progress"])
+        torch.set_rng_state(checkpoint["rng"])
+        print(f"rnnlab train: resuming {run_dir} at epoch {state.epoch + 1}, batch {state.batch}")
+
+    def snapshot(path: Path) -> None:
+        save_checkpoint(path, {
+            "format": CHECKPOINT_FORMAT, "config": config.to_dict(), "task": task.state(),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "progress": dataclasses.asdict(state), "rng": torch.get_rng_state(),
+        })
+
+    with _GracefulInterrupt() as interrupt:
+        while state.epoch < config.epochs:
+            epoch_start = time.perf_counter()
+            order = epoch_order(len(task.splits.train), config.seed, state.epoch)
+            model.train()
+            bar = tqdm(total=steps_per_epoch, initial=state.batch, desc=f"epoch {state.epoch + 1}/{config.epochs}",
+                       unit="batch", disable=not progress_bar, leave=False)
+            for index, batch in enumerate(task.batches(task.splits.train, config.batch_size, order, device)):
+                if index < state.batch:
+                    continue  # resumed mid-epoch: these batches were already trained on
+                loss, count = task.loss(model, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                optimizer.step()
+                schedule.step()
+                state.loss_sum += loss.item() * count
+                state.loss_count += count
+                state.batch = index + 1
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+                bar.update()
+                if interrupt.requested:
+                    bar.close()
+                    snapshot(run_dir / "last.pt")
+                    print(f"\ninterrupted: saved {run_dir / 'last.pt'}; continue with: rnnlab train --resume {run_dir}")
+                    raise KeyboardInterrupt
+            bar.close()
+            metric = task.evaluate(model, task.splits.validation, config.batch_size, device,
+                                   progress_bar=progress_bar)["accuracy"]
+            record = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_count, 1),
+                      "validation_accuracy": metric, "lr": schedule.get_last_lr()[0],
+                      "seconds": time.perf_counter() - epoch_start}
+            state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
+            improved = metric > state.best_metric
+            if improved:
+                state.best_metric, state.best_epoch, state.epochs_without_improvement = metric, state.epoch, 0
+            else:
+                state.epochs_without_improvement += 1
+            append_jsonl(run_dir / "metrics.jsonl", record)
+            print(f"epoch {state.epoch:3d}  train loss {record['train_loss']:.4f}  "
+                  f"validation accuracy {metric:.4f}{'  (best)' if improved else ''}  "
+                  f"{record['seconds']:.1f} s")
+            if improved:
+                snapshot(run_dir / "best.pt")
+            snapshot(run_dir / "last.pt")
+            if config.patience and state.epochs_without_improvement >= config.patience:
+                print(f"early stop: no improvement for {config.patience} epochs")
+                break
+
+    best = load_checkpoint(run_dir / "best.pt")
+    model.load_state_dict(best["model"])
+    test = task.evaluate(model, task.splits.test, config.batch_size, device, progress_bar=progress_bar)
+    write_json(run_dir / "test_metrics.json", {"epoch": state.best_epoch, **test})
+    plot_learning_curve(run_dir)
+    summary = {"run_dir": str(run_dir), "task": config.task, "best_epoch": state.best_epoch,
+               "validation_accuracy": state.best_metric, "test_accuracy": test["accuracy"],
+               "seconds": time.perf_counter() - start}
+    print(f"test accuracy {test['accuracy']:.4f} (best epoch {state.best_epoch}) in {summary['seconds']:.0f} s; "
+          f"run written to {run_dir}")
+    return summary
+
+
+def load_run(run_dir: Path, which: str = "best") -> tuple[TrainConfig, Task, nn.Module]:
+    """The configuration, task and trained model of a run directory (``which``: "best" or "last")."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run directory")
+    config = TrainConfig.from_dict(read_json(run_dir / "config.json"))
+    checkpoint = load_checkpoint(run_dir / f"{which}.pt")
+    _check_format(checkpoint, run_dir / f"{which}.pt")
+    task = make_task(config, state=checkpoint["task"], load_data=False)
+    model = task.build_model()
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{run_dir / f'{which}.pt'}: does not fit the model its config describes ({first})")
+    model.eval()
+    return config, task, model.to(config.torch_device())
+
+
+def plot_learning_curve(run_dir: Path) -> Path:
+    """``learning_curve.png``: train loss and validation accuracy per epoch, from ``metrics.jsonl``."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    epochs = [r["epoch"] for r in records]
+    fig, loss_axis = plt.subplots(figsize=(6, 3.5))
+    loss_axis.plot(epochs, [r["train_loss"] for r in records], color="tab:blue", label="train loss")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("train loss", color="tab:blue")
+    metric_axis = loss_axis.twinx()
+    metric_axis.plot(epochs, [r["validation_accuracy"] for r in records], color="tab:orange")
+    metric_axis.set_ylabel("validation accuracy", color="tab:orange")
+    fig.tight_layout()
+    path = run_dir / "learning_curve.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+class _GracefulInterrupt:
+    """The first Ctrl-C asks the loop to stop after the current batch (and save); a second one stops at once."""
+
+    def __enter__(self) -> "_GracefulInterrupt":
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _claim_run_dir(run_dir: Path) -> None:
+    """Refuse to train into a directory that already holds a run: nothing saved is ever overwritten."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise CheckpointError(f"{run_dir}: already holds files; continue it with --resume {run_dir} "
+                              "or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _check_format(checkpoint: dict, path: Path) -> None:
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not an rnnlab training checkpoint")

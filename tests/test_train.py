@@ -1,0 +1,161 @@
+"""The training workflow end to end on small real slices: train, checkpoint, evaluate, predict, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab import cli
+from rnnlab.config import TrainConfig
+from rnnlab.data import load_mnist1d, load_stress, load_word_language
+from rnnlab.tasks import TaggingTask
+from rnnlab.train import train
+
+TINY = dict(hidden_size=16, num_layers=1, batch_size=32, lr=1e-2, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def signal_file(tmp_path_factory) -> Path:
+    """300 real MNIST-1D training signals as a user's .npz file."""
+    train_split = load_mnist1d().train
+    path = tmp_path_factory.mktemp("data") / "signals.npz"
+    np.savez(path, x=train_split.x[:300, :, 0].numpy(), y=train_split.y[:300].numpy())
+    return path
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory) -> Path:
+    """Real words of three languages as a user's TSV file."""
+    data = load_word_language().train
+    keep = {"en", "de", "fr"}
+    rows = [(w, lang) for w, lang in zip(data.texts, data.labels) if lang in keep][:600]
+    path = tmp_path_factory.mktemp("data") / "words.tsv"
+    path.write_text("".join(f"{w}\t{lang}\n" for w, lang in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tagged_file(tmp_path_factory) -> Path:
+    """Real CMUdict stress examples as a user's CoNLL-U file."""
+    data = load_stress().train
+    path = tmp_path_factory.mktemp("data") / "stress.conllu"
+    blocks = []
+    for words, tags in list(zip(data.sentences, data.tags))[:400]:
+        blocks.append("\n".join(f"{k}\t{w}\t_\t{t}\t_\t_\t_\t_\t_\t_" for k, (w, t) in enumerate(zip(words, tags), 1)))
+    path.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return path
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+CASES = {
+    "signal": ("mnist1d", "signal_file"),
+    "text": ("word-language", "text_file"),
+    "tagging": ("stress", "tagged_file"),
+}
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_train_writes_a_complete_run_and_the_loss_falls(kind, tmp_path, request):
+    task, fixture = CASES[kind]
+    data = request.getfixturevalue(fixture)
+    run_dir = tmp_path / "run"
+    summary = train(TrainConfig(task=task, data=data, epochs=4, run_dir=run_dir, **TINY), progress_bar=False)
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "task.json", "metrics.jsonl", "last.pt", "best.pt", "learning_curve.png",
+            "test_metrics.json"} <= names
+    records = _metrics(run_dir)
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    test = json.loads((run_dir / "test_metrics.json").read_text())
+    assert test["accuracy"] == summary["test_accuracy"] and test["total"] > 0
+    assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_and_predict_use_the_saved_run(signal_file, text_file, tagged_file, tmp_path, capsys):
+    runs = {}
+    for kind, (task, fixture) in CASES.items():
+        data = {"signal": signal_file, "text": text_file, "tagging": tagged_file}[kind]
+        runs[kind] = tmp_path / kind
+        train(TrainConfig(task=task, data=data, epochs=1, run_dir=runs[kind], **TINY), progress_bar=False)
+    capsys.readouterr()
+
+    cli.main(["evaluate", str(runs["text"]), "--data", str(text_file)])
+    assert "accuracy" in capsys.readouterr().out
+    report = json.loads((runs["text"] / "evaluation-words.json").read_text())
+    assert set(report["per_label"]) == {"de", "en", "fr"} and report["total"] == 600
+
+    cli.main(["predict", str(runs["text"]), "haus", "maison", "--top-k", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("haus\t") and lines[0].count("(") == 2
+
+    signal_values = ",".join(f"{v:.3f}" for v in np.load(signal_file)["x"][0])
+    cli.main(["predict", str(runs["signal"]), signal_values, "--top-k", "1"])
+    assert capsys.readouterr().out.count("(") == 1
+
+    cli.main(["predict", str(runs["tagging"]), "K AE T", "D AO G Z"])
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines() if line]
+    assert [r[1] for r in rows] == ["K", "AE", "T", "D", "AO", "G", "Z"]
+    assert all(r[3] in {"0", "1", "2", "none"} for r in rows)
+
+
+def test_predict_fills_the_upos_column_of_a_conllu_file(tagged_file, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train(TrainConfig(task="stress", data=tagged_file, epochs=1, run_dir=run_dir, **TINY), progress_bar=False)
+    source = tmp_path / "in.conllu"
+    source.write_text("# sent_id = 1\n# text = K AE-T\n1\tK\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                      "2-3\tAE-T\t_\t_\t_\t_\t_\t_\t_\t_\n2\tAE\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                      "3\tT\t_\t_\t_\t_\t_\t_\t_\t_\n3.1\tX\t_\t_\t_\t_\t_\t_\t_\t_\n\n", encoding="utf-8")
+    out = tmp_path / "out.conllu"
+    cli.main(["predict", str(run_dir), "--file", str(source), "--output", str(out)])
+    lines = out.read_text().splitlines()
+    assert lines[0] == "# sent_id = 1" and lines[1] == "# text = K AE-T"
+    columns = [line.split("\t") for line in lines[2:] if line]
+    assert [c[0] for c in columns] == ["1", "2-3", "2", "3", "3.1"]
+    assert all(c[3] in {"0", "1", "2", "none"} for c in columns if c[0] in {"1", "2", "3"})
+    assert columns[1][3] == "_" and columns[4][3] == "_"
+
+
+def test_same_seed_gives_the_same_metrics(text_file, tmp_path):
+    a = train(TrainConfig(task="word-language", data=text_file, epochs=2, run_dir=tmp_path / "a", **TINY),
+              progress_bar=False)
+    b = train(TrainConfig(task="word-language", data=text_file, epochs=2, run_dir=tmp_path / "b", **TINY),
+              progress_bar=False)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in _metrics(tmp_path / "a")]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in _metrics(tmp_path / "b")]
+    assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_ctrl_c_saves_and_resume_reaches_the_uninterrupted_result(tagged_file, tmp_path, monkeypatch):
+    options = dict(task="stress", data=tagged_file, epochs=3, **{**TINY, "dropout": 0.2, "num_layers": 2})
+    whole = train(TrainConfig(run_dir=tmp_path / "whole", **options), progress_bar=False)
+
+    calls = {"n": 0}
+    original = TaggingTask.loss
+
+    def interrupting_loss(self, model, batch):
+        calls["n"] += 1
+        if calls["n"] == 15:  # in the middle of the second epoch
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, model, batch)
+
+    monkeypatch.setattr(TaggingTask, "loss", interrupting_loss)
+    run_dir = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(run_dir=run_dir, **options), progress_bar=False)
+    saved = torch.load(run_dir / "last.pt", weights_only=True)
+    assert saved["progress"]["epoch"] == 1 and saved["progress"]["batch"] > 0
+    monkeypatch.setattr(TaggingTask, "loss", original)
+
+    resumed = train(TrainConfig(), resume=run_dir, progress_bar=False)
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+    strip = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
+    assert strip(_metrics(run_dir)) == strip(_metrics(tmp_path / "whole"))

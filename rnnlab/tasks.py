@@ -124,10 +124,22 @@ class Task:
     def label_names(self) -> list[str]:
         raise NotImplementedError
 
+    def labels_of(self, data) -> set[str]:
+        """Every label (or tag) that occurs in ``data``."""
+        raise NotImplementedError
+
+    def check_labels(self, data, what: str) -> None:
+        """Refuse ``data`` whose labels include one the model never saw in training."""
+        unknown = sorted(self.labels_of(data) - set(self.label_names()))
+        if unknown:
+            raise DataError(f"{what}: labels never seen in training: {', '.join(unknown[:5])}"
+                            f"{' ...' if len(unknown) > 5 else ''}")
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module, data, batch_size: int, device: torch.device,
                  progress_bar: bool = False) -> dict[str, Any]:
         """Accuracy, and precision/recall/F1 per label, over ``data``."""
+        self.check_labels(data, "evaluation data")
         model.eval()
         names = self.label_names()
         confusion = torch.zeros(len(names), len(names), dtype=torch.long)
@@ -216,14 +228,13 @@ class SignalTask(ClassifierTask):
         index = torch.as_tensor(indices, dtype=torch.long)
         return {**self.inputs(data.x[index], device), "y": self._targets(data, index).to(device)}
 
+    def labels_of(self, data: SignalData) -> set[str]:
+        return {data.classes[int(k)] for k in data.y.unique()}
+
     def _targets(self, data: SignalData, index: Tensor) -> Tensor:
         if list(data.classes) == self.classes:
             return data.y[index]
-        names = [data.classes[int(k)] for k in data.y[index]]
-        unknown = sorted(set(names) - set(self.classes))
-        if unknown:
-            raise DataError(f"labels never seen in training: {', '.join(unknown[:5])}")
-        return torch.tensor([self.classes.index(n) for n in names], dtype=torch.long)
+        return torch.tensor([self.classes.index(data.classes[int(k)]) for k in data.y[index]], dtype=torch.long)
 
 
 class TextTask(ClassifierTask):
@@ -246,6 +257,9 @@ class TextTask(ClassifierTask):
                                   hidden_size=c.hidden_size, num_layers=c.num_layers,
                                   bidirectional=c.bidirectional, dropout=c.dropout, pooling=c.pooling)
 
+    def labels_of(self, data: TextData) -> set[str]:
+        return set(data.labels)
+
     def inputs(self, texts: Sequence[str], device: torch.device) -> dict:
         """Strings, as padded character ids; characters never seen in training map to the unknown id."""
         empty = [k for k, t in enumerate(texts) if not t]
@@ -257,9 +271,6 @@ class TextTask(ClassifierTask):
     def collate(self, data: TextData, indices: list[int], device: torch.device) -> dict:
         batch = self.inputs([data.texts[i] for i in indices], device)
         labels = [data.labels[i] for i in indices]
-        unknown = sorted(set(labels) - set(self.classes))
-        if unknown:
-            raise DataError(f"labels never seen in training: {', '.join(unknown[:5])}")
         batch["y"] = torch.tensor([self.classes.index(label) for label in labels], dtype=torch.long, device=device)
         return batch
 
@@ -284,6 +295,9 @@ class TaggingTask(Task):
     def label_names(self) -> list[str]:
         return self.tags
 
+    def labels_of(self, data: TaggedData) -> set[str]:
+        return {t for tags in data.tags for t in tags}
+
     def build_model(self) -> nn.Module:
         c = self.config
         return SequenceTagger(len(self.words), len(self.chars), len(self.tags), cell=c.cell, hidden_size=c.hidden_size, num_layers=c.num_layers,
@@ -300,13 +314,7 @@ class TaggingTask(Task):
     def collate(self, data: TaggedData, indices: list[int], device: torch.device) -> dict:
         batch = self.encode([data.sentences[i] for i in indices], device)
         index = {t: k for k, t in enumerate(self.tags)}
-        tag_ids = []
-        for i in indices:
-            unknown = [t for t in data.tags[i] if t not in index]
-            if unknown:
-                raise DataError(f"tag never seen in training: {unknown[0]}")
-            tag_ids.append([index[t] for t in data.tags[i]])
-        batch["y"] = pad(tag_ids)[0].to(device)
+        batch["y"] = pad([[index[t] for t in data.tags[i]] for i in indices])[0].to(device)
         return batch
 
     def logits(self, model: nn.Module, batch: dict) -> Tensor:

@@ -60,18 +60,22 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
     start = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
+        if not run_dir.is_dir():
+            raise CheckpointError(f"{run_dir}: no such run directory")
         config = TrainConfig.from_dict(read_json(run_dir / "config.json"))
         checkpoint = load_checkpoint(run_dir / "last.pt")
-        _check_format(checkpoint, run_dir / "last.pt")
+        _check_checkpoint(checkpoint, config, run_dir / "last.pt")
     else:
         config = config.resolved()
         run_dir = config.run_directory()
-        _claim_run_dir(run_dir)
+        _refuse_existing_run(run_dir)
         checkpoint = None
 
     torch.manual_seed(config.seed)
     device = config.torch_device()
     task = make_task(config, state=checkpoint["task"] if checkpoint else None)
+    task.check_labels(task.splits.validation, "validation data")
+    task.check_labels(task.splits.test, "test data")
     model = task.build_model().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(task.splits.train) / config.batch_size)
@@ -79,6 +83,7 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
                                                    total_steps=config.epochs * steps_per_epoch)
     state = Progress()
     if checkpoint is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
         print(f"rnnlab train: {config.task} -> {run_dir}\n{config.describe()}\n{model}")
         write_json(run_dir / "config.json", config.to_dict())
         write_json(run_dir / "task.json", task.state())
@@ -131,7 +136,7 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
                       "validation_accuracy": metric, "lr": schedule.get_last_lr()[0],
                       "seconds": time.perf_counter() - epoch_start}
             state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
-            improved = metric > state.best_metric
+            improved = metric >= state.best_metric  # on a tie, the later (longer-trained) model
             if improved:
                 state.best_metric, state.best_epoch, state.epochs_without_improvement = metric, state.epoch, 0
             else:
@@ -167,7 +172,7 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[TrainConfig, Task, nn.
         raise CheckpointError(f"{run_dir}: no such run directory")
     config = TrainConfig.from_dict(read_json(run_dir / "config.json"))
     checkpoint = load_checkpoint(run_dir / f"{which}.pt")
-    _check_format(checkpoint, run_dir / f"{which}.pt")
+    _check_checkpoint(checkpoint, config, run_dir / f"{which}.pt")
     task = make_task(config, state=checkpoint["task"], load_data=False)
     model = task.build_model()
     try:
@@ -224,14 +229,23 @@ class _GracefulInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _claim_run_dir(run_dir: Path) -> None:
-    """Refuse to train into a directory that already holds a run: nothing saved is ever overwritten."""
-    if run_dir.exists() and any(run_dir.iterdir()):
+def _refuse_existing_run(run_dir: Path) -> None:
+    """Refuse to train into a directory that already holds files: nothing saved is ever overwritten."""
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise CheckpointError(f"{run_dir}: already holds files; continue it with --resume {run_dir} "
                               "or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _check_format(checkpoint: dict, path: Path) -> None:
+MODEL_OPTIONS = ("task", "cell", "hidden_size", "num_layers", "bidirectional", "pooling")
+
+
+def _check_checkpoint(checkpoint: dict, config: TrainConfig, path: Path) -> None:
+    """Refuse a checkpoint that is not ours or was written for another model than ``config`` describes."""
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an rnnlab training checkpoint")
+    saved = checkpoint.get("config", {})
+    differ = [f"{k} {saved.get(k)!r} vs {getattr(config, k)!r}" for k in MODEL_OPTIONS
+              if saved.get(k) != getattr(config, k)]
+    if differ:
+        raise CheckpointError(f"{path}: written for another model than config.json describes "
+                              f"({'; '.join(differ)})")

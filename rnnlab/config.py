@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 import torch
 import tyro
 
-TaskName = Literal["mnist1d", "word-language", "stress", "upos"]
+TaskName = Literal["mnist1d", "mnist1d-shuffled", "word-language", "stress", "upos"]
+ModelName = Literal["recurrent", "mlp", "bag-of-chars", "char-ngram"]
 CellName = Literal["rnn", "lstm", "gru"]
 Pooling = Literal["last", "mean", "max", "meanmax", "attention"]
 
@@ -29,6 +30,7 @@ TaskDefault = tyro.conf.arg(help_behavior_hint="(default: the task's)")
 
 TASK_KINDS: dict[str, str] = {
     "mnist1d": "signal",  # many-to-one over float signals (.npz files with --data)
+    "mnist1d-shuffled": "signal",  # the same, every signal's steps shuffled by one fixed permutation
     "word-language": "text",  # many-to-one over characters (TSV files with --data)
     "stress": "tagging",  # many-to-many synchronous (CoNLL-U files with --data)
     "upos": "tagging",
@@ -37,12 +39,14 @@ TASK_KINDS: dict[str, str] = {
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist1d": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
                     epochs=60, batch_size=64, lr=3e-3, weight_decay=1e-2),
+    "mnist1d-shuffled": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0,
+                             pooling="meanmax", epochs=60, batch_size=64, lr=3e-3, weight_decay=1e-2),
     "word-language": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2,
                           pooling="meanmax", epochs=12, batch_size=128, lr=3e-3, weight_decay=1e-2),
     "stress": dict(cell="lstm", hidden_size=64, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
                    epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0),
     "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
-                 epochs=20, batch_size=32, lr=2e-3, weight_decay=0.0),
+                 epochs=12, batch_size=32, lr=2e-3, weight_decay=0.0),
 }
 
 
@@ -51,8 +55,11 @@ class TrainConfig:
     """What to train and how.
 
     Attributes:
-        task: The task, each with a real data set: mnist1d (classify 1-D signals), word-language (the language
-            of a word), stress (lexical stress of each phoneme, CMUdict), upos (part of speech, UD English EWT).
+        task: The task, each with a real data set: mnist1d (classify 1-D signals; mnist1d-shuffled: with their
+            time steps shuffled by one fixed permutation), word-language (the language of a word), stress
+            (lexical stress of each phoneme, CMUdict), upos (part of speech, UD English EWT).
+        model: recurrent (the task's recurrent model), or an order-blind baseline for comparison: mlp (signals),
+            bag-of-chars or char-ngram (character 1-3-grams; text).
         data: Your own training file, of the task's kind: .npz (mnist1d), TSV text<TAB>label (word-language),
             CoNLL-U (stress, upos). Validation and test are held out of it unless given below.
         validation_data: Your own validation file (same format as --data).
@@ -75,6 +82,7 @@ class TrainConfig:
     """
 
     task: TaskName = "mnist1d"
+    model: ModelName = "recurrent"
     data: Path | None = None
     validation_data: Path | None = None
     test_data: Path | None = None
@@ -114,6 +122,10 @@ class TrainConfig:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        allowed = {"signal": ("recurrent", "mlp"), "text": ("recurrent", "bag-of-chars", "char-ngram"),
+                   "tagging": ("recurrent",)}[self.kind]
+        if self.model not in allowed:
+            raise ConfigError(f"--model {self.model} does not fit task {self.task}; choose one of {allowed}")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available (use --device cpu or auto)")
 

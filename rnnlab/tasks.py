@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,11 @@ from rnnlab.config import TrainConfig
 from rnnlab.data import (DataError, SignalData, Splits, TaggedData, TextData, Vocabulary, load_mnist1d,
                          load_stress, load_ud_ewt, load_word_language, pad, pad_chars, read_conllu, read_npz,
                          read_tsv)
-from rnnlab.models import SequenceClassifier, SequenceTagger, masked_cross_entropy
+from rnnlab.models import (BagOfCharacters, CharNgramModel, SequenceClassifier, SequenceTagger, SignalMLP,
+                           masked_cross_entropy)
 
-EMBEDDED = {"mnist1d": load_mnist1d, "word-language": load_word_language, "stress": load_stress,
-            "upos": load_ud_ewt}
+EMBEDDED = {"mnist1d": load_mnist1d, "mnist1d-shuffled": partial(load_mnist1d, shuffle_seq=True),
+            "word-language": load_word_language, "stress": load_stress, "upos": load_ud_ewt}
 READERS = {"signal": read_npz, "text": read_tsv, "tagging": read_conllu}
 
 
@@ -80,6 +82,9 @@ def subset(data, indices: Sequence[int]):
     return TaggedData([data.sentences[i] for i in indices], [data.tags[i] for i in indices])
 
 
+POOL = 50  # batches sorted by length together
+
+
 class Task:
     """The interface the training loop uses; see the module docstring."""
 
@@ -105,10 +110,26 @@ class Task:
         raise NotImplementedError
 
     def batches(self, data, batch_size: int, order: Tensor | None, device: torch.device) -> Iterator[dict]:
-        """Batches of ``data`` in ``order`` (all items in their order when ``None``)."""
+        """Batches of ``data`` in ``order`` (all items in their order when ``None``).
+
+        For variable-length items, each pool of ``POOL`` batches in the order is sorted by length
+        before it is cut into batches, so a batch holds items of similar length and little
+        padding; the batches of a pool are then taken in a shuffled order, a function of ``order``.
+        """
         indices = torch.arange(len(data)) if order is None else order
-        for chunk in indices.split(batch_size):
-            yield self.collate(data, chunk.tolist(), device)
+        for pool in indices.split(batch_size * POOL):
+            if self.lengths_of is not None:
+                lengths = torch.tensor([self.lengths_of(data, i) for i in pool.tolist()])
+                pool = pool[lengths.argsort(stable=True)]
+            chunks = pool.split(batch_size)
+            if order is not None and self.lengths_of is not None:
+                shuffle = torch.randperm(len(chunks), generator=torch.Generator().manual_seed(int(pool.sum())))
+                chunks = [chunks[k] for k in shuffle.tolist()]
+            for chunk in chunks:
+                yield self.collate(data, chunk.tolist(), device)
+
+    lengths_of = None
+    """``lengths_of(data, i)``: the length of item ``i``, for tasks whose items vary in length."""
 
     def collate(self, data, indices: list[int], device: torch.device) -> dict:
         raise NotImplementedError
@@ -212,6 +233,8 @@ class SignalTask(ClassifierTask):
 
     def build_model(self) -> nn.Module:
         c = self.config
+        if c.model == "mlp":
+            return SignalMLP(self.steps * self.input_size, len(self.classes))
         return SequenceClassifier(len(self.classes), input_size=self.input_size, cell=c.cell,
                                   hidden_size=c.hidden_size, num_layers=c.num_layers,
                                   bidirectional=c.bidirectional, dropout=c.dropout, pooling=c.pooling)
@@ -253,12 +276,20 @@ class TextTask(ClassifierTask):
 
     def build_model(self) -> nn.Module:
         c = self.config
+        if c.model == "bag-of-chars":
+            return BagOfCharacters(len(self.chars), len(self.classes))
+        if c.model == "char-ngram":
+            return CharNgramModel(len(self.chars), len(self.classes))
         return SequenceClassifier(len(self.classes), vocab_size=len(self.chars), embedding_size=32, cell=c.cell,
                                   hidden_size=c.hidden_size, num_layers=c.num_layers,
                                   bidirectional=c.bidirectional, dropout=c.dropout, pooling=c.pooling)
 
     def labels_of(self, data: TextData) -> set[str]:
         return set(data.labels)
+
+    @staticmethod
+    def lengths_of(data: TextData, i: int) -> int:
+        return len(data.texts[i])
 
     def inputs(self, texts: Sequence[str], device: torch.device) -> dict:
         """Strings, as padded character ids; characters never seen in training map to the unknown id."""
@@ -297,6 +328,10 @@ class TaggingTask(Task):
 
     def labels_of(self, data: TaggedData) -> set[str]:
         return {t for tags in data.tags for t in tags}
+
+    @staticmethod
+    def lengths_of(data: TaggedData, i: int) -> int:
+        return len(data.sentences[i])
 
     def build_model(self) -> nn.Module:
         c = self.config

@@ -236,7 +236,7 @@ def _refuse_existing_run(run_dir: Path) -> None:
                               "or choose another --run-dir")
 
 
-MODEL_OPTIONS = ("task", "cell", "hidden_size", "num_layers", "bidirectional", "pooling")
+MODEL_OPTIONS = ("task", "model", "cell", "hidden_size", "num_layers", "bidirectional", "pooling")
 
 
 def _check_checkpoint(checkpoint: dict, config: TrainConfig, path: Path) -> None:

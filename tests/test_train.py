@@ -159,3 +159,33 @@ def test_ctrl_c_saves_and_resume_reaches_the_uninterrupted_result(tagged_file, t
     assert resumed["test_accuracy"] == whole["test_accuracy"]
     strip = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
     assert strip(_metrics(run_dir)) == strip(_metrics(tmp_path / "whole"))
+
+
+@pytest.mark.parametrize("model,fixture,task", [("mlp", "signal_file", "mnist1d"),
+                                                ("bag-of-chars", "text_file", "word-language"),
+                                                ("char-ngram", "text_file", "word-language")])
+def test_order_blind_baselines_train_through_the_same_workflow(model, fixture, task, tmp_path, request):
+    data = request.getfixturevalue(fixture)
+    summary = train(TrainConfig(task=task, model=model, data=data, epochs=3, run_dir=tmp_path / "run", **TINY),
+                    progress_bar=False)
+    records = _metrics(tmp_path / "run")
+    assert records[-1]["train_loss"] < records[0]["train_loss"] and 0 <= summary["test_accuracy"] <= 1
+
+
+def test_a_baseline_that_does_not_fit_the_task_is_refused():
+    from rnnlab.config import ConfigError
+
+    with pytest.raises(ConfigError, match="--model mlp does not fit task stress"):
+        TrainConfig(task="stress", model="mlp").resolved()
+
+
+def test_order_table_and_figure(tmp_path):
+    from rnnlab.bench import order_table, write_order_figure
+
+    rows = [{"data": "mnist1d", "model": "recurrent", "test_accuracy": 0.99, "seconds": 300.0},
+            {"data": "mnist1d", "model": "mlp", "test_accuracy": 0.68, "seconds": 20.0}]
+    table = order_table(rows)
+    assert "recurrent" in table and "0.6800" in table
+    write_order_figure(rows, tmp_path)
+    assert json.loads((tmp_path / "order.json").read_text()) == rows
+    assert (tmp_path / "order.png").read_bytes()[:4] == b"\x89PNG"

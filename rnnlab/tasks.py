@@ -13,10 +13,8 @@ evaluated and used for prediction without the training data.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -55,7 +53,9 @@ def load_splits(config: TrainConfig) -> Splits:
     test = read(config.test_data) if config.test_data else None
     if validation is None or test is None:
         parts = split_items(train, [0.8, 0.1, 0.1], config.seed)
-        train, validation, test = parts[0], validation or parts[1], test or parts[2]
+        train = parts[0]
+        validation = parts[1] if validation is None else validation
+        test = parts[2] if test is None else test
     for name, part in (("training", train), ("validation", validation), ("test", test)):
         if len(part) == 0:
             raise DataError(f"{config.data}: the {name} split is empty (too few items to hold one out)")
@@ -140,7 +140,8 @@ class Task:
     def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
         """Mean cross-entropy of the batch and the number of predictions it averages."""
         logits = self.logits(model, batch)
-        return F.cross_entropy(logits, batch["y"]), int(batch["y"].numel())
+        loss = F.cross_entropy(logits, batch["y"], label_smoothing=self.config.label_smoothing or 0.0)
+        return loss, int(batch["y"].numel())
 
     def label_names(self) -> list[str]:
         raise NotImplementedError
@@ -310,8 +311,8 @@ class TaggingTask(Task):
     """Tag every token with a :class:`~rnnlab.models.SequenceTagger` (words plus their characters)."""
 
     def learn(self, train: TaggedData) -> dict:
-        words = Counter(w.lower() for sentence in train.sentences for w in sentence)
-        return {"words": Vocabulary((w for w, n in words.items() if n >= 1)).to_dict(),
+        words = dict.fromkeys(w.lower() for sentence in train.sentences for w in sentence)  # first-seen order
+        return {"words": Vocabulary(list(words)).to_dict(),
                 "chars": Vocabulary(ch for sentence in train.sentences for w in sentence for ch in w).to_dict(),
                 "tags": sorted({t for tags in train.tags for t in tags})}
 

@@ -100,6 +100,11 @@ def test_evaluate_and_predict_use_the_saved_run(signal_file, text_file, tagged_f
     signal_values = ",".join(f"{v:.3f}" for v in np.load(signal_file)["x"][0])
     cli.main(["predict", str(runs["signal"]), signal_values, "--top-k", "1"])
     assert capsys.readouterr().out.count("(") == 1
+    unlabelled = tmp_path / "unlabelled.npz"
+    np.savez(unlabelled, x=np.load(signal_file)["x"][:3])
+    cli.main(["predict", str(runs["signal"]), "--file", str(unlabelled), "--top-k", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["unlabelled.npz[0]", "unlabelled.npz[1]", "unlabelled.npz[2]"]
 
     cli.main(["predict", str(runs["tagging"]), "K AE T", "D AO G Z"])
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines() if line]

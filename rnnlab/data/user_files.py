@@ -16,8 +16,9 @@ from rnnlab.data.containers import DataError, SignalData, TextData
 from rnnlab.data.textfile import read_lines
 
 
-def read_npz(path: Path | str) -> SignalData:
-    """Signals from an ``.npz`` archive with arrays ``x`` and ``y``.
+def read_npz(path: Path | str, labels_required: bool = True) -> SignalData:
+    """Signals from an ``.npz`` archive with arrays ``x`` and ``y`` (``y`` may be absent when
+    ``labels_required`` is false, as for prediction: the signals then all get label ``"?"``).
 
     ``x`` is numeric, ``(N, T)`` (one feature per step) or ``(N, T, F)``, finite, and becomes
     float32 ``(N, T, F)``.  ``y`` is ``(N,)``: integer labels ``0 .. K-1`` keep their values and are
@@ -26,7 +27,9 @@ def read_npz(path: Path | str) -> SignalData:
     the class names (e.g. with :class:`rnnlab.data.vocab.Labels`), not the ids.
     """
     path = Path(path)
-    x, y = _arrays(path)
+    x, y = _arrays(path, labels_required)
+    if y is None:
+        y = np.array(["?"] * len(x))
     if x.ndim not in (2, 3):
         raise DataError(f"{path}: array 'x' must be (N, T) or (N, T, F), got shape {x.shape}")
     if y.ndim != 1:
@@ -45,8 +48,8 @@ def read_npz(path: Path | str) -> SignalData:
     return SignalData(signals.unsqueeze(-1) if x.ndim == 2 else signals, labels, classes)
 
 
-def _arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays ``x`` and ``y`` of the archive, read without unpickling anything."""
+def _arrays(path: Path, labels_required: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Arrays ``x`` and ``y`` (``None`` if absent and not required), read without unpickling anything."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
@@ -56,11 +59,13 @@ def _arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(archive, np.ndarray):
         raise DataError(f"{path}: a single array, not an .npz archive (save with np.savez(path, x=..., y=...))")
     with archive:
-        missing = [name for name in ("x", "y") if name not in archive.files]
+        needed = ("x", "y") if labels_required else ("x",)
+        missing = [name for name in needed if name not in archive.files]
         if missing:
             raise DataError(f"{path}: no array {' or '.join(map(repr, missing))} "
                             f"(arrays: {', '.join(archive.files) or 'none'})")
-        return _array(path, archive, "x"), _array(path, archive, "y")
+        y = _array(path, archive, "y") if "y" in archive.files else None
+        return _array(path, archive, "x"), y
 
 
 def _array(path: Path, archive: np.lib.npyio.NpzFile, name: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
+from rnnlab.models.encoder import recurrent_layer, top_layer_state
 
 PAD, UNK = 0, 1
 

@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs:
-#   make demo   train a small LSTM end to end on generated data and print its metric
+#   make demo   RNN vs LSTM on the adding problem, then a short rnnlab train run on MNIST-1D
 #   make test   run the test suite
 # Both create (once) and reuse a virtual env in .venv/.
 
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python examples/adding_problem.py
+	$(BIN)/rnnlab train --task mnist1d --epochs 10
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -13,6 +13,7 @@ import conllu
 import numpy as np
 
 from rnnlab.data import DataError, read_npz
+from rnnlab.data.textfile import read_lines
 from rnnlab.tasks import ClassifierTask, TaggingTask, TextTask
 from rnnlab.train import load_run
 
@@ -47,11 +48,8 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3)
 
 
 def _lines(path: Path) -> list[str]:
-    try:
-        lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read ({error.__class__.__name__}: {error})") from None
-    lines = [line for line in lines if line]
+    """The non-blank lines of a UTF-8 file, stripped."""
+    lines = [line.strip() for line in read_lines(path) if line.strip()]
     if not lines:
         raise DataError(f"{path}: no items (the file is empty)")
     return lines
@@ -73,9 +71,7 @@ def _minimal_conllu(words: list[str], tags: list[str]) -> str:
 def _tag_conllu(task: TaggingTask, model, path: Path, device) -> str:
     """``path`` with the UPOS column of every word filled with the model's tags."""
     try:
-        sentences = conllu.parse(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read ({error.__class__.__name__}: {error})") from None
+        sentences = conllu.parse("\n".join(read_lines(path)) + "\n")
     except conllu.exceptions.ParseException as error:
         raise DataError(f"{path}: malformed CoNLL-U ({error})") from None
     words_of = [[token for token in sentence if isinstance(token["id"], int)] for sentence in sentences]

@@ -45,9 +45,9 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "word-language": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2,
                           pooling="meanmax", epochs=12, batch_size=128, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0),
     "stress": dict(cell="lstm", hidden_size=64, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
-                   epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0, label_smoothing=0.0),
+                   epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.05),
     "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
-                 epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0),
+                 epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.05),
 }
 
 
@@ -76,6 +76,8 @@ class TrainConfig:
         lr: Peak learning rate (AdamW with a one-cycle schedule).
         weight_decay: AdamW weight decay.
         label_smoothing: Share of the target probability spread over all classes (classifiers).
+        word_dropout: Taggers: probability of replacing a word by the unknown word in training, so the
+            character encoder learns to tag words it has never seen.
         clip: Gradient-norm clipping threshold (0 turns clipping off).
         patience: Stop after this many epochs without a better validation metric (0: never stop early).
         seed: Seeds the model, the data order and dropout: the same seed on the same CPU gives the same metrics.
@@ -99,6 +101,7 @@ class TrainConfig:
     lr: Annotated[float | None, TaskDefault] = None
     weight_decay: Annotated[float | None, TaskDefault] = None
     label_smoothing: Annotated[float | None, TaskDefault] = None
+    word_dropout: Annotated[float | None, TaskDefault] = None
     clip: float = 1.0
     patience: int = 0
     seed: int = 0

@@ -337,7 +337,7 @@ class TaggingTask(Task):
     def build_model(self) -> nn.Module:
         c = self.config
         return SequenceTagger(len(self.words), len(self.chars), len(self.tags), cell=c.cell, hidden_size=c.hidden_size, num_layers=c.num_layers,
-                              dropout=c.dropout, word_dropout=0.05 if c.dropout else 0.0)
+                              dropout=c.dropout, word_dropout=c.word_dropout or 0.0)
 
     def encode(self, sentences: Sequence[Sequence[str]], device: torch.device) -> dict:
         empty = [k for k, s in enumerate(sentences) if not s]

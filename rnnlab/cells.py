@@ -93,7 +93,9 @@ class Cell(nn.Module):
             state = self.initial_state(x.shape[0], x)
         else:
             given = (hx,) if isinstance(hx, Tensor) else tuple(hx)
-            state = check_state(name, "hx", given, self.state_sizes, x, batched)
+            shapes = [(x.shape[0], size) if batched else (size,) for size in self.state_sizes]
+            state = check_state(name, "hx", given, shapes, x)
+            state = state if batched else tuple(h.unsqueeze(0) for h in state)
         new_state, _ = self.step(self.project_input(x), state)
         if not batched:
             new_state = tuple(s.squeeze(0) for s in new_state)
@@ -110,24 +112,25 @@ def check_dtype_device(owner: str, arg: str, tensor: Tensor, reference: Tensor |
         raise TypeError(f"{owner}: {arg} is on device {tensor.device}, expected {reference.device} (the parameters' device)")
 
 
-def check_state(owner: str, arg: str, state: State, sizes: tuple[int, ...], x: Tensor, batched: bool) -> State:
-    """Validate a user-given cell state against ``sizes`` and the batch of ``x`` (batched ``(B, I)``)."""
-    if len(state) != len(sizes):
-        raise TypeError(f"{owner}: {arg} must hold {len(sizes)} tensor(s), got {len(state)}")
-    checked = []
-    for k, (s, size) in enumerate(zip(state, sizes)):
-        label = arg if len(sizes) == 1 else f"{arg}[{k}]"
+def check_state(owner: str, arg: str, state: State, shapes: list[tuple[int, ...]], like: Tensor,
+                form: str = "") -> State:
+    """Validate a user-given state: one tensor per expected shape, with ``like``'s dtype and device.
+
+    ``form`` names the dimensions in the error message, e.g. ``"(num_layers * num_directions, batch, size)"``.
+    """
+    if len(state) != len(shapes):
+        raise TypeError(f"{owner}: {arg} must hold {len(shapes)} tensor(s), got {len(state)}")
+    for k, (s, expected) in enumerate(zip(state, shapes)):
+        label = arg if len(shapes) == 1 else f"{arg}[{k}]"
         if not isinstance(s, Tensor):
             raise TypeError(f"{owner}: {label} must be a Tensor, got {type(s).__name__}")
-        expected = (x.shape[0], size) if batched else (size,)
         if tuple(s.shape) != expected:
-            raise ValueError(f"{owner}: {label} must have shape {expected}, got {tuple(s.shape)}")
-        if s.dtype != x.dtype or s.device != x.device:
-            raise TypeError(
-                f"{owner}: {label} has dtype {s.dtype} on {s.device}, expected {x.dtype} on {x.device} (the input's)"
-            )
-        checked.append(s if batched else s.unsqueeze(0))
-    return tuple(checked)
+            raise ValueError(f"{owner}: {label} must have shape {expected}{' ' + form if form else ''}, "
+                             f"got {tuple(s.shape)}")
+        if s.dtype != like.dtype or s.device != like.device:
+            raise TypeError(f"{owner}: {label} has dtype {s.dtype} on {s.device}, "
+                            f"expected {like.dtype} on {like.device} (the input's)")
+    return tuple(state)
 
 
 def uniform_init_(module: nn.Module, hidden_size: int) -> None:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.cells import Cell, GRUCell, LSTMCell, RNNCell, State, check_dtype_device
+from rnnlab.cells import Cell, GRUCell, LSTMCell, RNNCell, State, check_dtype_device, check_state
 from rnnlab.unroll import Trace, check_lengths, unroll
 
 ENGINES = ("auto", "native", "unrolled")
@@ -256,20 +256,10 @@ class Recurrent(nn.Module):
         if len(sizes) > 1 and (isinstance(hx, Tensor) or len(hx) != len(sizes)):
             raise TypeError(f"{name}: hx must be a tuple of {len(sizes)} tensors, got {_describe(hx)}")
         given = (hx,) if isinstance(hx, Tensor) else tuple(hx)
-        checked = []
-        for k, (s, size) in enumerate(zip(given, sizes)):
-            label = "hx" if len(sizes) == 1 else f"hx[{k}]"
-            if not isinstance(s, Tensor):
-                raise TypeError(f"{name}: {label} must be a Tensor, got {type(s).__name__}")
-            expected = (layers, size) if unbatched else (layers, batch, size)
-            if tuple(s.shape) != expected:
-                form = "(num_layers * num_directions, " + ("" if unbatched else "batch, ") + "size)"
-                raise ValueError(f"{name}: {label} must have shape {expected} {form}, got {tuple(s.shape)}")
-            if s.dtype != like.dtype or s.device != like.device:
-                raise TypeError(f"{name}: {label} has dtype {s.dtype} on {s.device}, "
-                                f"expected {like.dtype} on {like.device} (the input's)")
-            checked.append(s.unsqueeze(1) if unbatched else s)
-        return tuple(checked)
+        shapes = [(layers, size) if unbatched else (layers, batch, size) for size in sizes]
+        form = "(num_layers * num_directions, " + ("" if unbatched else "batch, ") + "size)"
+        state = check_state(name, "hx", given, shapes, like, form)
+        return tuple(h.unsqueeze(1) for h in state) if unbatched else state
 
     # ---------------------------------------------------------------- engines
     def _unrolled(self, x: Tensor, state: State, lengths: Tensor | None, trace: bool):

@@ -18,7 +18,7 @@ import tyro
 
 TaskName = Literal["mnist1d", "mnist1d-shuffled", "word-language", "stress", "upos"]
 ModelName = Literal["recurrent", "mlp", "bag-of-chars", "char-ngram"]
-CellName = Literal["rnn", "lstm", "gru"]
+CellName = Literal["rnn", "lstm", "gru", "mingru", "minlstm"]
 Pooling = Literal["last", "mean", "max", "meanmax", "attention"]
 
 
@@ -45,9 +45,9 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "word-language": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2,
                           pooling="meanmax", epochs=12, batch_size=128, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0),
     "stress": dict(cell="lstm", hidden_size=64, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
-                   epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.05),
+                   epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
     "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
-                 epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.05),
+                 epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
 }
 
 
@@ -76,8 +76,9 @@ class TrainConfig:
         lr: Peak learning rate (AdamW with a one-cycle schedule).
         weight_decay: AdamW weight decay.
         label_smoothing: Share of the target probability spread over all classes (classifiers).
-        word_dropout: Taggers: probability of replacing a word by the unknown word in training, so the
-            character encoder learns to tag words it has never seen.
+        word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
+            replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
+            to tag words it has never seen.
         clip: Gradient-norm clipping threshold (0 turns clipping off).
         patience: Stop after this many epochs without a better validation metric (0: never stop early).
         seed: Seeds the model, the data order and dropout: the same seed on the same CPU gives the same metrics.

@@ -13,6 +13,7 @@ evaluated and used for prediction without the training data.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -311,18 +312,21 @@ class TaggingTask(Task):
     """Tag every token with a :class:`~rnnlab.models.SequenceTagger` (words plus their characters)."""
 
     def learn(self, train: TaggedData) -> dict:
-        words = dict.fromkeys(w.lower() for sentence in train.sentences for w in sentence)  # first-seen order
-        return {"words": Vocabulary(list(words)).to_dict(),
+        counts = Counter(w.lower() for sentence in train.sentences for w in sentence)  # ids in first-seen order
+        words = Vocabulary(list(counts))
+        return {"words": words.to_dict(), "word_counts": [counts.get(w, 0) for w in words.tokens],
                 "chars": Vocabulary(ch for sentence in train.sentences for w in sentence for ch in w).to_dict(),
                 "tags": sorted({t for tags in train.tags for t in tags})}
 
     def load_state(self, state: dict) -> None:
         self.words = Vocabulary.from_dict(state["words"])
+        self.word_counts = state.get("word_counts")
         self.chars = Vocabulary.from_dict(state["chars"])
         self.tags = list(state["tags"])
 
     def state(self) -> dict:
-        return {"words": self.words.to_dict(), "chars": self.chars.to_dict(), "tags": self.tags}
+        return {"words": self.words.to_dict(), "word_counts": self.word_counts, "chars": self.chars.to_dict(),
+                "tags": self.tags}
 
     def label_names(self) -> list[str]:
         return self.tags
@@ -337,7 +341,7 @@ class TaggingTask(Task):
     def build_model(self) -> nn.Module:
         c = self.config
         return SequenceTagger(len(self.words), len(self.chars), len(self.tags), cell=c.cell, hidden_size=c.hidden_size, num_layers=c.num_layers,
-                              dropout=c.dropout, word_dropout=c.word_dropout or 0.0)
+                              dropout=c.dropout, word_dropout=c.word_dropout or 0.0, word_counts=self.word_counts)
 
     def encode(self, sentences: Sequence[Sequence[str]], device: torch.device) -> dict:
         empty = [k for k, s in enumerate(sentences) if not s]

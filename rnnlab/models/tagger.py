@@ -14,6 +14,8 @@ Shapes: ``B`` sentences, ``T`` words, ``C`` characters per word, ``N`` real word
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -56,8 +58,11 @@ class SequenceTagger(nn.Module):
         cell: a name in :data:`rnnlab.models.CELLS`, for both the character and the word encoder.
         hidden_size, num_layers, bidirectional: of the word-level encoder.
         dropout: on the embeddings, between recurrent layers and on the encoder's output, in training.
-        word_dropout: in training, each real word id is replaced by UNK with this probability,
-            so that the model learns to tag from the characters alone.
+        word_dropout: ``alpha``: in training, each real word id is replaced by UNK, so that the model
+            learns to tag from the characters alone, with probability ``alpha`` for every word, or, given
+            ``word_counts``, ``alpha / (alpha + count)`` (Kiperwasser & Goldberg 2016): rare words, which
+            resemble the unseen ones, are dropped often and frequent ones almost never.
+        word_counts: ``(V,)`` how often each word id occurs in the training data (PAD and UNK: anything).
 
     Forward: ``model(words (B, T), chars (B, T, C), lengths (B,)) -> logits (B, T, K)``.  Logits at
     padding steps are meaningless, and padding does not change those of real steps.
@@ -66,11 +71,12 @@ class SequenceTagger(nn.Module):
     def __init__(self, word_vocab_size: int, char_vocab_size: int, num_tags: int, *, word_embedding_size: int = 100,
                  char_embedding_size: int = 32, char_hidden_size: int = 64, cell: str = "lstm",
                  hidden_size: int = 200, num_layers: int = 2, bidirectional: bool = True, dropout: float = 0.33,
-                 word_dropout: float = 0.0) -> None:
+                 word_dropout: float = 0.0, word_counts: Sequence[int] | Tensor | None = None) -> None:
         super().__init__()
         if not 0 <= word_dropout <= 1:
             raise ValueError(f"{type(self).__name__}: word_dropout must be in [0, 1], got {word_dropout!r}")
         self.word_dropout = word_dropout
+        self.register_buffer("drop_probability", word_drop_probability(word_vocab_size, word_dropout, word_counts))
         self.word_embedding = nn.Embedding(word_vocab_size, word_embedding_size, padding_idx=PAD)
         self.char_encoder = CharEncoder(char_vocab_size, char_embedding_size, char_hidden_size, cell)
         self.encoder = recurrent_layer(cell, word_embedding_size + self.char_encoder.output_size, hidden_size,
@@ -86,8 +92,24 @@ class SequenceTagger(nn.Module):
         return self.head(self.dropout(outputs))
 
     def drop_words(self, words: Tensor) -> Tensor:
-        """In training, ``words (B, T)`` with each non-PAD id replaced by UNK with probability ``word_dropout``."""
+        """In training, ``words (B, T)`` with each id replaced by UNK with its ``drop_probability``."""
         if not self.training or self.word_dropout == 0:
             return words
-        drop = (torch.rand(words.shape, device=words.device) < self.word_dropout) & (words != PAD)
+        drop = torch.rand(words.shape, device=words.device) < self.drop_probability[words]
         return words.masked_fill(drop, UNK)
+
+
+def word_drop_probability(vocab_size: int, alpha: float, counts: Sequence[int] | Tensor | None) -> Tensor:
+    """``(V,)``: the probability of replacing each word id by UNK in training: 0 for PAD and UNK,
+    otherwise ``alpha``, or ``alpha / (alpha + count)`` given the training ``counts (V,)``."""
+    if counts is None:
+        probability = torch.full((vocab_size,), float(alpha))
+    else:
+        counts = torch.as_tensor(counts, dtype=torch.float32)
+        if counts.shape != (vocab_size,):
+            raise ValueError(f"word_counts must have one count per word id ({vocab_size}), got shape {tuple(counts.shape)}")
+        if (counts[2:] < 0).any():
+            raise ValueError("word_counts must not be negative")
+        probability = alpha / (alpha + counts.clamp(min=0)) if alpha > 0 else torch.zeros(vocab_size)
+    probability[[PAD, UNK]] = 0.0
+    return probability

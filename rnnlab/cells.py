@@ -343,6 +343,123 @@ class LayerNormLSTMCell(Cell):
         return f"{self.input_size}, {self.hidden_size}"
 
 
+class _MinimalCell(Cell):
+    r"""A cell whose gates read the input only, so that its step is linear in the state:
+    ``h_t = a_t \odot h_{t-1} + b_t`` with ``a_t, b_t`` functions of ``x_t`` alone (Feng et al. 2024,
+    "Were RNNs All We Needed?").  :meth:`coefficients` gives ``a, b`` for every step at once, and
+    :func:`rnnlab.scan.linear_scan` runs the recurrence in parallel over time; :meth:`step` is
+    the same recurrence one step at a time (for generation, traces and streaming).
+
+    Parameters: ``weight_ih (G, I)`` and ``bias_ih (G,)``, initialised as torch.nn's recurrent
+    layers, ``U(-1/sqrt(H), 1/sqrt(H))``.  There is no ``weight_hh``.
+    """
+
+    blocks: int  # how many (H, I) blocks weight_ih stacks: the gate logits, then the candidate
+    kind: str  # the fused recurrence in rnnlab.scan.gated_scan
+    frozen_logits: tuple[float, ...]  # gate logits that leave the state unchanged (padded steps)
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        if input_size <= 0 or hidden_size <= 0:
+            raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
+                             f"got input_size={input_size}, hidden_size={hidden_size}")
+        factory = {"device": device, "dtype": dtype}
+        self.input_size, self.state_sizes, self.bias = input_size, (hidden_size,), bias
+        self.weight_ih = nn.Parameter(torch.empty(self.blocks * hidden_size, input_size, **factory))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(self.blocks * hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+        uniform_init_(self, hidden_size)
+
+    def reset_parameters(self) -> None:
+        uniform_init_(self, self.hidden_size)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def coefficients(self, x: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+        """Projected input ``(..., G)`` -> ``a, b`` of ``h_t = a_t * h_{t-1} + b_t`` and the gates, each ``(..., H)``."""
+        raise NotImplementedError
+
+    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
+        a, b, gates = self.coefficients(x)
+        return (torch.addcmul(b, a, state[0]),), gates
+
+    def scan(self, x: Tensor, h0: Tensor, lengths: Tensor | None = None, reverse: bool = False) -> Tensor:
+        """Every step at once: projected input ``x (T, B, G)`` and ``h0 (B, H)`` -> ``h (T, B, H)``, frozen
+        after each sequence's ``lengths``.  On a CPU through :func:`rnnlab.scan.gated_scan`, which fuses
+        the gates with the recurrence (a padded step gets ``a = 1``: the state stays); elsewhere
+        through :func:`rnnlab.scan.linear_scan` of :meth:`coefficients`."""
+        from rnnlab.scan import gated_scan, linear_scan
+        from rnnlab.unroll import reverse_in_time
+
+        if x.is_cuda:
+            a, b, _ = self.coefficients(x)
+            return linear_scan(a, b, h0, lengths=lengths, reverse=reverse)
+        if lengths is None:
+            return gated_scan(x, h0, self.kind, reverse)
+        if reverse:
+            x = reverse_in_time(x, lengths)
+        padded = (torch.arange(x.shape[0], device=x.device)[:, None] >= lengths).unsqueeze(-1)
+        parts = list(x.split(self.hidden_size, dim=-1))  # gate logits, then the candidate
+        for k, value in enumerate(self.frozen_logits):
+            parts[k] = parts[k].masked_fill(padded, value)
+        h = gated_scan(torch.cat(parts, dim=-1), h0, self.kind)
+        return reverse_in_time(h, lengths) if reverse else h
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class MinGRUCell(_MinimalCell):
+    r"""minGRU: a GRU whose update gate and candidate read only the input (Feng et al. 2024).
+
+    .. math::
+        z_t &= \sigma(W_{iz} x_t + b_{iz}), \quad \tilde h_t = W_{ih} x_t + b_{ih} \\
+        h_t &= (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t
+
+    Shapes: ``weight_ih (2H, I)`` (rows ``z``, then ``h~``), ``bias_ih (2H,)``; state ``(h,)`` with ``h (B, H)``.
+    """
+
+    gate_names = ("z",)
+    blocks = 2
+    kind = "mingru"
+    frozen_logits = (-math.inf,)  # z = 0: a padded step keeps the state
+
+    def coefficients(self, x: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+        k, candidate = x.chunk(2, dim=-1)
+        z = torch.sigmoid(k)
+        return 1 - z, z * candidate, (z,)
+
+
+class MinLSTMCell(_MinimalCell):
+    r"""minLSTM: an LSTM whose forget and input gates read only the input, normalised to sum to one,
+    and with no output gate (Feng et al. 2024).
+
+    .. math::
+        f_t &= \sigma(W_{if} x_t + b_{if}), \quad i_t = \sigma(W_{ii} x_t + b_{ii}), \quad
+        \tilde h_t = W_{ih} x_t + b_{ih} \\
+        f'_t &= \frac{f_t}{f_t + i_t}, \quad i'_t = \frac{i_t}{f_t + i_t}, \quad
+        h_t = f'_t \odot h_{t-1} + i'_t \odot \tilde h_t
+
+    Shapes: ``weight_ih (3H, I)`` (rows ``f``, ``i``, ``h~``), ``bias_ih (3H,)``; state ``(h,)`` with ``h (B, H)``.
+    Gates traced: the normalised ``f'`` and ``i'``.
+    """
+
+    gate_names = ("f", "i")
+    blocks = 3
+    kind = "minlstm"
+    frozen_logits = (math.inf, -math.inf)  # f = 1, i = 0: a padded step keeps the state
+
+    def coefficients(self, x: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+        f, i, candidate = x.chunk(3, dim=-1)
+        f, i = torch.sigmoid(f), torch.sigmoid(i)
+        total = f + i
+        f, i = f / total, i / total
+        return f, i * candidate, (f, i)
+
+
 def _sum(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     """``a + b`` for two optional biases (both present or both absent)."""
     return None if a is None else a + b

@@ -12,6 +12,7 @@ function, and a new group (``train``, ``evaluate``, ``predict``, ``generate``,
     rnnlab evaluate RUN_DIR [--data PATH]        the metric on the test split or your file
     rnnlab predict RUN_DIR INPUT... [--file F]   labels or tags for new inputs
     rnnlab bench layers [--repeats N] [--quick]
+    rnnlab bench scan [--lengths T...] [--quick] [--quality]
 
 Errors in what the user gave (a missing file, a malformed line, an unusable option or
 checkpoint) end the command with a one-line message and exit status 2.
@@ -56,6 +57,35 @@ def bench_layers(
         quick: Fast smoke run: fewer repeats and a tenth of the time steps.
     """
     bench.bench_layers(repeats=repeats, quick=quick)
+
+
+@bench_app.command(name="scan")
+def bench_scan(
+    lengths: Annotated[tuple[int, ...] | None, tyro.conf.arg(
+        metavar="T", help_behavior_hint="(default: 256 1024 4096; 64 256 with --quick)")] = None,
+    repeats: Annotated[int | None, tyro.conf.arg(metavar="N", help_behavior_hint="(default: 7; 2 with --quick)")] = None,
+    quick: bool = False,
+    device: str = "cpu",
+    quality: bool = False,
+) -> None:
+    """Time minGRU and minLSTM (parallel scan and unrolled) against torch.nn's GRU and LSTM.
+
+    Prints forward and forward+backward times (median, ms), the speed-up over torch.nn, the memory kept
+    for the backward pass, and how time grows with T. With --quality, also trains each cell on MNIST-1D
+    and the adding problem (T=200) with the same budget and prints accuracy/MSE and time side by side.
+
+    Args:
+        lengths: Sequence lengths T to time (B=32, I=64, H=256).
+        repeats: Timed calls of each layer per length, interleaved; the median is reported.
+        quick: Fast smoke run: short sequences, few repeats (and tiny training budgets with --quality).
+        device: cpu or cuda.
+        quality: Also compare the cells' quality under the same training budget.
+    """
+    from rnnlab import bench_scan as module
+
+    module.bench_scan(lengths=lengths, repeats=repeats, quick=quick, device=device)
+    if quality:
+        module.bench_quality(quick=quick)
 
 
 @app.command(name="train")

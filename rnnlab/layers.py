@@ -6,15 +6,17 @@ torch.nn's modules of the same names: the same constructor arguments, input
 forms (3-D, 2-D unbatched, ``PackedSequence``), return values, parameter names
 (``weight_ih_l0_reverse``), initialisation and ``state_dict``.
 
-Two engines compute the same function:
+Three engines compute the same function:
 
 * ``"unrolled"``: our cells through :func:`rnnlab.unroll.unroll`.  Works for any
   cell and can record a trace of every step.
 * ``"native"``: PyTorch's fused kernels (oneDNN on CPU, cuDNN on GPU), for the
   standard cells.
+* ``"scan"``: for cells whose step is linear in the state (:class:`MinGRU`,
+  :class:`MinLSTM`), every step at once through :func:`rnnlab.scan.linear_scan`.
 
-``engine="auto"`` (the default) uses ``native`` when the cell has one and
-``unrolled`` otherwise; :meth:`Recurrent.trace` always unrolls.
+``engine="auto"`` (the default) uses ``native`` when the cell has one, else ``scan``
+when the cell has one, else ``unrolled``; :meth:`Recurrent.trace` always unrolls.
 
 Shapes: ``T`` time steps, ``B`` batch, ``L`` layers, ``D`` directions (2 if
 bidirectional), ``I`` input features, ``H`` the cell's output size.
@@ -31,10 +33,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.cells import Cell, GRUCell, LSTMCell, RNNCell, State, check_dtype_device, check_state
+from rnnlab.cells import (Cell, GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell, State, check_dtype_device,
+                          check_state)
 from rnnlab.unroll import Trace, check_lengths, unroll
 
-ENGINES = ("auto", "native", "unrolled")
+ENGINES = ("auto", "native", "scan", "unrolled")
 
 _NATIVE_KERNELS = {
     "LSTM": torch._VF.lstm,
@@ -52,7 +55,7 @@ class Recurrent(nn.Module):
             ``cell(input_size, hidden_size, **cell_kwargs)`` once per layer and direction.
         input_size, hidden_size, num_layers, batch_first, dropout, bidirectional: as torch.nn.LSTM.
             ``dropout`` is applied to the outputs of every layer but the last, in training mode.
-        engine: ``"auto"``, ``"native"`` or ``"unrolled"`` (see the module docstring).
+        engine: ``"auto"``, ``"native"``, ``"scan"`` or ``"unrolled"`` (see the module docstring).
         cell_kwargs: passed to every cell (for example ``bias``, ``device``, ``dtype``).
 
     Parameters are registered under torch.nn's names: a cell's ``weight_ih`` of layer ``k`` is
@@ -139,8 +142,18 @@ class Recurrent(nn.Module):
             raise ValueError(f"{type(self).__name__}: engine must be one of {ENGINES}, got {value!r}")
         if value == "native" and self.native_mode is None:
             raise ValueError(f"{type(self).__name__}: engine='native' needs a standard cell (RNN, LSTM, GRU); "
-                             f"{type(self._cells[0]).__name__} runs only with engine='unrolled'")
+                             f"{type(self._cells[0]).__name__} has none")
+        if value == "scan" and not self.scannable:
+            raise ValueError(f"{type(self).__name__}: engine='scan' needs a cell whose step is linear in the state "
+                             f"(MinGRUCell, MinLSTMCell: a scan method); {type(self._cells[0]).__name__} "
+                             "has none")
         self._engine = value
+
+    @property
+    def scannable(self) -> bool:
+        """Whether the cell can run every step at once (it has a ``scan`` method, as the cells whose
+        recurrence is ``h_t = a_t * h_{t-1} + b_t``), so the ``"scan"`` engine can run it."""
+        return callable(getattr(self._cells[0], "scan", None)) and len(self.state_sizes) == 1
 
     @property
     def native_mode(self) -> str | None:
@@ -183,24 +196,26 @@ class Recurrent(nn.Module):
     def _run(self, input, hx, lengths, trace: bool):
         """Check the input, pick the engine, and return ``(output, h_n, traces)`` in torch.nn's forms."""
         self._check_input(input, lengths)
-        native = not trace and (self.engine == "native" or (self.engine == "auto" and self.native_mode is not None))
+        engine = "unrolled" if trace else self.engine
+        if engine == "auto":
+            engine = "native" if self.native_mode is not None else ("scan" if self.scannable else "unrolled")
         if isinstance(input, PackedSequence):
-            output, final, traces = self._run_packed(input, hx, native, trace)
+            output, final, traces = self._run_packed(input, hx, engine, trace)
         else:
-            output, final, traces = self._run_padded(input, hx, lengths, native, trace)
+            output, final, traces = self._run_padded(input, hx, lengths, engine, trace)
         h_n = final[0] if len(final) == 1 else final
         return output, h_n, traces
 
-    def _run_packed(self, packed: PackedSequence, hx, native: bool, trace: bool):
+    def _run_packed(self, packed: PackedSequence, hx, engine: str, trace: bool):
         state = self._initial_state(hx, int(packed.batch_sizes[0]), False, packed.data)
-        if native:
+        if engine == "native":
             output, final = self._native_packed(packed, state)
             return output, final, []
         padded, lengths = pad_packed_sequence(packed)  # batch in the original order, as hx and h_n
-        out, final, traces = self._unrolled(padded, state, lengths.to(padded.device), trace)
+        out, final, traces = self._stacked(padded, state, lengths.to(padded.device), engine == "scan", trace)
         return _repack(out, lengths, packed), final, traces
 
-    def _run_padded(self, input: Tensor, hx, lengths, native: bool, trace: bool):
+    def _run_padded(self, input: Tensor, hx, lengths, engine: str, trace: bool):
         unbatched = input.dim() == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         lengths = check_lengths(lengths, x.shape[1], x.shape[0], x.device)
@@ -208,14 +223,14 @@ class Recurrent(nn.Module):
             lengths = None  # every sequence fills the batch: nothing to mask or pack
         state = self._initial_state(hx, x.shape[1], unbatched, x)
         traces: list[Trace] = []
-        if native and lengths is not None:
+        if engine == "native" and lengths is not None:
             packed_out, final = self._native_packed(pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False),
                                                     state)
             out = pad_packed_sequence(packed_out, total_length=x.shape[0])[0]
-        elif native:
+        elif engine == "native":
             out, final = self._native(x, state)
         else:
-            out, final, traces = self._unrolled(x, state, lengths, trace)
+            out, final, traces = self._stacked(x, state, lengths, engine == "scan", trace)
         if unbatched:
             return out.squeeze(1), tuple(s.squeeze(1) for s in final), traces
         return (out.transpose(0, 1) if self.batch_first else out), final, traces
@@ -262,8 +277,9 @@ class Recurrent(nn.Module):
         return tuple(h.unsqueeze(1) for h in state) if unbatched else state
 
     # ---------------------------------------------------------------- engines
-    def _unrolled(self, x: Tensor, state: State, lengths: Tensor | None, trace: bool):
-        """``x (T, B, I)`` through every layer and direction; returns ``(T, B, D * H)``, final state, traces."""
+    def _stacked(self, x: Tensor, state: State, lengths: Tensor | None, scan: bool, trace: bool):
+        """``x (T, B, I)`` through every layer and direction, each unrolled or (``scan``) scanned;
+        returns ``(T, B, D * H)``, the final state and the traces."""
         cells, directions = self.cells(), self.num_directions
         finals: list[State] = []
         traces: list[Trace] = []
@@ -272,12 +288,16 @@ class Recurrent(nn.Module):
             outputs = []
             for direction in range(directions):
                 k = layer * directions + direction
-                run = unroll(cells[k], layer_input, tuple(s[k] for s in state), lengths=lengths,
-                             reverse=direction == 1, trace=trace)
-                outputs.append(run.outputs)
-                finals.append(run.state)
-                if trace:
-                    traces.append(run.trace)
+                initial = tuple(s[k] for s in state)
+                if scan:
+                    out, final = _scanned(cells[k], layer_input, initial, lengths, reverse=direction == 1)
+                else:
+                    run = unroll(cells[k], layer_input, initial, lengths=lengths, reverse=direction == 1, trace=trace)
+                    out, final = run.outputs, run.state
+                    if trace:
+                        traces.append(run.trace)
+                outputs.append(out)
+                finals.append(final)
             layer_input = torch.cat(outputs, dim=-1) if directions == 2 else outputs[0]
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
@@ -350,7 +370,7 @@ class Recurrent(nn.Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
-        if self.native_mode is None:
+        if type(self) is Recurrent and self.native_mode is None:
             text += f", cell={type(self._cells[0]).__name__}"
         if self.engine != "auto":
             text += f", engine={self.engine!r}"
@@ -393,12 +413,47 @@ class GRU(Recurrent):
         self.bias, self.proj_size, self.mode = bias, 0, "GRU"
 
 
+def _scanned(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, reverse: bool) -> tuple[Tensor, State]:
+    """One layer and direction of a linear-recurrence cell over ``x (T, B, I)``, every step at once:
+    outputs ``(T, B, H)`` (zero at padded steps) and the final state, as :func:`~rnnlab.unroll.unroll`."""
+    h = cell.scan(cell.project_input(x), state[0], lengths, reverse)
+    final = h[0] if reverse else h[-1]  # the state is frozen after each sequence's end
+    if lengths is not None:
+        h = h.masked_fill((torch.arange(h.shape[0], device=h.device)[:, None] >= lengths).unsqueeze(-1), 0.0)
+    return h, (final,)
+
+
 def _repack(padded: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
     """Pack ``padded (T, B, H)`` (batch in original order) with exactly ``like``'s layout."""
     if like.sorted_indices is not None:
         padded, lengths = padded.index_select(1, like.sorted_indices), lengths[like.sorted_indices.cpu()]
     data = pack_padded_sequence(padded, lengths.cpu(), enforce_sorted=True).data
     return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+class MinGRU(Recurrent):
+    """Stacked, optionally bidirectional minGRU (:class:`~rnnlab.cells.MinGRUCell`), with torch.nn.GRU's
+    interface; see :class:`Recurrent`.  ``engine="auto"`` scans in parallel over time; ``"unrolled"``
+    steps the cell (the reference, and traces).  Parameters: ``weight_ih_l{k}[_reverse]``, ``bias_ih_l{k}...``."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(MinGRUCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, engine=engine, bias=bias, device=device, dtype=dtype)
+        self.bias, self.proj_size = bias, 0
+
+
+class MinLSTM(Recurrent):
+    """Stacked, optionally bidirectional minLSTM (:class:`~rnnlab.cells.MinLSTMCell`), with a GRU-like
+    one-tensor state ``h`` (a minLSTM has no separate cell state); see :class:`MinGRU`."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(MinLSTMCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, engine=engine, bias=bias, device=device, dtype=dtype)
+        self.bias, self.proj_size = bias, 0
 
 
 def _describe(value) -> str:

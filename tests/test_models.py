@@ -67,7 +67,7 @@ def test_recurrent_layer_builds_rnnlab_layers_by_cell_name(name, cls):
 
 
 def test_unknown_cell_name_raises_listing_the_known_ones():
-    with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'lstm', 'rnn'\], got 'lsmt'"):
+    with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'lstm', 'mingru', 'minlstm', 'rnn'\], got 'lsmt'"):
         recurrent_layer("lsmt", 3, 5)
     with pytest.raises(ValueError, match=r"cell must be one of .*'gru'.*got 'transformer'"):
         SequenceClassifier(2, input_size=3, cell="transformer")
@@ -218,6 +218,22 @@ def test_word_dropout_replaces_real_words_by_unk_only_in_training():
     changed = dropped != words.repeat(20, 1)
     assert (dropped[changed] == 1).all() and 0.3 < changed[real].double().mean() < 0.7
     assert torch.equal(_tagger(word_dropout=0.0).train().drop_words(words), words)
+
+
+def test_frequency_aware_word_dropout_drops_rare_words_more_often():
+    counts = torch.zeros(WORDS, dtype=torch.long)
+    counts[2], counts[3] = 1, 99  # a word seen once, and a frequent one
+    model = _tagger(word_dropout=0.25, word_counts=counts).train()
+    assert model.drop_probability[[0, 1]].eq(0).all()  # PAD and UNK stay as they are
+    assert model.drop_probability[2].item() == pytest.approx(0.25 / 1.25)
+    assert model.drop_probability[3].item() == pytest.approx(0.25 / 99.25)
+    torch.manual_seed(0)
+    words = torch.tensor([[2, 3]]).repeat(20000, 1)
+    dropped = model.drop_words(words) == 1
+    assert dropped[:, 0].double().mean().item() == pytest.approx(0.2, abs=0.01)
+    assert dropped[:, 1].double().mean().item() == pytest.approx(0.0025, abs=0.0015)
+    with pytest.raises(ValueError, match="one count per word id"):
+        _tagger(word_dropout=0.25, word_counts=counts[:3])
 
 
 def test_masked_loss_and_accuracy_count_only_real_steps():

@@ -80,6 +80,22 @@ def test_train_writes_a_complete_run_and_the_loss_falls(kind, tmp_path, request)
     assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+@pytest.mark.parametrize("kind", CASES)
+def test_parallel_scan_cells_train_on_every_kind_of_task_from_the_command_line(cell, kind, tmp_path, request, capsys):
+    task, fixture = CASES[kind]
+    run_dir = tmp_path / "run"
+    cli.main(["train", "--task", task, "--data", str(request.getfixturevalue(fixture)), "--cell", cell,
+              "--epochs", "4", "--hidden-size", "16", "--num-layers", "2", "--batch-size", "32", "--lr", "1e-2",
+              "--run-dir", str(run_dir)])
+    records = _metrics(run_dir)
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    assert json.loads((run_dir / "config.json").read_text())["cell"] == cell
+    capsys.readouterr()
+    cli.main(["evaluate", str(run_dir)])
+    assert "accuracy" in capsys.readouterr().out
+
+
 def test_evaluate_and_predict_use_the_saved_run(signal_file, text_file, tagged_file, tmp_path, capsys):
     runs = {}
     for kind, (task, fixture) in CASES.items():

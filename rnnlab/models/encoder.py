@@ -15,16 +15,19 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from rnnlab.layers import GRU, LSTM, RNN, Recurrent
+from rnnlab.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, Recurrent
 
 CELLS: dict[str, Callable[..., Recurrent]] = {
     "rnn": partial(RNN, nonlinearity="tanh"),
     "lstm": LSTM,
     "gru": GRU,
+    "mingru": MinGRU,
+    "minlstm": MinLSTM,
 }
 """Cell name -> layer factory, called as ``factory(input_size, hidden_size, num_layers, *, batch_first,
 dropout, bidirectional)`` (the signature of :class:`~rnnlab.Recurrent` with its cell bound, and of
-:class:`~rnnlab.RNN`, :class:`~rnnlab.LSTM` and :class:`~rnnlab.GRU`)."""
+:class:`~rnnlab.RNN`, :class:`~rnnlab.LSTM`, :class:`~rnnlab.GRU`, :class:`~rnnlab.MinGRU` and
+:class:`~rnnlab.MinLSTM`)."""
 
 
 def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,

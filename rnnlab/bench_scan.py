@@ -112,7 +112,7 @@ def bench_quality(quick: bool = False, out_dir: Path | None = None, seed: int = 
     recipe for the task with ``QUALITY_EPOCHS`` epochs) and on the adding problem at ``T = 200``
     (``ADDING_UPDATES`` updates of batch 64); prints test accuracy, test MSE and times side by side."""
     from rnnlab.config import TrainConfig
-    from rnnlab.memory import train_adding
+    from rnnlab.memory import train_memory
     from rnnlab.train import train
 
     epochs = QUICK_QUALITY_EPOCHS if quick else QUALITY_EPOCHS
@@ -125,9 +125,9 @@ def bench_quality(quick: bool = False, out_dir: Path | None = None, seed: int = 
         for cell in QUALITY_CELLS:
             summary = train(TrainConfig(task="mnist1d", cell=cell, epochs=epochs, seed=seed,
                                         run_dir=base / f"mnist1d-{cell}"), progress_bar=False)
-            adding = train_adding(cell, ADDING_STEPS, updates=updates, seed=seed)
+            adding = train_memory("adding", cell, ADDING_STEPS, updates=updates, seed=seed)
             rows.append({"cell": cell, "mnist1d_accuracy": summary["test_accuracy"],
-                         "mnist1d_seconds": summary["seconds"], "adding_mse": adding.test_mse,
+                         "mnist1d_seconds": summary["seconds"], "adding_mse": adding.metric,
                          "adding_solved": adding.solved, "adding_seconds": adding.seconds})
     print(f"\n{'cell':8s} {'MNIST-1D acc':>12s} {'time':>7s} {'adding MSE':>11s} {'solved':>7s} {'time':>7s}")
     for r in rows:

@@ -18,7 +18,7 @@ import tyro
 
 TaskName = Literal["mnist1d", "mnist1d-shuffled", "word-language", "stress", "upos"]
 ModelName = Literal["recurrent", "mlp", "bag-of-chars", "char-ngram"]
-CellName = Literal["rnn", "lstm", "gru", "mingru", "minlstm"]
+CellName = Literal["rnn", "irnn", "lstm", "lstm-fb1", "gru", "mingru", "minlstm"]
 Pooling = Literal["last", "mean", "max", "meanmax", "attention"]
 
 
@@ -65,7 +65,8 @@ class TrainConfig:
             CoNLL-U (stress, upos). Validation and test are held out of it unless given below.
         validation_data: Your own validation file (same format as --data).
         test_data: Your own test file (same format as --data).
-        cell: Recurrent cell.
+        cell: Recurrent cell: rnn (tanh), irnn (relu, identity-initialised), lstm, lstm-fb1 (forget-gate bias 1),
+            gru, mingru, minlstm (parallel scan).
         hidden_size: Hidden units per direction.
         num_layers: Stacked recurrent layers.
         bidirectional: Read the sequence in both directions.

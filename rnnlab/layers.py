@@ -182,9 +182,14 @@ class Recurrent(nn.Module):
         return self._cells
 
     # ---------------------------------------------------------------- forward
+    _recorder: Callable | None = None  # set by rnnlab.diagnostics.recording: receives every forward's traces
+
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None, *,
                 lengths: Tensor | None = None):
-        output, state, _ = self._run(input, hx, lengths, trace=False)
+        recorder = self._recorder
+        output, state, traces = self._run(input, hx, lengths, trace=recorder is not None)
+        if recorder is not None:
+            recorder(self, input, lengths, traces)
         return output, state
 
     def trace(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None, *,

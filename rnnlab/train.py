@@ -48,6 +48,7 @@ class Progress:
     best_metric: float = -math.inf
     best_epoch: int = 0
     epochs_without_improvement: int = 0
+    grad_norms: list[float] = dataclasses.field(default_factory=list)  # this epoch's, before clipping
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -115,8 +116,8 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
                 loss, count = task.loss(model, batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if config.clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip if config.clip > 0 else math.inf)
+                state.grad_norms.append(float(norm))  # the global norm before clipping
                 optimizer.step()
                 schedule.step()
                 state.loss_sum += loss.item() * count
@@ -132,10 +133,15 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
             bar.close()
             metric = task.evaluate(model, task.splits.validation, config.batch_size, device,
                                    progress_bar=progress_bar)["accuracy"]
+            norms = sorted(state.grad_norms) or [math.nan]
             record = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_count, 1),
                       "validation_accuracy": metric, "lr": schedule.get_last_lr()[0],
+                      "grad_norm_median": norms[len(norms) // 2], "grad_norm_max": norms[-1],
+                      "clipped_fraction": sum(n > config.clip for n in norms) / len(norms) if config.clip > 0 else 0.0,
                       "seconds": time.perf_counter() - epoch_start}
+            append_jsonl(run_dir / "grad_norms.jsonl", {"epoch": state.epoch + 1, "grad_norms": state.grad_norms})
             state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
+            state.grad_norms = []
             improved = metric >= state.best_metric  # on a tie, the later (longer-trained) model
             if improved:
                 state.best_metric, state.best_epoch, state.epochs_without_improvement = metric, state.epoch, 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -30,3 +32,36 @@ def adding_problem(n: int, steps: int, generator: torch.Generator | None = None)
     markers[rows, second] = 1.0
     y = values[rows, first] + values[rows, second]
     return torch.stack([values, markers], dim=-1), y
+
+
+COPY_SYMBOLS, COPY_LENGTH = 8, 10
+COPY_BLANK, COPY_DELIMITER = 0, COPY_SYMBOLS + 1
+COPY_VOCABULARY = COPY_SYMBOLS + 2
+"""Copy memory tokens: 0 blank, 1..8 symbols, 9 the delimiter."""
+
+
+def copy_baseline(delay: int) -> float:
+    """Cross-entropy per step of the best memoryless guess: blanks where they are certain, then
+    uniform over the 8 symbols for the 10 recalled steps: ``10 ln 8 / (T + 20)``."""
+    return COPY_LENGTH * math.log(COPY_SYMBOLS) / (delay + 2 * COPY_LENGTH)
+
+
+def copy_memory(n: int, delay: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """The copy memory task (Arjovsky et al. 2016): ``T + 20`` steps of tokens.
+
+    Input: 10 symbols drawn from 1..8, then ``delay - 1`` blanks, the delimiter 9, and 10 blanks.
+    Target: blanks for the first ``delay + 10`` steps, then the 10 symbols in order.  A model must
+    hold the symbols across ``delay`` steps; the memoryless baseline is :func:`copy_baseline`.
+
+    Returns ``x (n, T + 20)`` and ``y (n, T + 20)``, int64 token ids.
+    """
+    if delay < 1:
+        raise ValueError(f"delay: the copy task needs a delay of at least 1, got {delay}")
+    steps = delay + 2 * COPY_LENGTH
+    symbols = torch.randint(1, COPY_SYMBOLS + 1, (n, COPY_LENGTH), generator=generator)
+    x = torch.full((n, steps), COPY_BLANK, dtype=torch.long)
+    y = torch.full((n, steps), COPY_BLANK, dtype=torch.long)
+    x[:, :COPY_LENGTH] = symbols
+    x[:, delay + COPY_LENGTH - 1] = COPY_DELIMITER
+    y[:, -COPY_LENGTH:] = symbols
+    return x, y

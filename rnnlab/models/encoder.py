@@ -17,9 +17,38 @@ from torch import Tensor
 
 from rnnlab.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, Recurrent
 
+def identity_rnn(input_size: int, hidden_size: int, num_layers: int = 1, **options) -> RNN:
+    """A relu RNN initialised as Le et al. 2015 (IRNN): recurrent weights the identity, biases zero,
+    input weights ~ N(0, 0.001^2), so the state is carried unchanged until training says otherwise."""
+    layer = RNN(input_size, hidden_size, num_layers, nonlinearity="relu", **options)
+    with torch.no_grad():
+        for name, weight in layer.named_parameters():
+            if name.startswith("weight_hh"):
+                weight.copy_(torch.eye(hidden_size))
+            elif name.startswith("weight_ih"):
+                weight.normal_(0.0, 1e-3)
+            else:
+                weight.zero_()
+    return layer
+
+
+def lstm_forget_bias_one(input_size: int, hidden_size: int, num_layers: int = 1, **options) -> LSTM:
+    """An LSTM whose forget-gate bias starts at 1 (Gers et al. 2000; Jozefowicz et al. 2015), so the
+    memory is kept by default at the start of training."""
+    layer = LSTM(input_size, hidden_size, num_layers, **options)
+    with torch.no_grad():
+        for name, bias in layer.named_parameters():
+            if name.startswith("bias_ih"):  # gate order i, f, g, o; bias_hh stays as initialised
+                bias[hidden_size:2 * hidden_size] = 1.0 - getattr(layer, name.replace("bias_ih", "bias_hh"))[
+                    hidden_size:2 * hidden_size]
+    return layer
+
+
 CELLS: dict[str, Callable[..., Recurrent]] = {
     "rnn": partial(RNN, nonlinearity="tanh"),
+    "irnn": identity_rnn,
     "lstm": LSTM,
+    "lstm-fb1": lstm_forget_bias_one,
     "gru": GRU,
     "mingru": MinGRU,
     "minlstm": MinLSTM,

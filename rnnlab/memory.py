@@ -46,7 +46,7 @@ TASKS = ("adding", "copy")
 GRID_CELLS = ("rnn", "irnn", "lstm", "lstm-fb1", "gru", "mingru", "minlstm")
 GRID_LENGTHS = {"adding": (50, 100, 200, 400, 1000), "copy": (10, 50, 100, 200, 500)}
 QUICK_LENGTHS = {"adding": (50, 100), "copy": (10, 50)}
-UPDATES, QUICK_UPDATES = 1000, 150
+UPDATES, QUICK_UPDATES = 1500, 150
 MNIST_EPOCHS, QUICK_MNIST_EPOCHS = 10, 1
 
 
@@ -200,6 +200,11 @@ def _run_job(job: dict) -> dict:
     return dataclasses.asdict(result)
 
 
+def _json_safe(row: dict) -> dict:
+    """``row`` with NaN (a run whose loss diverged) as ``None``, so the file is standard JSON."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
 def grid_jobs(cells: tuple[str, ...], quick: bool, updates: int | None, seed: int, out_dir: Path,
               mnist: bool = True) -> list[dict]:
     """The jobs of the grid: every cell x task x length, then shuffled MNIST-1D per trainable cell, longest first."""
@@ -237,8 +242,8 @@ def run_grid(out_dir: Path | None = None, cells: tuple[str, ...] = GRID_CELLS, q
                   f"{'accuracy' if row['task'] == 'mnist1d-shuffled' else 'metric'} {row['metric']:.4f} "
                   f"({row['seconds']:.0f} s)", flush=True)
     elapsed = time.perf_counter() - start
-    (out_dir / "memory.json").write_text(json.dumps({"rows": rows, "seconds": elapsed, "quick": quick,
-                                                     "solved_fraction": SOLVED_FRACTION}) + "\n")
+    (out_dir / "memory.json").write_text(json.dumps({"rows": [_json_safe(r) for r in rows], "seconds": elapsed,
+                                                     "quick": quick, "solved_fraction": SOLVED_FRACTION}) + "\n")
     print("\n" + memory_table(rows))
     plots = write_memory_plots(rows, out_dir)
     report = write_report([out_dir], out_dir / "report.html")

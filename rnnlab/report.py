@@ -38,9 +38,14 @@ def memory_table(rows: list[dict]) -> str:
         solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
         at = "-" if r.get("solved_at") is None else str(r["solved_at"])
         metric = "accuracy" if r["task"] == "mnist1d-shuffled" else ""
-        lines.append(f"{r['task']:16s} {r['cell']:9s} {r['length']:5d} {r['metric']:8.4f} {r['baseline']:9.4f} "
+        lines.append(f"{r['task']:16s} {r['cell']:9s} {r['length']:5d} {_number(r['metric']):>8s} {r['baseline']:9.4f} "
                      f"{solved:>7s} {at:>9s} {r['seconds']:6.0f}s {metric}".rstrip())
     return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    """A metric to 4 decimals; a diverged run's (NaN, or None read back from JSON) as "diverged"."""
+    return "diverged" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 def _sorted(rows: list[dict]) -> list[dict]:
@@ -188,7 +193,7 @@ def plot_memory_table(rows: list[dict], path: Path) -> Path:
     colours = []
     for r in _sorted(rows):
         solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
-        body.append([r["task"], r["cell"], str(r["length"]), f"{r['metric']:.4f}", f"{r['baseline']:.4f}", solved,
+        body.append([r["task"], r["cell"], str(r["length"]), _number(r["metric"]), f"{r['baseline']:.4f}", solved,
                      "-" if r.get("solved_at") is None else str(r["solved_at"]), f"{r['seconds']:.0f}"])
         tone = "#d9f2d9" if r["solved"] else ("#f7dada" if r["solved"] is False else "#eeeeee")
         colours.append([tone] * len(body[-1]))
@@ -249,7 +254,7 @@ def _html_table(rows: list[dict]) -> str:
     for r in _sorted(rows):
         solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
         at = "-" if r.get("solved_at") is None else r["solved_at"]
-        body.append(f"<tr><td>{r['task']}</td><td>{r['cell']}</td><td>{r['length']}</td><td>{r['metric']:.4f}</td>"
+        body.append(f"<tr><td>{r['task']}</td><td>{r['cell']}</td><td>{r['length']}</td><td>{_number(r['metric'])}</td>"
                     f"<td>{r['baseline']:.4f}</td><td>{solved}</td><td>{at}</td><td>{r['seconds']:.0f}</td></tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 

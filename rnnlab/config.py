@@ -83,7 +83,10 @@ class TrainConfig:
         clip: Gradient-norm clipping threshold (0 turns clipping off).
         patience: Stop after this many epochs without a better validation metric (0: never stop early).
         seed: Seeds the model, the data order and dropout: the same seed on the same CPU gives the same metrics.
-        device: cpu, cuda, or auto (cuda when available).
+        device: cpu, cuda, or auto (cuda when available). Under torchrun, each process of a machine takes the
+            GPU of its local rank.
+        precision: fp32; fp64 (parameters and inputs in float64); bf16 or fp16 (mixed precision: autocast,
+            with a gradient scaler for fp16).
         run_dir: Where the run is written (default: runs/TASK-TIME).
     """
 
@@ -108,6 +111,7 @@ class TrainConfig:
     patience: int = 0
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    precision: Literal["fp32", "fp64", "bf16", "fp16"] = "fp32"
     run_dir: Path | None = None
 
     @property

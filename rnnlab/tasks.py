@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnlab.config import TrainConfig
+from rnnlab.distributed import World, all_sum, shard
 from rnnlab.data import (DataError, SignalData, Splits, TaggedData, TextData, Vocabulary, load_mnist1d,
                          load_stress, load_ud_ewt, load_word_language, pad, pad_chars, read_conllu, read_npz,
                          read_tsv)
@@ -110,12 +111,16 @@ class Task:
     def build_model(self) -> nn.Module:
         raise NotImplementedError
 
-    def batches(self, data, batch_size: int, order: Tensor | None, device: torch.device) -> Iterator[dict]:
+    def batches(self, data, batch_size: int, order: Tensor | None, device: torch.device,
+                world: World = World(), even: bool = False) -> Iterator[dict]:
         """Batches of ``data`` in ``order`` (all items in their order when ``None``).
 
         For variable-length items, each pool of ``POOL`` batches in the order is sorted by length
         before it is cut into batches, so a batch holds items of similar length and little
         padding; the batches of a pool are then taken in a shuffled order, a function of ``order``.
+
+        On several processes (``world``), each batch is a global one and this process gets its shard;
+        with ``even`` (training), a final batch too small to give every process an item is skipped by all.
         """
         indices = torch.arange(len(data)) if order is None else order
         for pool in indices.split(batch_size * POOL):
@@ -127,6 +132,12 @@ class Task:
                 shuffle = torch.randperm(len(chunks), generator=torch.Generator().manual_seed(int(pool.sum())))
                 chunks = [chunks[k] for k in shuffle.tolist()]
             for chunk in chunks:
+                if world.distributed:
+                    if len(chunk) < world.size and even:
+                        continue
+                    chunk = shard(chunk, world)
+                    if not len(chunk):
+                        continue
                 yield self.collate(data, chunk.tolist(), device)
 
     lengths_of = None
@@ -160,18 +171,20 @@ class Task:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, data, batch_size: int, device: torch.device,
-                 progress_bar: bool = False) -> dict[str, Any]:
-        """Accuracy, and precision/recall/F1 per label, over ``data``."""
+                 progress_bar: bool = False, world: World = World()) -> dict[str, Any]:
+        """Accuracy, and precision/recall/F1 per label, over ``data`` (on several processes, each
+        counts its shards and the counts are summed: every item is counted once)."""
         self.check_labels(data, "evaluation data")
         model.eval()
+        dtype = next(model.parameters()).dtype
         names = self.label_names()
         confusion = torch.zeros(len(names), len(names), dtype=torch.long)
-        for batch in tqdm(self.batches(data, batch_size, None, device), desc="evaluate", unit="batch",
+        for batch in tqdm(self.batches(data, batch_size, None, device, world), desc="evaluate", unit="batch",
                           total=-(-len(data) // batch_size), disable=not progress_bar, leave=False):
-            predicted, target = self.predictions_and_targets(model, batch)
+            predicted, target = self.predictions_and_targets(model, cast_batch(batch, dtype))
             confusion += torch.bincount(target * len(names) + predicted,
                                         minlength=len(names) ** 2).view(len(names), len(names)).cpu()
-        return confusion_report(confusion, names)
+        return confusion_report(all_sum(confusion, world), names)
 
     def predictions_and_targets(self, model: nn.Module, batch: dict) -> tuple[Tensor, Tensor]:
         return self.logits(model, batch).argmax(-1), batch["y"]
@@ -204,6 +217,13 @@ class ClassifierTask(Task):
             results += [[(self.classes[i], v) for i, v in zip(row_i.tolist(), row_v.tolist())]
                         for row_i, row_v in zip(indices, values)]
         return results
+
+
+def cast_batch(batch: dict, dtype: torch.dtype) -> dict:
+    """The batch with its floating-point tensors in ``dtype`` (token ids and lengths stay integers)."""
+    if dtype == torch.float32:
+        return batch
+    return {k: v.to(dtype) if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in batch.items()}
 
 
 def confusion_report(confusion: Tensor, names: list[str]) -> dict[str, Any]:

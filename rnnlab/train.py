@@ -29,10 +29,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from rnnlab import distributed
 from rnnlab.checkpoint import (CheckpointError, append_jsonl, load_checkpoint, read_json, save_checkpoint,
                                write_json)
 from rnnlab.config import TrainConfig
-from rnnlab.tasks import Task, make_task
+from rnnlab.tasks import Task, cast_batch, make_task
 
 CHECKPOINT_FORMAT = 1
 
@@ -57,7 +58,11 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool = True) -> dict[str, Any]:
-    """Train (or continue training) a model as ``config`` says; return the run's summary."""
+    """Train (or continue training) a model as ``config`` says; return the run's summary.
+
+    Under ``torchrun`` every process runs this with the same arguments: each trains on its shard of
+    every global batch through ``DistributedDataParallel``; rank 0 alone writes and prints.
+    """
     start = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
@@ -72,36 +77,58 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
         _refuse_existing_run(run_dir)
         checkpoint = None
 
+    world = distributed.join(config.torch_device())
+    try:
+        return _train(config, run_dir, checkpoint, world, start, progress_bar and world.main)
+    finally:
+        distributed.leave(world)
+
+
+def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: distributed.World, start: float,
+           progress_bar: bool) -> dict[str, Any]:
+    say = print if world.main else _silent
     torch.manual_seed(config.seed)
-    device = config.torch_device()
+    device = distributed.device_of(config.torch_device(), world)
+    dtype = torch.float64 if config.precision == "fp64" else torch.float32
     task = make_task(config, state=checkpoint["task"] if checkpoint else None)
     task.check_labels(task.splits.validation, "validation data")
     task.check_labels(task.splits.test, "test data")
-    model = task.build_model().to(device)
+    model = task.build_model().to(device=device, dtype=dtype)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(task.splits.train) / config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
                                                    total_steps=config.epochs * steps_per_epoch)
+    mixed = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
     state = Progress()
+    distributed.barrier(world)  # every process has checked the run directory before rank 0 writes to it
     if checkpoint is None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        print(f"rnnlab train: {config.task} -> {run_dir}\n{config.describe()}\n{model}")
-        write_json(run_dir / "config.json", config.to_dict())
-        write_json(run_dir / "task.json", task.state())
+        if world.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(run_dir / "config.json", config.to_dict())
+            write_json(run_dir / "task.json", task.state())
+        say(f"rnnlab train: {config.task} -> {run_dir}" + (f" on {world.size} processes" if world.distributed else "")
+            + f"\n{config.describe()}\n{model}")
     else:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         schedule.load_state_dict(checkpoint["schedule"])
+        if "scaler" in checkpoint:
+            scaler.load_state_dict(checkpoint["scaler"])
         state = Progress(**checkpoint["progress"])
         torch.set_rng_state(checkpoint["rng"])
-        print(f"rnnlab train: resuming {run_dir} at epoch {state.epoch + 1}, batch {state.batch}")
+        say(f"rnnlab train: resuming {run_dir} at epoch {state.epoch + 1}, batch {state.batch}")
+    learner = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
+        if world.distributed else model
 
     def snapshot(path: Path) -> None:
-        save_checkpoint(path, {
-            "format": CHECKPOINT_FORMAT, "config": config.to_dict(), "task": task.state(),
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "progress": dataclasses.asdict(state), "rng": torch.get_rng_state(),
-        })
+        if world.main:
+            save_checkpoint(path, {
+                "format": CHECKPOINT_FORMAT, "config": config.to_dict(), "task": task.state(),
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "scaler": scaler.state_dict(), "progress": dataclasses.asdict(state), "rng": torch.get_rng_state(),
+            })
+        distributed.barrier(world)
 
     with _GracefulInterrupt() as interrupt:
         while state.epoch < config.epochs:
@@ -110,36 +137,43 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
             model.train()
             bar = tqdm(total=steps_per_epoch, initial=state.batch, desc=f"epoch {state.epoch + 1}/{config.epochs}",
                        unit="batch", disable=not progress_bar, leave=False)
-            for index, batch in enumerate(task.batches(task.splits.train, config.batch_size, order, device)):
+            for index, batch in enumerate(task.batches(task.splits.train, config.batch_size, order, device, world,
+                                                       even=True)):
                 if index < state.batch:
                     continue  # resumed mid-epoch: these batches were already trained on
-                loss, count = task.loss(model, batch)
+                with torch.autocast(device.type, dtype=mixed or torch.bfloat16, enabled=mixed is not None):
+                    loss, count = task.loss(learner, cast_batch(batch, dtype))
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()  # DDP averages the gradients over the processes here
+                scaler.unscale_(optimizer)
                 norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip if config.clip > 0 else math.inf)
                 state.grad_norms.append(float(norm))  # the global norm before clipping
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 schedule.step()
                 state.loss_sum += loss.item() * count
                 state.loss_count += count
                 state.batch = index + 1
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 bar.update()
-                if interrupt.requested:
+                if _anyone(interrupt.requested, world):
                     bar.close()
                     snapshot(run_dir / "last.pt")
-                    print(f"\ninterrupted: saved {run_dir / 'last.pt'}; continue with: rnnlab train --resume {run_dir}")
+                    say(f"\ninterrupted: saved {run_dir / 'last.pt'}; continue with: rnnlab train --resume {run_dir}")
                     raise KeyboardInterrupt
             bar.close()
             metric = task.evaluate(model, task.splits.validation, config.batch_size, device,
-                                   progress_bar=progress_bar)["accuracy"]
+                                   progress_bar=progress_bar, world=world)["accuracy"]
+            loss_sum, loss_count = distributed.all_sum(torch.tensor([state.loss_sum, state.loss_count],
+                                                                    dtype=torch.float64), world).tolist()
             norms = sorted(state.grad_norms) or [math.nan]
-            record = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_count, 1),
+            record = {"epoch": state.epoch + 1, "train_loss": loss_sum / max(loss_count, 1),
                       "validation_accuracy": metric, "lr": schedule.get_last_lr()[0],
                       "grad_norm_median": norms[len(norms) // 2], "grad_norm_max": norms[-1],
                       "clipped_fraction": sum(n > config.clip for n in norms) / len(norms) if config.clip > 0 else 0.0,
                       "seconds": time.perf_counter() - epoch_start}
-            append_jsonl(run_dir / "grad_norms.jsonl", {"epoch": state.epoch + 1, "grad_norms": state.grad_norms})
+            if world.main:
+                append_jsonl(run_dir / "grad_norms.jsonl", {"epoch": state.epoch + 1, "grad_norms": state.grad_norms})
             state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
             state.grad_norms = []
             improved = metric >= state.best_metric  # on a tie, the later (longer-trained) model
@@ -147,28 +181,42 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
                 state.best_metric, state.best_epoch, state.epochs_without_improvement = metric, state.epoch, 0
             else:
                 state.epochs_without_improvement += 1
-            append_jsonl(run_dir / "metrics.jsonl", record)
-            print(f"epoch {state.epoch:3d}  train loss {record['train_loss']:.4f}  "
-                  f"validation accuracy {metric:.4f}{'  (best)' if improved else ''}  "
-                  f"{record['seconds']:.1f} s")
+            if world.main:
+                append_jsonl(run_dir / "metrics.jsonl", record)
+            say(f"epoch {state.epoch:3d}  train loss {record['train_loss']:.4f}  "
+                f"validation accuracy {metric:.4f}{'  (best)' if improved else ''}  "
+                f"{record['seconds']:.1f} s")
             if improved:
                 snapshot(run_dir / "best.pt")
             snapshot(run_dir / "last.pt")
             if config.patience and state.epochs_without_improvement >= config.patience:
-                print(f"early stop: no improvement for {config.patience} epochs")
+                say(f"early stop: no improvement for {config.patience} epochs")
                 break
 
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["model"])
-    test = task.evaluate(model, task.splits.test, config.batch_size, device, progress_bar=progress_bar)
-    write_json(run_dir / "test_metrics.json", {"epoch": state.best_epoch, **test})
-    plot_learning_curve(run_dir)
+    test = task.evaluate(model, task.splits.test, config.batch_size, device, progress_bar=progress_bar, world=world)
     summary = {"run_dir": str(run_dir), "task": config.task, "best_epoch": state.best_epoch,
                "validation_accuracy": state.best_metric, "test_accuracy": test["accuracy"],
                "seconds": time.perf_counter() - start}
-    print(f"test accuracy {test['accuracy']:.4f} (best epoch {state.best_epoch}) in {summary['seconds']:.0f} s; "
-          f"run written to {run_dir}")
+    if world.main:
+        write_json(run_dir / "test_metrics.json", {"epoch": state.best_epoch, **test})
+        plot_learning_curve(run_dir)
+    say(f"test accuracy {test['accuracy']:.4f} (best epoch {state.best_epoch}) in {summary['seconds']:.0f} s; "
+        f"run written to {run_dir}")
+    distributed.barrier(world)  # no process leaves the group while another still uses it
     return summary
+
+
+def _silent(*args, **kwargs) -> None:
+    """``print`` for the processes other than rank 0."""
+
+
+def _anyone(flag: bool, world: distributed.World) -> bool:
+    """Whether ``flag`` is set in any process, so that all of them stop at the same update."""
+    if not world.distributed:
+        return flag
+    return bool(distributed.all_sum(torch.tensor([float(flag)]), world).item())
 
 
 def load_run(run_dir: Path, which: str = "best") -> tuple[TrainConfig, Task, nn.Module]:

@@ -13,6 +13,7 @@ function, and a new group (``train``, ``evaluate``, ``predict``, ``generate``,
     rnnlab predict RUN_DIR INPUT... [--file F]   labels or tags for new inputs
     rnnlab bench layers [--repeats N] [--quick]
     rnnlab bench scan [--lengths T...] [--quick] [--quality]
+    rnnlab bench train [--steps N]               samples/s on 1 and 2 processes (torchrun)
     rnnlab diagnose RUN_DIR                      gradient flow, Jacobians, gates, gradient norms of a run
     rnnlab memory [--quick]                      the memory benchmark grid, its table, plots and report
     rnnlab report DIR...                         a self-contained HTML page of runs and grids
@@ -89,6 +90,28 @@ def bench_scan(
     module.bench_scan(lengths=lengths, repeats=repeats, quick=quick, device=device)
     if quality:
         module.bench_quality(quick=quick)
+
+
+@bench_app.command(name="train")
+def bench_train(tasks: tuple[str, ...] = ("upos", "mnist1d"), processes: tuple[int, ...] = (1, 2), steps: int = 30,
+                device: str = "cpu") -> None:
+    """Training throughput (samples/s) of the task models on 1 and more processes under torchrun, with the
+    scaling efficiency; on a CPU the cores are split evenly between the processes.
+
+    Args:
+        tasks: Tasks to time (their default models and real data): upos, mnist1d.
+        processes: Process counts to compare.
+        steps: Timed global batches per run (after 3 warm-up ones).
+        device: cpu or cuda (one GPU per process).
+    """
+    from rnnlab import bench_train as module
+
+    unknown = [t for t in tasks if t not in module.TASKS]
+    if unknown:
+        raise ConfigError(f"--tasks: unknown task {unknown[0]!r}; choose from {module.TASKS}")
+    if steps < 1 or any(p < 1 for p in processes):
+        raise ConfigError("--steps and --processes must be at least 1")
+    module.bench_train(tuple(tasks), tuple(processes), steps, device)
 
 
 @app.command(name="train")

@@ -104,3 +104,13 @@ def test_an_interrupted_two_process_run_resumes_under_two_or_one_process(signal_
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
         _run(launcher + ["-m", "rnnlab.cli", "train", "--resume", str(copy)])
         assert _max_difference(_parameters(uninterrupted), _parameters(copy)) <= 1e-6
+
+
+def test_bench_train_prints_throughput_and_efficiency_per_process_count(capsys):
+    from rnnlab.bench_train import bench_train
+
+    rows = bench_train(tasks=("mnist1d",), processes=(1, 2), steps=2)
+    assert {(r["processes"], r["threads"]) for r in rows} >= {(1, 1), (2, 1)}
+    assert all(r["samples_per_second"] > 0 and r["samples"] > 0 for r in rows)
+    assert next(r for r in rows if r["processes"] == 1)["efficiency"] == 1.0
+    assert "efficiency" in capsys.readouterr().out

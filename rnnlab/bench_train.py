@@ -1,0 +1,109 @@
+"""Training throughput on 1 and more processes: samples per second and the scaling efficiency.
+
+``rnnlab bench train`` starts ``torchrun --standalone --nproc-per-node N`` for each ``N``, on the
+same machine, one after the other; every run trains a task's default model on its real data for a
+fixed number of global batches (the first few are warm-up) through the same code as ``rnnlab train``
+(``DistributedDataParallel``, sharded global batches), and rank 0 reports the samples per second
+summed over the processes.  On a CPU the cores are split evenly between the processes
+(``OMP_NUM_THREADS``), and one process with the same threads is run beside each count.
+Scaling efficiency = throughput(N processes) / (N x throughput(1 process)), at the same threads per process.
+
+Run it as ``rnnlab bench train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+from torch import nn
+
+TASKS = ("upos", "mnist1d")
+WARMUP = 3
+
+
+def bench_train(tasks: tuple[str, ...] = TASKS, processes: tuple[int, ...] = (1, 2), steps: int = 30,
+                device: str = "cpu") -> list[dict]:
+    """Run every task on every process count; print the table and return its rows."""
+    cores = os.cpu_count() or 1
+    rows = []
+    print(f"rnnlab bench train: {steps} global batches per run ({WARMUP} warm-up) on {device}, {cores} cores")
+    runs = []  # (processes, threads each): every count, and one process with the same threads each
+    for count in processes:
+        threads = max(1, cores // count) if device == "cpu" else 1
+        runs += [(1, threads), (count, threads)]
+    runs = sorted(dict.fromkeys(runs), key=lambda r: (r[1], r[0]))
+    for task in tasks:
+        for count, threads in runs:
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={count}",
+                       "-m", "rnnlab.bench_train", "--task", task, "--steps", str(steps), "--device", device]
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+            if done.returncode != 0:
+                raise RuntimeError(f"bench train: {task} on {count} processes failed:\n{done.stderr[-3000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append({"task": task, "processes": count, "threads": threads, **result})
+    print(f"\n{'task':10s} {'processes':>9s} {'threads each':>12s} {'samples/s':>10s} {'efficiency':>10s}")
+    for row in rows:
+        one = next(r for r in rows if r["task"] == row["task"] and r["processes"] == 1 and r["threads"] == row["threads"])
+        row["efficiency"] = row["samples_per_second"] / (row["processes"] * one["samples_per_second"])
+        print(f"{row['task']:10s} {row['processes']:9d} {row['threads']:12d} {row['samples_per_second']:10.1f} "
+              f"{row['efficiency']:9.0%}")
+    return rows
+
+
+def _worker(task_name: str, steps: int, device_name: str) -> None:
+    """One process of a run (started by torchrun): train for ``steps`` global batches, time all but the first few."""
+    from rnnlab import distributed
+    from rnnlab.config import TrainConfig
+    from rnnlab.tasks import make_task
+    from rnnlab.train import epoch_order
+
+    config = TrainConfig(task=task_name, device=device_name).resolved()
+    world = distributed.join(config.torch_device())
+    device = distributed.device_of(config.torch_device(), world)
+    torch.manual_seed(0)
+    task = make_task(config)
+    model = task.build_model().to(device)
+    learner = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
+        if world.distributed else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    batches = itertools.chain.from_iterable(  # as many epochs as the steps need
+        task.batches(task.splits.train, config.batch_size, epoch_order(len(task.splits.train), 0, epoch), device,
+                     world, even=True) for epoch in itertools.count())
+    samples, start = 0, None
+    for step, batch in enumerate(batches):
+        if step == WARMUP:
+            distributed.barrier(world)
+            samples, start = 0, time.perf_counter()
+        if step == WARMUP + steps:
+            break
+        loss, _ = task.loss(learner, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+        samples += len(batch["lengths"]) if "lengths" in batch else len(batch["y"])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    distributed.barrier(world)
+    elapsed = time.perf_counter() - start
+    total = int(distributed.all_sum(torch.tensor([samples]), world).item())
+    if world.main:
+        print(json.dumps({"samples_per_second": total / elapsed, "seconds": elapsed, "samples": total}))
+    distributed.leave(world)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="one process of rnnlab bench train (started by torchrun)")
+    parser.add_argument("--task", choices=TASKS, required=True)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--device", default="cpu")
+    arguments = parser.parse_args()
+    _worker(arguments.task, arguments.steps, arguments.device)

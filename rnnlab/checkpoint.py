@@ -68,6 +68,15 @@ def read_json(path: Path) -> Any:
         raise CheckpointError(f"{path}: unreadable ({error})") from None
 
 
+def keep_jsonl(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:
+    """Rewrite a JSON-lines log atomically with only the records ``keep`` accepts (nothing if it is absent)."""
+    if not path.exists():
+        return
+    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    kept = "".join(json.dumps(r) + "\n" for r in records if keep(r))
+    atomic_write(path, lambda tmp: tmp.write_text(kept))
+
+
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line (the metrics log grows by whole lines only)."""
     with open(path, "a") as f:

@@ -30,8 +30,8 @@ from torch import nn
 from tqdm import tqdm
 
 from rnnlab import distributed
-from rnnlab.checkpoint import (CheckpointError, append_jsonl, load_checkpoint, read_json, save_checkpoint,
-                               write_json)
+from rnnlab.checkpoint import (CheckpointError, append_jsonl, keep_jsonl, load_checkpoint, read_json,
+                               save_checkpoint, write_json)
 from rnnlab.config import TrainConfig
 from rnnlab.tasks import Task, cast_batch, make_task
 
@@ -117,6 +117,9 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
             scaler.load_state_dict(checkpoint["scaler"])
         state = Progress(**checkpoint["progress"])
         torch.set_rng_state(checkpoint["rng"])
+        if world.main:  # a run stopped after logging an epoch but before its checkpoint logs it again
+            for log in ("metrics.jsonl", "grad_norms.jsonl"):
+                keep_jsonl(run_dir / log, lambda record: record["epoch"] <= state.epoch)
         say(f"rnnlab train: resuming {run_dir} at epoch {state.epoch + 1}, batch {state.batch}")
     learner = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if world.distributed else model

@@ -96,6 +96,15 @@ def test_parallel_scan_cells_train_on_every_kind_of_task_from_the_command_line(c
     assert "accuracy" in capsys.readouterr().out
 
 
+def test_resume_drops_log_lines_of_epochs_its_checkpoint_does_not_hold(signal_file, tmp_path):
+    run_dir = tmp_path / "run"
+    train(TrainConfig(task="mnist1d", data=signal_file, epochs=2, run_dir=run_dir, **TINY), progress_bar=False)
+    with open(run_dir / "metrics.jsonl", "a") as log:  # as if stopped after logging epoch 3, before its checkpoint
+        log.write(json.dumps({"epoch": 3, "train_loss": 0.0, "validation_accuracy": 0.0}) + "\n")
+    train(TrainConfig(), resume=run_dir, progress_bar=False)
+    assert [r["epoch"] for r in _metrics(run_dir)] == [1, 2]
+
+
 def test_evaluate_and_predict_use_the_saved_run(signal_file, text_file, tagged_file, tmp_path, capsys):
     runs = {}
     for kind, (task, fixture) in CASES.items():

@@ -97,29 +97,40 @@ def bench_one(cell: str, size: Size, repeats: int, seed: int = 0) -> dict:
         modules[engine] = ours(size.I, size.H, engine=engine)
         modules[engine].load_state_dict(modules["torch"].state_dict())
     x = torch.randn(size.T, size.B, size.I, requires_grad=True)
-    calls = {(name, kind): _timed_call(module, x, kind) for name, module in modules.items() for kind in KINDS}
+    calls = {(name, kind): timed_call(module, x, kind) for name, module in modules.items() for kind in KINDS}
 
     _check_same_output(cell, size, modules, x)
-    for call in calls.values():  # warm-up: lazy kernel set-up and allocator growth stay out of the times
-        call()
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
-    for r in range(repeats):
-        shift = r % len(CONTENDERS)
-        for name in CONTENDERS[shift:] + CONTENDERS[:shift]:
-            for kind in KINDS:
-                times[name, kind].append(calls[name, kind]())
+    seconds = interleaved_medians(calls, CONTENDERS, repeats)
 
     row: dict = {"cell": cell, **size._asdict()}
     for kind in KINDS:
         for name in CONTENDERS:
-            row[f"{name}_{kind}_ms"] = 1e3 * statistics.median(times[name, kind])
+            row[f"{name}_{kind}_ms"] = 1e3 * seconds[name, kind]
         for name in CONTENDERS[1:]:
             row[f"{name}_{kind}_ratio"] = row[f"{name}_{kind}_ms"] / row[f"torch_{kind}_ms"]
     return row
 
 
-def _timed_call(module: nn.Module, x: Tensor, kind: str) -> Callable[[], float]:
-    """A function that runs ``module`` on ``x (T, B, I)`` once and returns the seconds it took.
+def interleaved_medians(calls: dict[tuple[str, str], Callable[[], float]], names: Sequence[str],
+                        repeats: int) -> dict[tuple[str, str], float]:
+    """The median seconds of every ``(name, kind)`` call: each is run once to warm up (lazy kernel
+    set-up and allocator growth stay out of the times), then ``repeats`` times, the contenders
+    ``names`` in rotating order so that machine noise falls on all of them alike."""
+    kinds = list(dict.fromkeys(kind for _, kind in calls))
+    for call in calls.values():
+        call()
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
+    for r in range(repeats):
+        shift = r % len(names)
+        for name in [*names[shift:], *names[:shift]]:
+            for kind in kinds:
+                times[name, kind].append(calls[name, kind]())
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def timed_call(module: nn.Module, x: Tensor, kind: str) -> Callable[[], float]:
+    """A function that runs ``module`` on ``x (T, B, I)`` once and returns the seconds it took
+    (waiting for a GPU to finish).
 
     ``fwd``: the forward pass, with autograd recording as in training.  ``fwd_bwd``: forward, then
     the gradient of ``output.sum()`` with respect to every parameter and the input.
@@ -127,15 +138,22 @@ def _timed_call(module: nn.Module, x: Tensor, kind: str) -> Callable[[], float]:
     wrt = [x, *module.parameters()]
 
     def call() -> float:
+        _synchronize(x)
         start = time.perf_counter()
         output, _ = module(x)
         if kind == "fwd_bwd":
             torch.autograd.grad(output.sum(), wrt)
+        _synchronize(x)
         elapsed = time.perf_counter() - start
         del output  # a forward-only graph is freed here, outside the timed span
         return elapsed
 
     return call
+
+
+def _synchronize(x: Tensor) -> None:
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
 
 
 def _check_same_output(cell: str, size: Size, modules: dict[str, nn.Module], x: Tensor) -> None:

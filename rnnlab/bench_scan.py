@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 import rnnlab
-from rnnlab.bench import Size
+from rnnlab.bench import Size, interleaved_medians, timed_call
 
 LENGTHS = (256, 1024, 4096)
 QUICK_LENGTHS = (64, 256)
@@ -77,19 +76,12 @@ def bench_scan(lengths: Sequence[int] | None = None, repeats: int | None = None,
         torch.manual_seed(seed)
         modules = {n: CONTENDERS[n](input_size, hidden_size).to(dev) for n in names}
         x = torch.randn(steps, batch, input_size, device=dev, requires_grad=True)
-        calls = {(n, k): _timed_call(modules[n], x, k) for n in names for k in KINDS}
-        for call in calls.values():
-            call()  # warm-up
-        times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
-        for r in range(repeats):
-            shift = r % len(names)
-            for n in names[shift:] + names[:shift]:
-                for k in KINDS:
-                    times[n, k].append(calls[n, k]())
+        calls = {(n, k): timed_call(modules[n], x, k) for n in names for k in KINDS}
+        seconds = interleaved_medians(calls, names, repeats)
         for n in names:
             row = {"name": n, **size._asdict(), "saved_mb": _saved_megabytes(modules[n], x)}
             for k in KINDS:
-                row[f"{k}_ms"] = 1e3 * statistics.median(times[n, k])
+                row[f"{k}_ms"] = 1e3 * seconds[n, k]
             rows.append(row)
         for row in rows[-len(names):]:
             reference = REFERENCE.get(row["name"].split()[0])
@@ -134,30 +126,6 @@ def bench_quality(quick: bool = False, out_dir: Path | None = None, seed: int = 
         print(f"{r['cell']:8s} {r['mnist1d_accuracy']:12.4f} {r['mnist1d_seconds']:6.0f}s {r['adding_mse']:11.4f} "
               f"{'yes' if r['adding_solved'] else 'no':>7s} {r['adding_seconds']:6.0f}s")
     return rows
-
-
-def _timed_call(module: nn.Module, x: Tensor, kind: str) -> Callable[[], float]:
-    """One forward (``fwd``), or forward and the gradients of ``output.sum()`` for the input and every
-    parameter (``fwd_bwd``); returns the seconds it took, synchronising a GPU."""
-    wrt = [x, *module.parameters()]
-
-    def call() -> float:
-        _synchronize(x)
-        start = time.perf_counter()
-        output, _ = module(x)
-        if kind == "fwd_bwd":
-            torch.autograd.grad(output.sum(), wrt)
-        _synchronize(x)
-        elapsed = time.perf_counter() - start
-        del output
-        return elapsed
-
-    return call
-
-
-def _synchronize(x: Tensor) -> None:
-    if x.is_cuda:
-        torch.cuda.synchronize(x.device)
 
 
 def _saved_megabytes(module: nn.Module, x: Tensor) -> float:

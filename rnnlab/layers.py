@@ -436,29 +436,33 @@ def _repack(padded: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequ
     return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
 
 
-class MinGRU(Recurrent):
+class _MinimalLayer(Recurrent):
+    """A layer of :attr:`cell_class` (a cell linear in its one-tensor state) with torch.nn.GRU's interface."""
+
+    cell_class: type[Cell]
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(self.cell_class, input_size, hidden_size, num_layers, batch_first=batch_first,
+                         dropout=dropout, bidirectional=bidirectional, engine=engine, bias=bias, device=device,
+                         dtype=dtype)
+        self.bias, self.proj_size = bias, 0
+
+
+class MinGRU(_MinimalLayer):
     """Stacked, optionally bidirectional minGRU (:class:`~rnnlab.cells.MinGRUCell`), with torch.nn.GRU's
     interface; see :class:`Recurrent`.  ``engine="auto"`` scans in parallel over time; ``"unrolled"``
     steps the cell (the reference, and traces).  Parameters: ``weight_ih_l{k}[_reverse]``, ``bias_ih_l{k}...``."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, engine: str = "auto") -> None:
-        super().__init__(MinGRUCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, bias=bias, device=device, dtype=dtype)
-        self.bias, self.proj_size = bias, 0
+    cell_class = MinGRUCell
 
 
-class MinLSTM(Recurrent):
+class MinLSTM(_MinimalLayer):
     """Stacked, optionally bidirectional minLSTM (:class:`~rnnlab.cells.MinLSTMCell`), with a GRU-like
     one-tensor state ``h`` (a minLSTM has no separate cell state); see :class:`MinGRU`."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, engine: str = "auto") -> None:
-        super().__init__(MinLSTMCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, bias=bias, device=device, dtype=dtype)
-        self.bias, self.proj_size = bias, 0
+    cell_class = MinLSTMCell
 
 
 def _describe(value) -> str:

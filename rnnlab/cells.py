@@ -392,7 +392,7 @@ class _MinimalCell(Cell):
         the gates with the recurrence (a padded step gets ``a = 1``: the state stays); elsewhere
         through :func:`rnnlab.scan.linear_scan` of :meth:`coefficients`."""
         from rnnlab.scan import gated_scan, linear_scan
-        from rnnlab.unroll import reverse_in_time
+        from rnnlab.unroll import padding_mask, reverse_in_time
 
         if x.is_cuda:
             a, b, _ = self.coefficients(x)
@@ -401,7 +401,7 @@ class _MinimalCell(Cell):
             return gated_scan(x, h0, self.kind, reverse)
         if reverse:
             x = reverse_in_time(x, lengths)
-        padded = (torch.arange(x.shape[0], device=x.device)[:, None] >= lengths).unsqueeze(-1)
+        padded = padding_mask(lengths, x.shape[0]).unsqueeze(-1)
         parts = list(x.split(self.hidden_size, dim=-1))  # gate logits, then the candidate
         for k, value in enumerate(self.frozen_logits):
             parts[k] = parts[k].masked_fill(padded, value)

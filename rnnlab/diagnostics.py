@@ -30,7 +30,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnlab.cells import Cell, State
 from rnnlab.layers import Recurrent
-from rnnlab.unroll import Trace, check_lengths, reverse_in_time, unroll
+from rnnlab.unroll import Trace, check_lengths, padding_mask, reverse_in_time, unroll
 
 
 class Recorded(NamedTuple):
@@ -158,7 +158,7 @@ def jacobian_norms(cell: Cell, inputs: Tensor, state: State | None = None,
     step_norms, product_norms = torch.stack(step_norms), torch.stack(product_norms)
     if lengths is not None:
         lengths = check_lengths(lengths, batch, steps, inputs.device)
-        padded = torch.arange(steps, device=inputs.device)[:, None] >= lengths
+        padded = padding_mask(lengths, steps)
         step_norms, product_norms = step_norms.masked_fill(padded, float("nan")), product_norms.masked_fill(padded, float("nan"))
     return JacobianNorms(step_norms, product_norms)
 
@@ -182,7 +182,7 @@ def gate_statistics(trace: Trace, lengths: Tensor | None = None, low: float = 0.
         steps, batch = gate.shape[0], gate.shape[1]
         valid = torch.ones(steps, batch, dtype=torch.bool, device=gate.device)
         if lengths is not None:
-            valid = torch.arange(steps, device=gate.device)[:, None] < lengths.to(gate.device)
+            valid = ~padding_mask(lengths.to(gate.device), steps)
         weight = valid.unsqueeze(-1).expand_as(gate).to(gate.dtype)
         count = weight.sum(dim=(1, 2)).clamp(min=1)
         stats[name] = GateStats(

@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnlab.cells import (Cell, GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell, State, check_dtype_device,
                           check_state)
-from rnnlab.unroll import Trace, check_lengths, unroll
+from rnnlab.unroll import Trace, check_lengths, padding_mask, unroll
 
 ENGINES = ("auto", "native", "scan", "unrolled")
 
@@ -424,7 +424,7 @@ def _scanned(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
     h = cell.scan(cell.project_input(x), state[0], lengths, reverse)
     final = h[0] if reverse else h[-1]  # the state is frozen after each sequence's end
     if lengths is not None:
-        h = h.masked_fill((torch.arange(h.shape[0], device=h.device)[:, None] >= lengths).unsqueeze(-1), 0.0)
+        h = h.masked_fill(padding_mask(lengths, h.shape[0]).unsqueeze(-1), 0.0)
     return h, (final,)
 
 

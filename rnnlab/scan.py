@@ -37,7 +37,7 @@ import math
 import torch
 from torch import Tensor
 
-from rnnlab.unroll import check_lengths, reverse_in_time
+from rnnlab.unroll import check_lengths, padding_mask, reverse_in_time
 
 METHODS = ("auto", "sequential", "chunked")
 
@@ -78,7 +78,7 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, *, lengths: Tens
     if reverse and not flip:
         a, b = reverse_in_time(a, lengths), reverse_in_time(b, lengths)
     if lengths is not None and int(lengths.min()) < steps:
-        padded = (torch.arange(steps, device=a.device)[:, None] >= lengths).view(steps, -1, *[1] * (a.dim() - 2))
+        padded = padding_mask(lengths, steps).view(steps, -1, *[1] * (a.dim() - 2))
         a, b = a.masked_fill(padded, 1.0), b.masked_fill(padded, 0.0)  # frozen: h_t = h_{t-1}
     if method == "auto":
         method = "chunked" if a.is_cuda else "sequential"

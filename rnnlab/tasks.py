@@ -30,6 +30,7 @@ from rnnlab.data import (DataError, SignalData, Splits, TaggedData, TextData, Vo
                          read_tsv)
 from rnnlab.models import (BagOfCharacters, CharNgramModel, SequenceClassifier, SequenceTagger, SignalMLP,
                            masked_cross_entropy)
+from rnnlab.models.encoder import length_mask
 
 EMBEDDED = {"mnist1d": load_mnist1d, "mnist1d-shuffled": partial(load_mnist1d, shuffle_seq=True),
             "word-language": load_word_language, "stress": load_stress, "upos": load_ud_ewt}
@@ -386,8 +387,7 @@ class TaggingTask(Task):
 
     def predictions_and_targets(self, model: nn.Module, batch: dict) -> tuple[Tensor, Tensor]:
         predicted = self.logits(model, batch).argmax(-1)
-        mask = torch.arange(predicted.shape[1])[None, :] < batch["lengths"][:, None]
-        mask = mask.to(predicted.device)
+        mask = length_mask(batch["lengths"], predicted.shape[1]).to(predicted.device)
         return predicted[mask], batch["y"][mask]
 
     @torch.no_grad()

@@ -83,7 +83,7 @@ def unroll(
     projected = cell.project_input(x)
     # Steps before the shortest sequence's end need no mask.
     first_masked = steps if lengths is None else int(lengths.min())
-    valid = None if lengths is None else (torch.arange(steps, device=x.device)[:, None] < lengths).unsqueeze(-1)
+    valid = None if lengths is None else ~padding_mask(lengths, steps).unsqueeze(-1)
     probe, probe_steps = None, None
     if trace and torch.is_grad_enabled():
         probe = x.new_zeros(steps, batch, cell.output_size, requires_grad=True)
@@ -126,6 +126,11 @@ def unroll(
     if batch_first:
         out = out.transpose(0, 1)
     return Unrolled(out, state, recorded)
+
+
+def padding_mask(lengths: Tensor, steps: int) -> Tensor:
+    """``(T, B)`` bool, time-major: true on each sequence's padded steps ``t >= lengths[b]``."""
+    return torch.arange(steps, device=lengths.device)[:, None] >= lengths
 
 
 def check_lengths(lengths, batch: int, steps: int, device: torch.device) -> Tensor | None:

@@ -2,8 +2,9 @@
 
 ``rnnlab bench train`` starts ``torchrun --standalone --nproc-per-node N`` for each ``N``, on the
 same machine, one after the other; every run trains a task's default model on its real data for a
-fixed number of global batches (the first few are warm-up) through the same code as ``rnnlab train``
-(``DistributedDataParallel``, sharded global batches), and rank 0 reports the samples per second
+fixed number of global batches (the first few are warm-up), set up as ``rnnlab train`` does
+(``DistributedDataParallel``, the same sharded global batches; a plain fp32 AdamW update with
+clipping, no schedule, evaluation or checkpoints), and rank 0 reports the samples per second
 summed over the processes.  On a CPU the cores are split evenly between the processes
 (``OMP_NUM_THREADS``), and one process with the same threads is run beside each count.
 Scaling efficiency = throughput(N processes) / (N x throughput(1 process)), at the same threads per process.

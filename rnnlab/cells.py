@@ -370,7 +370,7 @@ class _MinimalCell(Cell):
             self.bias_ih = nn.Parameter(torch.empty(self.blocks * hidden_size, **factory))
         else:
             self.register_parameter("bias_ih", None)
-        uniform_init_(self, hidden_size)
+        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         uniform_init_(self, self.hidden_size)

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.checkpoint import CheckpointError
 from rnnlab.data.synthetic import (ADDING_BASELINE_MSE, COPY_LENGTH, COPY_VOCABULARY, adding_problem, copy_baseline,
                                    copy_memory)
 from rnnlab.diagnostics import gate_statistics, gradient_flow, recording
@@ -226,8 +227,6 @@ def run_grid(out_dir: Path | None = None, cells: tuple[str, ...] = GRID_CELLS, q
 
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / f"memory-{time.strftime('%Y%m%d-%H%M%S')}"
     if out_dir.exists() and any(out_dir.iterdir()):
-        from rnnlab.checkpoint import CheckpointError
-
         raise CheckpointError(f"{out_dir} already holds files; choose a new --out-dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = grid_jobs(tuple(cells), quick, updates, seed, out_dir, mnist)

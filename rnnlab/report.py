@@ -79,6 +79,11 @@ def write_memory_plots(rows: list[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
+def _main_task(rows: list[dict]) -> str:
+    """The task a single-panel plot shows: the adding problem when the grid has it, else the first."""
+    return "adding" if any(r["task"] == "adding" for r in rows) else rows[0]["task"]
+
+
 def _middle(rows: list[dict], task: str) -> int:
     lengths = sorted({r["length"] for r in rows if r["task"] == task})
     return lengths[len(lengths) // 2]
@@ -106,7 +111,7 @@ def plot_gradient_flow(rows: list[dict], path: Path) -> Path:
 def plot_flow_heatmaps(rows: list[dict], path: Path) -> Path:
     """``log10 ||dLoss/dh_t||`` over training updates (rows) x time steps (columns), one panel per cell,
     for the adding problem (else the first task) at its middle length."""
-    task = "adding" if any(r["task"] == "adding" for r in rows) else rows[0]["task"]
+    task = _main_task(rows)
     length = _middle(rows, task)
     chosen = [r for r in rows if r["task"] == task and r["length"] == length and r["flow"]]
     columns = min(4, len(chosen)) or 1
@@ -172,7 +177,7 @@ def plot_learning_curves(rows: list[dict], path: Path) -> Path:
 
 def plot_grad_norms(rows: list[dict], path: Path) -> Path:
     """The global gradient norm of every update before clipping, per cell, for the longest adding run."""
-    task = "adding" if any(r["task"] == "adding" for r in rows) else rows[0]["task"]
+    task = _main_task(rows)
     length = max(r["length"] for r in rows if r["task"] == task)
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for r in rows:

@@ -10,7 +10,9 @@ function, and a new group (``train``, ``evaluate``, ``predict``, ``generate``,
     rnnlab train --task mnist1d                  train on a task's embedded data set
     rnnlab train --resume RUN_DIR                continue an interrupted run
     rnnlab evaluate RUN_DIR [--data PATH]        the metric on the test split or your file
-    rnnlab predict RUN_DIR INPUT... [--file F]   labels or tags for new inputs
+    rnnlab predict RUN_DIR INPUT... [--file F]   labels, tags or pronunciations for new inputs
+    rnnlab generate RUN_DIR [LANGUAGE...] -n N   words of a language from a word-generation run
+    rnnlab attention RUN_DIR WORD                which letters each phoneme of a G2P output looked at
     rnnlab bench layers [--repeats N] [--quick]
     rnnlab bench scan [--lengths T...] [--quick] [--quality]
     rnnlab bench train [--steps N]               samples/s on 1 and 2 processes (torchrun)
@@ -128,48 +130,136 @@ def train_command(config: Annotated[TrainConfig, tyro.conf.arg(name="")], resume
 
 
 @app.command(name="evaluate")
-def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = None, batch_size: int = 256) -> None:
-    """Evaluate a trained run on its task's test split, or on your file; print and save the metric.
+def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = None, batch_size: int = 256,
+                     beam_width: int | None = None) -> None:
+    """Evaluate a trained run on its task's test split, or on your file; print and save the metrics
+    (accuracy and per-label figures; for G2P, word and phoneme error rates).
 
     Args:
         run_dir: The run directory written by rnnlab train.
-        data: A file in the task's format (.npz, TSV, CoNLL-U) to evaluate on instead of the test split.
+        data: A file in the task's format (.npz, TSV, CoNLL-U, word<TAB>phonemes lexicon) to evaluate on instead
+            of the test split.
         batch_size: Sequences per batch.
+        beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding).
     """
     from rnnlab.tasks import READERS, load_splits
     from rnnlab.train import load_run
 
     config, task, model = load_run(run_dir)
+    options = {}
+    if beam_width is not None:
+        if config.kind != "transcription" or beam_width < 1:
+            raise ConfigError("--beam-width applies to G2P runs and must be at least 1")
+        options["beam_width"] = beam_width
     dataset = READERS[config.kind](data) if data is not None else load_splits(config).test
-    report = task.evaluate(model, dataset, batch_size, config.torch_device(), progress_bar=True)
+    report = task.evaluate(model, dataset, batch_size, config.torch_device(), progress_bar=True, **options)
     name = f"evaluation-{data.stem}.json" if data is not None else "evaluation-test.json"
     write_json(Path(run_dir) / name, {"data": str(data) if data else "test split", **report})
-    print(f"accuracy {report['accuracy']:.4f} ({report['correct']}/{report['total']}); "
-          f"per-label figures in {Path(run_dir) / name}")
+    print(f"{task.describe(report)}; all figures in {Path(run_dir) / name}")
 
 
 @app.command(name="predict")
 def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Positional[tuple[str, ...]] = (),
-                    file: Path | None = None, top_k: int = 3, output: Path | None = None) -> None:
-    """Predict with a trained run: top-k labels of strings or signals, or the tags of sentences.
+                    file: Path | None = None, top_k: int = 3, beam_width: int | None = None,
+                    output: Path | None = None) -> None:
+    """Predict with a trained run: top-k labels of strings or signals, the tags of sentences, or the
+    pronunciations of words (one word<TAB>PH1 PH2 ... line per word).
 
     Args:
         run_dir: The run directory written by rnnlab train.
         inputs: Items on the command line: words or texts (text task), comma-separated values (signal task),
-            or whitespace-tokenised sentences (tagging task).
-        file: Items from a file instead: one text or sentence per line, a .npz with array x (signals), or a
-            CoNLL-U file (tagging; written back with the UPOS column filled).
+            whitespace-tokenised sentences (tagging task), or words (G2P).
+        file: Items from a file instead: one text, sentence or word per line, a .npz with array x (signals), or
+            a CoNLL-U file (tagging; written back with the UPOS column filled).
         top_k: How many labels to show per item (classifiers).
+        beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding).
         output: Write the results here instead of printing them.
     """
     from rnnlab import predict
 
-    text = predict.predict(run_dir, list(inputs), file, top_k)
+    text = predict.predict(run_dir, list(inputs), file, top_k, beam_width)
     if output is not None:
         output.write_text(text)
         print(f"wrote {output}")
     else:
         print(text, end="")
+
+
+@app.command(name="generate")
+def generate_command(run_dir: tyro.conf.Positional[Path], conditions: tyro.conf.Positional[tuple[str, ...]] = (),
+                     samples: Annotated[int, tyro.conf.arg(aliases=("-n",))] = 10, temperature: float = 1.0,
+                     top_k: int | None = None, top_p: float | None = None, greedy: bool = False, seed: int = 0,
+                     classifier: Path | None = None, output: Path | None = None) -> None:
+    """Generate words of the requested languages with a word-generation run; print them and how many
+    are real words absent from training (and, with --classifier, recognised as the language asked for).
+
+    Args:
+        run_dir: A word-generation run directory written by rnnlab train.
+        conditions: Languages to generate words of (default: every language the run knows).
+        samples: Words per language.
+        temperature: Below 1 sharpens the distribution of each character (safer words), above 1 flattens it.
+        top_k: Sample only among the k most probable characters at each step.
+        top_p: Sample only among the most probable characters whose probability reaches p (nucleus).
+        greedy: Take the most probable character at each step (one word per language).
+        seed: Seeds the sampling.
+        classifier: A word-language run directory: report the share of samples it assigns back to their language.
+        output: Also write the samples and the report as JSON here.
+    """
+    from rnnlab.generation import GenerationTask, sample_report
+    from rnnlab.tasks import TextTask, load_splits
+    from rnnlab.train import load_run
+
+    if samples < 1 or temperature <= 0:
+        raise ConfigError("--samples must be at least 1 and --temperature positive")
+    if top_k is not None and top_k < 1 or top_p is not None and not 0 < top_p <= 1:
+        raise ConfigError("--top-k must be at least 1 and --top-p in (0, 1]")
+    config, task, model = load_run(run_dir)
+    if not isinstance(task, GenerationTask):
+        raise ConfigError(f"{run_dir}: generate needs a word-generation run, this one is {config.task}")
+    languages = list(conditions) or task.classes
+    words = task.generate(model, languages, 1 if greedy else samples, config.torch_device(), temperature=temperature,
+                          top_k=top_k, top_p=top_p, greedy=greedy, seed=seed)
+    classified = None
+    if classifier is not None:
+        _, word_task, word_model = load_run(classifier)
+        if not isinstance(word_task, TextTask):
+            raise ConfigError(f"{classifier}: --classifier needs a word-language run")
+        classified = {lang: [ranked[0][0] if ranked else "" for ranked in
+                             word_task.top_k(word_model, [w or "?" for w in ws], 1, config.torch_device())]
+                      for lang, ws in words.items()}
+    report = sample_report(words, set(load_splits(config).train.texts), classified)
+    for language, ws in words.items():
+        print(f"{language}\t{' '.join(w or '(empty)' for w in ws)}")
+    print("\nlanguage  novel real words  training words  distinct" + ("  classified back" if classified else ""))
+    for language, row in report.items():
+        print(f"{language:8s}  {row['novel_real_words']:16.2f}  {row['training_words']:14.2f}  {row['distinct']:8.2f}"
+              + (f"  {row['classified_back']:15.2f}" if classified else ""))
+    if output is not None:
+        write_json(output, {"samples": words, "report": report, "temperature": temperature, "top_k": top_k,
+                            "top_p": top_p, "greedy": greedy, "seed": seed})
+        print(f"written: {output}")
+
+
+@app.command(name="attention")
+def attention_command(run_dir: tyro.conf.Positional[Path], word: tyro.conf.Positional[str],
+                      output: Path | None = None) -> None:
+    """Plot which letters each phoneme of a G2P run's (greedy) transcription of WORD looked at.
+
+    Args:
+        run_dir: A G2P run directory written by rnnlab train.
+        word: The word to transcribe.
+        output: The PNG to write (default: RUN_DIR/attention-WORD.png).
+    """
+    from rnnlab.report import plot_attention
+    from rnnlab.train import load_run
+    from rnnlab.transcription import TranscriptionTask
+
+    config, task, model = load_run(run_dir)
+    if not isinstance(task, TranscriptionTask):
+        raise ConfigError(f"{run_dir}: attention plots need a G2P run, this one is {config.task}")
+    phonemes, weights = task.attention(model, word, config.torch_device())
+    path = plot_attention(word.lower(), phonemes, weights, output or Path(run_dir) / f"attention-{word.lower()}.png")
+    print(f"{word}\t{' '.join(phonemes)}\nwritten: {path}")
 
 
 @bench_app.command(name="order")

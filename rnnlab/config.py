@@ -16,10 +16,12 @@ from typing import Annotated, Any, Literal
 import torch
 import tyro
 
-TaskName = Literal["mnist1d", "mnist1d-shuffled", "word-language", "stress", "upos"]
+TaskName = Literal["mnist1d", "mnist1d-shuffled", "word-language", "word-generation", "stress", "upos", "g2p",
+                   "g2p-stress"]
 ModelName = Literal["recurrent", "mlp", "bag-of-chars", "char-ngram"]
 CellName = Literal["rnn", "irnn", "lstm", "lstm-fb1", "gru", "mingru", "minlstm"]
 Pooling = Literal["last", "mean", "max", "meanmax", "attention"]
+AttentionName = Literal["multiplicative", "additive"]
 
 
 class ConfigError(ValueError):
@@ -32,8 +34,11 @@ TASK_KINDS: dict[str, str] = {
     "mnist1d": "signal",  # many-to-one over float signals (.npz files with --data)
     "mnist1d-shuffled": "signal",  # the same, every signal's steps shuffled by one fixed permutation
     "word-language": "text",  # many-to-one over characters (TSV files with --data)
+    "word-generation": "generation",  # one-to-many: language -> a word of it (TSV word<TAB>language with --data)
     "stress": "tagging",  # many-to-many synchronous (CoNLL-U files with --data)
     "upos": "tagging",
+    "g2p": "transcription",  # many-to-many asynchronous: spelling -> phonemes (CMUdict), stress marks removed
+    "g2p-stress": "transcription",  # the same, phonemes with their stress marks (AH0, AE1, ...)
 }
 
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -44,11 +49,17 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
                              label_smoothing=0.1),
     "word-language": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2,
                           pooling="meanmax", epochs=12, batch_size=128, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0),
+    "word-generation": dict(cell="gru", hidden_size=256, num_layers=2, bidirectional=False, dropout=0.2,
+                            pooling="last", epochs=20, batch_size=64, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0),
     "stress": dict(cell="lstm", hidden_size=64, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
                    epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
     "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
                  epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
+    "g2p": dict(cell="lstm", hidden_size=192, num_layers=2, bidirectional=True, dropout=0.25, pooling="last",
+                epochs=17, batch_size=128, lr=2e-3, weight_decay=0.0, label_smoothing=0.1, attention="multiplicative",
+                beam_width=5),
 }
+TASK_DEFAULTS["g2p-stress"] = dict(TASK_DEFAULTS["g2p"])
 
 
 @dataclass
@@ -57,8 +68,10 @@ class TrainConfig:
 
     Attributes:
         task: The task, each with a real data set: mnist1d (classify 1-D signals; mnist1d-shuffled: with their
-            time steps shuffled by one fixed permutation), word-language (the language of a word), stress
-            (lexical stress of each phoneme, CMUdict), upos (part of speech, UD English EWT).
+            time steps shuffled by one fixed permutation), word-language (the language of a word), word-generation
+            (generate a word of a given language: the same words, turned around), stress
+            (lexical stress of each phoneme, CMUdict), upos (part of speech, UD English EWT), g2p (spelling ->
+            phonemes, CMUdict, stress marks removed; g2p-stress: with them).
         model: recurrent (the task's recurrent model), or an order-blind baseline for comparison: mlp (signals),
             bag-of-chars or char-ngram (character 1-3-grams; text).
         data: Your own training file, of the task's kind: .npz (mnist1d), TSV text<TAB>label (word-language),
@@ -77,6 +90,9 @@ class TrainConfig:
         lr: Peak learning rate (AdamW with a one-cycle schedule).
         weight_decay: AdamW weight decay.
         label_smoothing: Share of the target probability spread over all classes (classifiers).
+        attention: G2P: how the decoder scores the encoder's steps: multiplicative (Luong) or additive (Bahdanau).
+        input_feeding: G2P: feed the decoder's previous attentional vector back in with the previous phoneme.
+        beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
             to tag words it has never seen.
@@ -106,6 +122,9 @@ class TrainConfig:
     lr: Annotated[float | None, TaskDefault] = None
     weight_decay: Annotated[float | None, TaskDefault] = None
     label_smoothing: Annotated[float | None, TaskDefault] = None
+    attention: Annotated[AttentionName | None, TaskDefault] = None
+    input_feeding: bool = True
+    beam_width: Annotated[int | None, TaskDefault] = None
     word_dropout: Annotated[float | None, TaskDefault] = None
     clip: float = 1.0
     patience: int = 0
@@ -126,7 +145,7 @@ class TrainConfig:
         return config
 
     def check(self) -> None:
-        for name in ("hidden_size", "num_layers", "epochs", "batch_size"):
+        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "beam_width"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -135,9 +154,12 @@ class TrainConfig:
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         allowed = {"signal": ("recurrent", "mlp"), "text": ("recurrent", "bag-of-chars", "char-ngram"),
-                   "tagging": ("recurrent",)}[self.kind]
+                   "tagging": ("recurrent",), "transcription": ("recurrent",), "generation": ("recurrent",)}[self.kind]
         if self.model not in allowed:
             raise ConfigError(f"--model {self.model} does not fit task {self.task}; choose one of {allowed}")
+        if self.kind == "generation" and self.bidirectional:
+            raise ConfigError(f"--bidirectional does not fit task {self.task}: a generator reads only what it has "
+                              "generated so far")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available (use --device cpu or auto)")
 

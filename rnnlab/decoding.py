@@ -5,7 +5,7 @@ recurrent step, never a re-run of the prefix:
 
     step(tokens (N,), state) -> (log_probs (N, V), state)
 
-``state`` is whatever the model carries (a tensor or a tuple of tensors, batch in dimension 1 as
+``state`` is whatever the model carries (a tensor or a tuple, possibly named or nested, of tensors, batch in dimension 1 as
 rnnlab's layers return ``h_n``, or dimension 0 with ``state_batch_dim=0``); beam search reorders it
 along that dimension as beams are kept.  Decoding starts from ``start`` tokens ``(B,)`` and stops
 for a sequence when it emits ``end`` (kept in the output) or after ``max_length`` tokens.
@@ -35,9 +35,11 @@ class Decoded(NamedTuple):
 
 
 def _select(state: State, index: Tensor, dim: int) -> State:
+    """``state`` (a tensor, or a tuple, possibly named and nested, of them) at ``index`` along ``dim``."""
     if isinstance(state, Tensor):
         return state.index_select(dim, index)
-    return tuple(s.index_select(dim, index) for s in state)
+    selected = [_select(s, index, dim) for s in state]
+    return type(state)(*selected) if hasattr(state, "_fields") else tuple(selected)
 
 
 def _check(start: Tensor, max_length: int) -> None:

@@ -3,6 +3,8 @@
 * Classifiers print one line per item: ``item<TAB>label (probability)  label (probability) ...``.
 * Taggers write CoNLL-U: a given CoNLL-U file comes back with its UPOS column filled (comments,
   multi-word tokens and empty nodes kept as they were); raw sentences become minimal CoNLL-U.
+* Transcribers (G2P) print one ``word<TAB>PH1 PH2 ...`` line per word, the lexicon format that
+  ``rnnlab train --data`` and ``rnnlab evaluate --data`` read back.
 """
 
 from __future__ import annotations
@@ -16,16 +18,26 @@ from rnnlab.data import DataError, read_npz
 from rnnlab.data.textfile import read_lines
 from rnnlab.tasks import ClassifierTask, TaggingTask, TextTask
 from rnnlab.train import load_run
+from rnnlab.transcription import TranscriptionTask
 
 
-def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3) -> str:
+def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3, beam_width: int | None = None) -> str:
     """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``), as text."""
     if bool(inputs) == (file is not None):
         raise DataError("predict: give the items either on the command line or with --file, not both or neither")
     if top_k < 1:
         raise DataError(f"predict: --top-k must be at least 1, got {top_k}")
+    if beam_width is not None and beam_width < 1:
+        raise DataError(f"predict: --beam-width must be at least 1, got {beam_width}")
     config, task, model = load_run(run_dir)
     device = config.torch_device()
+    if isinstance(task, TranscriptionTask):
+        words = [w.strip() for w in (inputs if file is None else _lines(file))]
+        spaced = [w for w in words if len(w.split()) != 1]
+        if spaced:
+            raise DataError(f"predict: one word per item, got {spaced[0]!r}")
+        return "".join(f"{word}\t{' '.join(phonemes)}\n"
+                       for word, phonemes in zip(words, task.transcribe(model, words, device, beam_width)))
     if isinstance(task, TaggingTask):
         if file is not None and file.suffix == ".conllu":
             return _tag_conllu(task, model, file, device)

@@ -6,6 +6,7 @@
   ``gate_saturation.png`` (share of gate values above 0.95 at each step), ``learning_curves.png``
   (per task, one line per cell and length), ``grad_norms.png`` (global gradient norm per update)
   and ``memory_table.png`` (the table as a figure).
+* :func:`plot_attention`: which source letters each output phoneme of a G2P model looked at.
 * :func:`write_report`: ``report.html`` for one or more directories (memory grids, ``rnnlab train``
   runs, ``rnnlab diagnose`` output), every plot embedded as base64, so the page needs no network
   and no other file.
@@ -212,6 +213,20 @@ def plot_memory_table(rows: list[dict], path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- report
+def plot_attention(word: str, phonemes: list[str], weights, path: Path) -> Path:
+    """A heat map of attention ``weights (len(phonemes) + 1, len(word))``: one row per output phoneme
+    (and the end token), one column per letter of ``word``."""
+    rows = [*phonemes, "</s>"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(word), 1.0 + 0.4 * len(rows)))
+    ax.imshow(weights[:len(rows), :len(word)].numpy(), cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(word)), list(word))
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("letter")
+    ax.set_ylabel("phoneme")
+    ax.set_title(f"attention: {word}", fontsize=10)
+    return _save(fig, Path(path))
+
+
 def write_report(directories: list[Path], path: Path) -> Path:
     """A self-contained HTML page for ``directories`` (memory grids, train runs, diagnostics), written atomically."""
     sections = []
@@ -241,7 +256,9 @@ def _section(directory: Path) -> str:
         parts.append("<h3>Configuration</h3><pre>" + html.escape(config.read_text()) + "</pre>")
     test = directory / "test_metrics.json"
     if test.exists():
-        parts.append(f"<p>Test accuracy: {json.loads(test.read_text())['accuracy']:.4f}</p>")
+        metrics = json.loads(test.read_text())
+        shown = {k: metrics[k] for k in ("accuracy", "wer", "per", "perplexity") if k in metrics}
+        parts.append("<p>Test: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) + "</p>")
     diagnostics = directory / "diagnostics" / "diagnostics.json"
     if diagnostics.exists():
         parts.append("<h3>Diagnostics</h3><pre>" + html.escape(diagnostics.read_text()[:4000]) + "</pre>")

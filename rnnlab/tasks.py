@@ -1,10 +1,12 @@
 """Tasks: what connects a data set to a model, a loss and a metric.
 
-Three kinds, one class each:
+Five kinds, one class each:
 
 * :class:`SignalTask`: many-to-one over float signals ``(N, T, F)`` (MNIST-1D, ``.npz`` files).
 * :class:`TextTask`: many-to-one over the characters of a string (word -> language, TSV files).
 * :class:`TaggingTask`: many-to-many synchronous, a tag per token (stress, UPOS, CoNLL-U files).
+* :class:`~rnnlab.transcription.TranscriptionTask`: many-to-many asynchronous (G2P, lexicon files).
+* :class:`~rnnlab.generation.GenerationTask`: one-to-many (language -> word, TSV files).
 
 A task learns its vocabularies and labels from the training split; :meth:`Task.state`
 returns them as plain data, saved with every checkpoint, so a trained run can be
@@ -25,22 +27,29 @@ from tqdm import tqdm
 
 from rnnlab.config import TrainConfig
 from rnnlab.distributed import World, all_sum, shard
-from rnnlab.data import (DataError, SignalData, Splits, TaggedData, TextData, Vocabulary, load_mnist1d,
-                         load_stress, load_ud_ewt, load_word_language, pad, pad_chars, read_conllu, read_npz,
-                         read_tsv)
+from rnnlab.data import (DataError, SignalData, Splits, TaggedData, TextData, Transcriptions, Vocabulary, load_g2p,
+                         load_mnist1d, load_stress, load_ud_ewt, load_word_language, pad, pad_chars, read_conllu,
+                         read_lexicon, read_npz, read_tsv)
 from rnnlab.models import (BagOfCharacters, CharNgramModel, SequenceClassifier, SequenceTagger, SignalMLP,
                            masked_cross_entropy)
 from rnnlab.models.encoder import length_mask
 
 EMBEDDED = {"mnist1d": load_mnist1d, "mnist1d-shuffled": partial(load_mnist1d, shuffle_seq=True),
-            "word-language": load_word_language, "stress": load_stress, "upos": load_ud_ewt}
-READERS = {"signal": read_npz, "text": read_tsv, "tagging": read_conllu}
+            "word-language": load_word_language, "word-generation": load_word_language, "stress": load_stress, "upos": load_ud_ewt,
+            "g2p": load_g2p, "g2p-stress": partial(load_g2p, stress=True)}
+READERS = {"signal": read_npz, "text": read_tsv, "tagging": read_conllu, "transcription": read_lexicon,
+           "generation": read_tsv}
 
 
 def make_task(config: TrainConfig, state: dict | None = None, load_data: bool = True) -> "Task":
     """The task ``config`` names, with its data loaded (unless ``load_data`` is false) and its
     vocabularies learned from the training split or restored from ``state``."""
-    cls = {"signal": SignalTask, "text": TextTask, "tagging": TaggingTask}[config.kind]
+    if config.kind == "transcription":
+        from rnnlab.transcription import TranscriptionTask as cls
+    elif config.kind == "generation":
+        from rnnlab.generation import GenerationTask as cls
+    else:
+        cls = {"signal": SignalTask, "text": TextTask, "tagging": TaggingTask}[config.kind]
     splits = load_splits(config) if load_data else None
     return cls(config, splits, state)
 
@@ -62,6 +71,8 @@ def load_splits(config: TrainConfig) -> Splits:
     for name, part in (("training", train), ("validation", validation), ("test", test)):
         if len(part) == 0:
             raise DataError(f"{config.data}: the {name} split is empty (too few items to hold one out)")
+    if isinstance(train, Transcriptions):
+        train = train.pairs()  # one training item per (word, pronunciation)
     return Splits(train, validation, test)
 
 
@@ -82,6 +93,8 @@ def subset(data, indices: Sequence[int]):
         return SignalData(data.x[index], data.y[index], data.classes)
     if isinstance(data, TextData):
         return TextData([data.texts[i] for i in indices], [data.labels[i] for i in indices])
+    if isinstance(data, Transcriptions):
+        return Transcriptions([data.sources[i] for i in indices], [data.targets[i] for i in indices])
     return TaggedData([data.sentences[i] for i in indices], [data.tags[i] for i in indices])
 
 
@@ -90,6 +103,10 @@ POOL = 50  # batches sorted by length together
 
 class Task:
     """The interface the training loop uses; see the module docstring."""
+
+    metric = "accuracy"
+    """The key of :meth:`evaluate`'s report that selects the best epoch."""
+    lower_is_better = False
 
     def __init__(self, config: TrainConfig, splits: Splits | None, state: dict | None) -> None:
         self.config, self.splits = config, splits
@@ -186,6 +203,15 @@ class Task:
             confusion += torch.bincount(target * len(names) + predicted,
                                         minlength=len(names) ** 2).view(len(names), len(names)).cpu()
         return confusion_report(all_sum(confusion, world), names)
+
+    def validate(self, model: nn.Module, data, batch_size: int, device: torch.device, progress_bar: bool = False,
+                 world: World = World()) -> dict[str, Any]:
+        """The per-epoch check of the training loop; :meth:`evaluate` unless a task makes it cheaper."""
+        return self.evaluate(model, data, batch_size, device, progress_bar, world)
+
+    def describe(self, report: dict[str, Any]) -> str:
+        """A one-line summary of an :meth:`evaluate` report."""
+        return f"accuracy {report['accuracy']:.4f} ({report['correct']}/{report['total']})"
 
     def predictions_and_targets(self, model: nn.Module, batch: dict) -> tuple[Tensor, Tensor]:
         return self.logits(model, batch).argmax(-1), batch["y"]

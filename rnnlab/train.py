@@ -165,13 +165,13 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
                     say(f"\ninterrupted: saved {run_dir / 'last.pt'}; continue with: rnnlab train --resume {run_dir}")
                     raise KeyboardInterrupt
             bar.close()
-            metric = task.evaluate(model, task.splits.validation, config.batch_size, device,
-                                   progress_bar=progress_bar, world=world)["accuracy"]
+            metric = task.validate(model, task.splits.validation, config.batch_size, device,
+                                   progress_bar=progress_bar, world=world)[task.metric]
             loss_sum, loss_count = distributed.all_sum(torch.tensor([state.loss_sum, state.loss_count],
                                                                     dtype=torch.float64), world).tolist()
             norms = sorted(state.grad_norms) or [math.nan]
             record = {"epoch": state.epoch + 1, "train_loss": loss_sum / max(loss_count, 1),
-                      "validation_accuracy": metric, "lr": schedule.get_last_lr()[0],
+                      f"validation_{task.metric}": metric, "lr": schedule.get_last_lr()[0],
                       "grad_norm_median": norms[len(norms) // 2], "grad_norm_max": norms[-1],
                       "clipped_fraction": sum(n > config.clip for n in norms) / len(norms) if config.clip > 0 else 0.0,
                       "seconds": time.perf_counter() - epoch_start}
@@ -179,15 +179,16 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
                 append_jsonl(run_dir / "grad_norms.jsonl", {"epoch": state.epoch + 1, "grad_norms": state.grad_norms})
             state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
             state.grad_norms = []
-            improved = metric >= state.best_metric  # on a tie, the later (longer-trained) model
+            score = -metric if task.lower_is_better else metric
+            improved = score >= state.best_metric  # on a tie, the later (longer-trained) model
             if improved:
-                state.best_metric, state.best_epoch, state.epochs_without_improvement = metric, state.epoch, 0
+                state.best_metric, state.best_epoch, state.epochs_without_improvement = score, state.epoch, 0
             else:
                 state.epochs_without_improvement += 1
             if world.main:
                 append_jsonl(run_dir / "metrics.jsonl", record)
             say(f"epoch {state.epoch:3d}  train loss {record['train_loss']:.4f}  "
-                f"validation accuracy {metric:.4f}{'  (best)' if improved else ''}  "
+                f"validation {task.metric} {metric:.4f}{'  (best)' if improved else ''}  "
                 f"{record['seconds']:.1f} s")
             if improved:
                 snapshot(run_dir / "best.pt")
@@ -199,13 +200,14 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["model"])
     test = task.evaluate(model, task.splits.test, config.batch_size, device, progress_bar=progress_bar, world=world)
+    best_metric = -state.best_metric if task.lower_is_better else state.best_metric
     summary = {"run_dir": str(run_dir), "task": config.task, "best_epoch": state.best_epoch,
-               "validation_accuracy": state.best_metric, "test_accuracy": test["accuracy"],
+               f"validation_{task.metric}": best_metric, f"test_{task.metric}": test[task.metric],
                "seconds": time.perf_counter() - start}
     if world.main:
         write_json(run_dir / "test_metrics.json", {"epoch": state.best_epoch, **test})
         plot_learning_curve(run_dir)
-    say(f"test accuracy {test['accuracy']:.4f} (best epoch {state.best_epoch}) in {summary['seconds']:.0f} s; "
+    say(f"test {task.describe(test)} (best epoch {state.best_epoch}) in {summary['seconds']:.0f} s; "
         f"run written to {run_dir}")
     distributed.barrier(world)  # no process leaves the group while another still uses it
     return summary
@@ -242,7 +244,7 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[TrainConfig, Task, nn.
 
 
 def plot_learning_curve(run_dir: Path) -> Path:
-    """``learning_curve.png``: train loss and validation accuracy per epoch, from ``metrics.jsonl``."""
+    """``learning_curve.png``: train loss and the validation metric per epoch, from ``metrics.jsonl``."""
     import json
 
     import matplotlib
@@ -256,9 +258,11 @@ def plot_learning_curve(run_dir: Path) -> Path:
     loss_axis.plot(epochs, [r["train_loss"] for r in records], color="tab:blue", label="train loss")
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("train loss", color="tab:blue")
+    metric = next((k for k in records[0] if k.startswith("validation_")), "validation_accuracy") if records \
+        else "validation_accuracy"
     metric_axis = loss_axis.twinx()
-    metric_axis.plot(epochs, [r["validation_accuracy"] for r in records], color="tab:orange")
-    metric_axis.set_ylabel("validation accuracy", color="tab:orange")
+    metric_axis.plot(epochs, [r.get(metric) for r in records], color="tab:orange")
+    metric_axis.set_ylabel(metric.replace("_", " "), color="tab:orange")
     fig.tight_layout()
     path = run_dir / "learning_curve.png"
     fig.savefig(path, dpi=100)
@@ -293,7 +297,8 @@ def _refuse_existing_run(run_dir: Path) -> None:
                               "or choose another --run-dir")
 
 
-MODEL_OPTIONS = ("task", "model", "cell", "hidden_size", "num_layers", "bidirectional", "pooling")
+MODEL_OPTIONS = ("task", "model", "cell", "hidden_size", "num_layers", "bidirectional", "pooling", "attention",
+                 "input_feeding")
 
 
 def _check_checkpoint(checkpoint: dict, config: TrainConfig, path: Path) -> None:
@@ -302,7 +307,7 @@ def _check_checkpoint(checkpoint: dict, config: TrainConfig, path: Path) -> None
         raise CheckpointError(f"{path}: not an rnnlab training checkpoint")
     saved = checkpoint.get("config", {})
     differ = [f"{k} {saved.get(k)!r} vs {getattr(config, k)!r}" for k in MODEL_OPTIONS
-              if saved.get(k) != getattr(config, k)]
+              if k in saved and saved[k] != getattr(config, k)]
     if differ:
         raise CheckpointError(f"{path}: written for another model than config.json describes "
                               f"({'; '.join(differ)})")

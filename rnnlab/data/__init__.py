@@ -6,15 +6,17 @@ Loaders return :class:`Splits` (train, validation, test) of plain containers:
 - :func:`load_word_language` -> :class:`TextData` (word -> language, wordfreq)
 - :func:`load_stress` -> :class:`TaggedData` (phoneme -> stress, CMUdict)
 - :func:`load_ud_ewt` -> :class:`TaggedData` (word -> UPOS, UD English EWT)
+- :func:`load_g2p` -> :class:`Transcriptions` (spelling -> pronunciations, CMUdict)
 
 and users' own files read into the same containers: :func:`read_npz`, :func:`read_tsv`,
-:func:`read_conllu`.  Every bad input raises :class:`DataError`.
+:func:`read_conllu`, :func:`read_lexicon`.  Every bad input raises :class:`DataError`.
 """
 
 from rnnlab.data.batching import batches, pad, pad_chars
 from rnnlab.data.conllu_files import load_ud_ewt, read_conllu
 from rnnlab.data.containers import DataError, SignalData, Splits, TaggedData, TextData
 from rnnlab.data.mnist1d import load_mnist1d
+from rnnlab.data.pronunciations import Transcriptions, load_g2p, read_lexicon
 from rnnlab.data.stress import load_stress
 from rnnlab.data.synthetic import adding_problem
 from rnnlab.data.user_files import read_npz, read_tsv
@@ -22,10 +24,10 @@ from rnnlab.data.vocab import Labels, Vocabulary
 from rnnlab.data.words import ambiguous_words, load_word_language
 
 __all__ = [
-    "DataError", "SignalData", "TextData", "TaggedData", "Splits",
+    "DataError", "SignalData", "TextData", "TaggedData", "Transcriptions", "Splits",
     "Vocabulary", "Labels",
     "pad", "pad_chars", "batches",
-    "load_mnist1d", "load_word_language", "ambiguous_words", "load_stress", "load_ud_ewt",
-    "read_conllu", "read_npz", "read_tsv",
+    "load_mnist1d", "load_word_language", "ambiguous_words", "load_stress", "load_ud_ewt", "load_g2p",
+    "read_conllu", "read_npz", "read_tsv", "read_lexicon",
     "adding_problem",
 ]

@@ -1,6 +1,8 @@
 """Task models built on rnnlab's recurrent layers, and the feed-forward baselines they are compared with.
 
 * :class:`SequenceClassifier` (many-to-one): a sequence of signals or tokens -> one label.
+* :class:`ConditionalGenerator` (one-to-many): a class or vector -> a sequence, until END.
+* :class:`Seq2Seq` (many-to-many, asynchronous): an attention encoder-decoder.
 * :class:`SequenceTagger` (many-to-many, synchronous): a sentence -> one tag per word, from word
   and character embeddings; with :func:`masked_cross_entropy` and :func:`masked_accuracy`.
 * Baselines with no sense of order, or only a local one: :class:`SignalMLP`,
@@ -12,12 +14,15 @@
 from rnnlab.models.baselines import BagOfCharacters, CharNgramModel, SignalMLP
 from rnnlab.models.classifier import POOLINGS, SequenceClassifier
 from rnnlab.models.encoder import CELLS, recurrent_layer
+from rnnlab.models.generator import ConditionalGenerator
 from rnnlab.models.losses import masked_accuracy, masked_cross_entropy
+from rnnlab.models.seq2seq import Seq2Seq
 from rnnlab.models.tagger import SequenceTagger
 
 __all__ = [
     "CELLS", "recurrent_layer",
     "SequenceClassifier", "POOLINGS",
     "SequenceTagger", "masked_cross_entropy", "masked_accuracy",
+    "ConditionalGenerator", "Seq2Seq",
     "SignalMLP", "BagOfCharacters", "CharNgramModel",
 ]

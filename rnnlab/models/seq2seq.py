@@ -1,0 +1,172 @@
+"""Many-to-many, asynchronous: an encoder-decoder with attention (Luong et al. 2015, input feeding).
+
+The output length differs from the input's: the encoder reads the whole source, then the decoder
+emits one token per step until it emits END, looking back at the source through attention::
+
+    source (B, S) --embedding--> stacked bidirectional encoder --> memory (B, S, D*H)
+    decoder, step t:   x_t  = [embed(y_{t-1}) ; h~_{t-1}]            input feeding
+                       s_t  = cell(x_t, s_{t-1})                     an rnnlab cell, state (B, Hd)
+                       a_t  = softmax(score(s_t, memory))            (B, S), over real source steps
+                       c_t  = a_t memory                             (B, D*H)
+                       h~_t = tanh(W_c [c_t ; s_t])                  (B, Hd)
+                       log p(y_t | y_<t, source) = log_softmax(W_o h~_t)
+
+The decoder's first state is ``tanh(W_b [forward final ; backward final])`` of the encoder's top
+layer; ``y_0`` is START and ``h~_0`` zeros.  In training the previous token is the reference's
+(teacher forcing); in decoding it is the model's own (:mod:`rnnlab.decoding` drives :meth:`step`).
+
+Shapes: ``B`` batch, ``S`` source steps, ``T`` target steps, ``E`` embedding size, ``H`` encoder
+hidden size per direction, ``D`` directions, ``Hd`` decoder size, ``A`` attention size, ``V``
+target vocabulary.  Token id 0 is PAD in both vocabularies.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.cells import GRUCell, LSTMCell, RNNCell, _sum
+from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
+
+PAD = 0
+ATTENTIONS = ("multiplicative", "additive")
+
+
+class Attention(nn.Module):
+    r"""Scores of a query against every source step, their softmax over the real steps, and the context.
+
+    * ``"multiplicative"`` (Luong's *general*): :math:`score(s, m) = s^\top W m`;
+    * ``"additive"`` (Bahdanau): :math:`score(s, m) = v^\top \tanh(W_m m + W_s s)`.
+
+    :meth:`keys` projects the memory once per source, ``(B, S, M) -> (B, S, K)``; :meth:`forward`
+    takes a query ``(B, Q)`` and returns the context ``(B, M)`` and the weights ``(B, S)``.
+    """
+
+    def __init__(self, kind: str, query_size: int, memory_size: int, attention_size: int) -> None:
+        super().__init__()
+        if kind not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {kind!r}")
+        self.kind = kind
+        if kind == "multiplicative":
+            self.memory_projection = nn.Linear(memory_size, query_size, bias=False)  # W, applied to m
+        else:
+            self.memory_projection = nn.Linear(memory_size, attention_size)  # W_m
+            self.query_projection = nn.Linear(query_size, attention_size, bias=False)  # W_s
+            self.v = nn.Linear(attention_size, 1, bias=False)
+
+    def keys(self, memory: Tensor) -> Tensor:
+        return self.memory_projection(memory)
+
+    def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        if self.kind == "multiplicative":
+            scores = torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)  # (B, S)
+        else:
+            scores = self.v(torch.tanh(keys + self.query_projection(query).unsqueeze(1))).squeeze(-1)
+        weights = scores.masked_fill(~mask, -torch.inf).softmax(-1)  # (B, S); padding gets 0
+        return torch.bmm(weights.unsqueeze(1), memory).squeeze(1), weights
+
+
+DECODER_CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "lstm-fb1": LSTMCell, "gru": GRUCell}
+
+
+class DecoderState(NamedTuple):
+    """What the decoder carries from step to step, every tensor batch-first (so beam search can
+    reorder it along dimension 0): the cell's state, the previous attentional vector ``h~``
+    ``(B, Hd)``, and the encoded source (``keys (B, S, K)``, ``memory (B, S, D*H)``, ``mask (B, S)``)."""
+
+    cell: tuple[Tensor, ...]
+    feed: Tensor
+    keys: Tensor
+    memory: Tensor
+    mask: Tensor
+
+
+class Seq2Seq(nn.Module):
+    """An attention encoder-decoder over token ids.
+
+    Args:
+        source_vocab_size, target_vocab_size: vocabulary sizes (id 0 = PAD in both).
+        embedding_size: ``E``, for source and target tokens.
+        hidden_size, num_layers: of the bidirectional encoder (``H`` per direction).
+        decoder_size: ``Hd``, the decoder cell's size (and of the attentional vector).
+        cell: the encoder's cell, a name in :data:`rnnlab.models.CELLS`; the decoder uses the matching
+            rnnlab cell (:data:`DECODER_CELLS`; LSTM for the parallel-scan cells).
+        attention: ``"multiplicative"`` or ``"additive"``.
+        input_feeding: give the previous attentional vector to the decoder cell with the previous token.
+        dropout: on embeddings, between encoder layers and on the attentional vector, in training.
+
+    Forward (teacher forcing): ``model(source (B, S), source_lengths (B,), previous (B, T))`` ->
+    logits ``(B, T, V)``, where ``previous`` is START followed by the reference without its last token.
+    """
+
+    def __init__(self, source_vocab_size: int, target_vocab_size: int, *, embedding_size: int = 64,
+                 hidden_size: int = 256, num_layers: int = 2, decoder_size: int = 512, cell: str = "lstm",
+                 attention: str = "multiplicative", input_feeding: bool = True, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=PAD)
+        self.target_embedding = nn.Embedding(target_vocab_size, embedding_size, padding_idx=PAD)
+        self.encoder = recurrent_layer(cell, embedding_size, hidden_size, num_layers, bidirectional=True,
+                                       dropout=dropout if num_layers > 1 else 0.0)
+        memory_size = 2 * hidden_size
+        self.input_feeding = input_feeding
+        self.decoder = DECODER_CELLS.get(cell, LSTMCell)(embedding_size + (decoder_size if input_feeding else 0),
+                                                         decoder_size)
+        self.bridge = nn.Linear(memory_size, sum(self.decoder.state_sizes))
+        self.attention = Attention(attention, decoder_size, memory_size, decoder_size)
+        self.combine = nn.Linear(memory_size + decoder_size, decoder_size)
+        self.output = nn.Linear(decoder_size, target_vocab_size)
+        self.dropout = nn.Dropout(dropout)
+
+    def encode(self, source: Tensor, lengths: Tensor) -> DecoderState:
+        """Read ``source (B, S)`` with ``lengths (B,)``: the decoder's state before its first step."""
+        memory, h_n = self.encoder(self.dropout(self.source_embedding(source)), lengths=lengths)  # (B, S, 2H)
+        initial = torch.tanh(self.bridge(top_layer_state(h_n, 2)))  # (B, sum of state sizes)
+        cell_state = tuple(initial.split(list(self.decoder.state_sizes), dim=-1))
+        feed = memory.new_zeros(source.shape[0], self.decoder.output_size)
+        mask = length_mask(lengths.to(source.device), source.shape[1])
+        return DecoderState(cell_state, feed, self.attention.keys(memory), memory, mask)
+
+    def project_tokens(self, tokens: Tensor) -> Tensor:
+        """The token's part of the decoder cell's projected input, ``(...) -> (..., G)``: with input
+        feeding, the cell's input weights split into the token's columns and the feed's, so the token's
+        part of every step can be computed at once in training."""
+        embedded = self.dropout(self.target_embedding(tokens))
+        if not self.input_feeding:
+            return self.decoder.project_input(embedded)
+        weight = self.decoder.weight_ih[:, :embedded.shape[-1]]
+        bias = _sum(self.decoder.bias_ih, self.decoder.bias_hh)
+        return nn.functional.linear(embedded, weight, bias)
+
+    def attend(self, projected: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+        """One decoder step from the previous token's ``projected (B, G)`` part of the cell input:
+        the attentional vector ``h~_t (B, Hd)``, the new state and the attention weights ``(B, S)``."""
+        if self.input_feeding:
+            projected = torch.addmm(projected, state.feed, self.decoder.weight_ih[:, -state.feed.shape[-1]:].t())
+        cell_state, _ = self.decoder.step(projected, state.cell)
+        query = cell_state[0]
+        context, weights = self.attention(query, state.keys, state.memory, state.mask)
+        attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))  # h~_t (B, Hd)
+        return attentional, state._replace(cell=cell_state, feed=attentional), weights
+
+    def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+        """One decoder step from the previous ``tokens (B,)``: logits ``(B, V)``, the new state, and the
+        attention weights ``(B, S)``."""
+        attentional, state, weights = self.attend(self.project_tokens(tokens), state)
+        return self.output(self.dropout(attentional)), state, weights
+
+    def forward(self, source: Tensor, source_lengths: Tensor, previous: Tensor) -> Tensor:
+        state = self.encode(source, source_lengths)
+        projected = self.project_tokens(previous)  # (B, T, G): every step's token part at once
+        attentional = []
+        for t in range(previous.shape[1]):
+            vector, state, _ = self.attend(projected[:, t], state)
+            attentional.append(vector)
+        return self.output(self.dropout(torch.stack(attentional, dim=1)))  # (B, T, V)
+
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """The step function of :mod:`rnnlab.decoding` (state batch-first): log-probabilities ``(B, V)``."""
+        logits, state, _ = self.decode_step(tokens, state)
+        return logits.float().log_softmax(-1), state
+

@@ -1,0 +1,192 @@
+"""The many-to-many asynchronous task: transcribe a string into a token sequence (spelling -> phonemes).
+
+:class:`TranscriptionTask` connects :class:`~rnnlab.data.Transcriptions` (CMUdict by default) to a
+:class:`~rnnlab.models.Seq2Seq` model: teacher-forced cross-entropy in training, decoding with
+:mod:`rnnlab.decoding` (greedy or beam search) in evaluation and prediction, and the two standard
+G2P metrics:
+
+* phoneme error rate (PER): the edit distance (insertions, deletions, substitutions) between the
+  output and the closest reference, summed over words, divided by the summed length of those
+  references;
+* word error rate (WER): the share of words whose output equals none of their references.
+
+Input spellings are lower-cased; a character never seen in training is refused with a message
+naming it (the model has no way to read it), never silently replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from rnnlab.data import DataError, Transcriptions, Vocabulary, pad
+from rnnlab.decoding import beam_search, sample
+from rnnlab.distributed import World, all_sum
+from rnnlab.models.losses import masked_cross_entropy
+from rnnlab.models.seq2seq import Seq2Seq
+from rnnlab.tasks import Task
+
+START, END = "<s>", "</s>"
+
+
+def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    """Levenshtein distance between two token sequences (unit costs)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i]
+        for j, y in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def score_outputs(outputs: Sequence[Sequence[str]], references: Sequence[Sequence[Sequence[str]]]) -> Tensor:
+    """``(word errors, words, phoneme errors, reference phonemes)`` as a float64 tensor (summable over
+    processes): each output is scored against its closest reference."""
+    counts = torch.zeros(4, dtype=torch.float64)
+    for output, options in zip(outputs, references):
+        distance, length = min((edit_distance(output, ref), len(ref)) for ref in options)
+        counts += torch.tensor([float(distance > 0), 1.0, distance, length], dtype=torch.float64)
+    return counts
+
+
+def error_rates(counts: Tensor) -> dict[str, Any]:
+    word_errors, words, phoneme_errors, phonemes = counts.tolist()
+    return {"wer": word_errors / max(words, 1), "per": phoneme_errors / max(phonemes, 1),
+            "word_errors": int(word_errors), "words": int(words), "phoneme_errors": int(phoneme_errors),
+            "reference_phonemes": int(phonemes)}
+
+
+class TranscriptionTask(Task):
+    """Spelling in, phonemes out, with an attention encoder-decoder."""
+
+    metric, lower_is_better = "wer", True
+
+    def learn(self, train: Transcriptions) -> dict:
+        tokens = sorted({p for options in train.targets for target in options for p in target})
+        return {"chars": Vocabulary(ch for word in train.sources for ch in word).to_dict(),
+                "phonemes": {"tokens": [*Vocabulary.SPECIALS, START, END, *tokens]}}
+
+    def load_state(self, state: dict) -> None:
+        self.chars = Vocabulary.from_dict(state["chars"])
+        self.phonemes = Vocabulary.from_dict(state["phonemes"])
+        self.start, self.end = self.phonemes.encode([START, END])
+
+    def state(self) -> dict:
+        return {"chars": self.chars.to_dict(), "phonemes": self.phonemes.to_dict()}
+
+    def build_model(self) -> nn.Module:
+        c = self.config
+        return Seq2Seq(len(self.chars), len(self.phonemes), hidden_size=c.hidden_size, num_layers=c.num_layers,
+                       decoder_size=2 * c.hidden_size, cell=c.cell, attention=c.attention,
+                       input_feeding=c.input_feeding, dropout=c.dropout)
+
+    def label_names(self) -> list[str]:
+        return self.phonemes.tokens[4:]
+
+    def labels_of(self, data: Transcriptions) -> set[str]:
+        return {p for options in data.targets for target in options for p in target}
+
+    @staticmethod
+    def lengths_of(data: Transcriptions, i: int) -> int:
+        return len(data.sources[i])
+
+    def encode(self, words: Sequence[str], device: torch.device) -> dict:
+        """Spellings as padded character ids; refuses empty words and characters never seen in training."""
+        for k, word in enumerate(words):
+            if not word:
+                raise DataError(f"empty word at item {k + 1}")
+            unknown = sorted({ch for ch in word.lower() if ch not in self.chars})
+            if unknown:
+                known = "".join(t for t in self.chars.tokens[2:])
+                raise DataError(f"{word!r}: characters never seen in training: {' '.join(map(repr, unknown))} "
+                                f"(the model reads only {''.join(sorted(known))})")
+        ids, lengths = pad([self.chars.encode(list(word.lower())) for word in words])
+        return {"source": ids.to(device), "source_lengths": lengths}
+
+    def collate(self, data: Transcriptions, indices: list[int], device: torch.device) -> dict:
+        batch = self.encode([data.sources[i] for i in indices], device)
+        targets = [self.phonemes.encode(data.targets[i][0]) for i in indices]  # training items have one each
+        batch["previous"] = pad([[self.start, *t] for t in targets])[0].to(device)
+        batch["next"], batch["target_lengths"] = pad([[*t, self.end] for t in targets])
+        batch["next"] = batch["next"].to(device)
+        batch["references"] = [data.targets[i] for i in indices]
+        return batch
+
+    def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
+        logits = model(batch["source"], batch["source_lengths"], batch["previous"])
+        loss = masked_cross_entropy(logits, batch["next"], batch["target_lengths"],
+                                    label_smoothing=self.config.label_smoothing or 0.0)
+        return loss, int(batch["target_lengths"].sum())
+
+    @torch.no_grad()
+    def decode(self, model: Seq2Seq, batch: dict, beam_width: int = 1) -> list[list[str]]:
+        """The model's phonemes for a batch of encoded words: greedy, or beam search of ``beam_width``."""
+        model.eval()
+        state = model.encode(batch["source"], batch["source_lengths"])
+        start = torch.full((batch["source"].shape[0],), self.start, dtype=torch.long, device=batch["source"].device)
+        max_length = 2 * batch["source"].shape[1] + 5
+        if beam_width == 1:
+            decoded = sample(model.step, start, state, end=self.end, max_length=max_length, greedy=True)
+        else:
+            decoded = beam_search(model.step, start, state, end=self.end, max_length=max_length,
+                                  beam_width=beam_width, state_batch_dim=0)
+        outputs = []
+        for row, length in zip(decoded.tokens.tolist(), decoded.lengths.tolist()):
+            tokens = row[:length]
+            outputs.append(self.phonemes.decode(tokens[:-1] if tokens and tokens[-1] == self.end else tokens))
+        return outputs
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, data: Transcriptions, batch_size: int, device: torch.device,
+                 progress_bar: bool = False, world: World = World(), beam_width: int | None = None) -> dict[str, Any]:
+        """WER and PER of the decoded outputs over ``data`` (beam width: the config's unless given);
+        on several processes, each scores its shards and the counts are summed."""
+        model = getattr(model, "module", model)
+        width = self.config.beam_width if beam_width is None else beam_width
+        counts = torch.zeros(4, dtype=torch.float64)
+        for batch in tqdm(self.batches(data, batch_size, None, device, world), desc="evaluate", unit="batch",
+                          total=-(-len(data) // batch_size), disable=not progress_bar, leave=False):
+            counts += score_outputs(self.decode(model, batch, width), batch["references"])
+        report = error_rates(all_sum(counts, world))
+        return {"wer": report["wer"], "per": report["per"], "beam_width": width, **report}
+
+    def describe(self, report: dict[str, Any]) -> str:
+        return (f"WER {report['wer']:.4f} ({report['word_errors']}/{report['words']} words), "
+                f"PER {report['per']:.4f} ({report['phoneme_errors']}/{report['reference_phonemes']} phonemes), "
+                f"beam {report['beam_width']}")
+
+    def validate(self, model: nn.Module, data: Transcriptions, batch_size: int, device: torch.device,
+                 progress_bar: bool = False, world: World = World()) -> dict[str, Any]:
+        """Greedy decoding: the per-epoch check stays cheap; the test uses the configured beam."""
+        return self.evaluate(model, data, batch_size, device, progress_bar, world, beam_width=1)
+
+    def transcribe(self, model: Seq2Seq, words: Sequence[str], device: torch.device, beam_width: int | None = None,
+                   batch_size: int = 256) -> list[list[str]]:
+        """The pronunciation of every word."""
+        width = self.config.beam_width if beam_width is None else beam_width
+        outputs = []
+        for start in range(0, len(words), batch_size):
+            outputs += self.decode(model, self.encode(words[start:start + batch_size], device), width)
+        return outputs
+
+    @torch.no_grad()
+    def attention(self, model: Seq2Seq, word: str, device: torch.device) -> tuple[list[str], Tensor]:
+        """The greedy transcription of ``word`` and its attention weights ``(phonemes + END, letters)``."""
+        model.eval()
+        batch = self.encode([word], device)
+        state = model.encode(batch["source"], batch["source_lengths"])
+        token = torch.tensor([self.start], device=device)
+        phonemes, rows = [], []
+        for _ in range(2 * len(word) + 5):
+            logits, state, weights = model.decode_step(token, state)
+            token = logits.argmax(-1)
+            rows.append(weights[0].float().cpu())
+            if int(token) == self.end:
+                break
+            phonemes.append(self.phonemes.decode([int(token)])[0])
+        return phonemes, torch.stack(rows)

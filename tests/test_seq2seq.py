@@ -1,0 +1,175 @@
+"""The attention encoder-decoder and G2P on CMUdict: decoding paths, metrics, data, and the workflow end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnlab import cli
+from rnnlab.config import TrainConfig
+from rnnlab.data import DataError, load_g2p, read_lexicon
+from rnnlab.decoding import beam_search, sample
+from rnnlab.models import Seq2Seq
+from rnnlab.tasks import make_task
+from rnnlab.transcription import edit_distance, error_rates, score_outputs
+
+START, END = 2, 3
+
+
+def _model(attention="multiplicative", input_feeding=True, cell="lstm") -> Seq2Seq:
+    torch.manual_seed(0)
+    model = Seq2Seq(9, 8, embedding_size=5, hidden_size=6, num_layers=2, decoder_size=7, cell=cell,
+                    attention=attention, input_feeding=input_feeding, dropout=0.0).double()
+    return model.eval()
+
+
+def _source(batch=3, steps=5):
+    lengths = torch.tensor([5, 3, 1][:batch])
+    source = torch.randint(2, 9, (batch, steps))
+    source[torch.arange(steps) >= lengths[:, None]] = 0
+    return source, lengths
+
+
+@pytest.mark.parametrize("attention", ["multiplicative", "additive"])
+@pytest.mark.parametrize("input_feeding", [True, False])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_teacher_forcing_equals_one_step_at_a_time(attention, input_feeding, cell):
+    model = _model(attention, input_feeding, cell)
+    source, lengths = _source()
+    previous = torch.randint(2, 8, (3, 4))
+    whole = model(source, lengths, previous)  # every step's token part projected at once
+    state, steps = model.encode(source, lengths), []
+    for t in range(previous.shape[1]):
+        log_probs, state = model.step(previous[:, t], state)
+        steps.append(log_probs)
+    torch.testing.assert_close(whole.log_softmax(-1).float(), torch.stack(steps, 1), rtol=0, atol=1e-6)
+
+
+def test_attention_ignores_padding_and_sums_to_one():
+    model = _model()
+    source, lengths = _source()
+    state = model.encode(source, lengths)
+    _, _, weights = model.decode_step(torch.full((3,), START), state)
+    assert torch.all(weights[torch.arange(5) >= lengths[:, None]] == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-12)
+    # What lies in the padding, and how much of it there is, changes nothing.
+    longer = torch.cat([source.masked_fill(source == 0, 7), torch.full((3, 2), 5)], dim=1)
+    out = model(source, lengths, torch.full((3, 2), START))
+    torch.testing.assert_close(model(longer, lengths, torch.full((3, 2), START)), out, rtol=0, atol=1e-12)
+
+
+def test_greedy_equals_width_one_beam_and_a_beam_score_is_the_models_log_probability():
+    model = _model()
+    source, lengths = _source()
+    start = torch.full((3,), START)
+    greedy = sample(model.step, start, model.encode(source, lengths), end=END, max_length=12, greedy=True)
+    beam1 = beam_search(model.step, start, model.encode(source, lengths), end=END, max_length=12, beam_width=1,
+                        state_batch_dim=0)
+    torch.testing.assert_close(beam1.tokens, greedy.tokens)
+    beam = beam_search(model.step, start, model.encode(source, lengths), end=END, max_length=12, beam_width=4,
+                       state_batch_dim=0)
+    for b in range(3):
+        tokens = beam.tokens[b, :beam.lengths[b]]
+        previous = torch.cat([torch.tensor([START]), tokens[:-1]])[None]
+        log_probs = model(source[b:b + 1], lengths[b:b + 1], previous).float().log_softmax(-1)[0]
+        teacher_forced = log_probs.gather(1, tokens[:, None]).sum().item()
+        assert beam.scores[b].item() == pytest.approx(teacher_forced, abs=1e-5)
+        assert beam.scores[b].item() >= greedy.scores[b].item() - 1e-9  # the beam finds at least greedy's
+
+
+def test_edit_distance_and_error_rates_score_against_the_closest_reference():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance([], ["A", "B"]) == 2
+    assert edit_distance(["A", "B"], ["A", "B"]) == 0
+    outputs = [["T", "AH", "M"], ["K", "AE", "T"], ["D", "AO"]]
+    references = [[["T", "AH", "M", "EY"], ["T", "AH", "M"]], [["K", "AE", "T"]], [["D", "AO", "G"]]]
+    report = error_rates(score_outputs(outputs, references))
+    assert report["wer"] == pytest.approx(1 / 3)  # the first matches its second reference
+    assert report["per"] == pytest.approx(1 / (3 + 3 + 3))  # one deletion; references of 3 phonemes chosen
+    assert (report["word_errors"], report["words"], report["phoneme_errors"]) == (1, 3, 1)
+
+
+def test_cmudict_split_is_by_word_and_keeps_every_pronunciation():
+    splits = load_g2p()
+    assert [len(splits.validation), len(splits.test)] == [5875, 5874]
+    train_words = set(splits.train.sources)
+    assert not train_words & set(splits.validation.sources) and not train_words & set(splits.test.sources)
+    assert len(train_words) == 117493 - 5875 - 5874
+    assert all(len(targets) == 1 for targets in splits.train.targets[:1000])
+    assert max(len(t) for t in splits.test.targets) >= 2  # several pronunciations kept for scoring
+    phonemes = {p for targets in splits.test.targets for target in targets for p in target}
+    assert not any(p[-1].isdigit() for p in phonemes) and len(phonemes) == 39
+    stressed = {p for targets in load_g2p(stress=True).test.targets for target in targets for p in target}
+    assert {"AH0", "AE1", "EY2"} <= stressed
+
+
+def test_lexicon_files_are_read_and_bad_lines_named(tmp_path):
+    path = tmp_path / "lex.tsv"
+    path.write_text("Read\tR IY D\nread\tR EH D\n\nread\tR IY D\ncat\tK AE T\n")
+    lexicon = read_lexicon(path)
+    assert lexicon.sources == ["read", "cat"]
+    assert lexicon.targets == [[["R", "IY", "D"], ["R", "EH", "D"]], [["K", "AE", "T"]]]
+    assert len(lexicon.pairs()) == 3
+    for text, message in [("cat K AE T\n", "lex.tsv:1: expected word<TAB>phonemes"), ("cat\t \n", "no phonemes"),
+                          ("\tK AE T\n", "empty word"), ("", "empty")]:
+        path.write_text(text)
+        with pytest.raises(DataError, match=message):
+            read_lexicon(path)
+
+
+@pytest.fixture(scope="module")
+def lexicon_file(tmp_path_factory) -> Path:
+    """1,500 real CMUdict training words (short ones) as a user's lexicon file."""
+    data = load_g2p().train
+    rows = [(w, t[0]) for w, t in zip(data.sources, data.targets) if len(w) <= 6][:1500]
+    path = tmp_path_factory.mktemp("data") / "lexicon.tsv"
+    path.write_text("".join(f"{w}\t{' '.join(p)}\n" for w, p in rows))
+    return path
+
+
+def test_g2p_trains_evaluates_predicts_and_plots_from_the_command_line(lexicon_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    cli.main(["train", "--task", "g2p", "--data", str(lexicon_file), "--hidden-size", "32", "--num-layers", "1",
+              "--epochs", "6", "--batch-size", "32", "--lr", "1e-2", "--beam-width", "3", "--run-dir", str(run)])
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["train_loss"] < 0.75 * metrics[0]["train_loss"]
+    assert metrics[-1]["validation_wer"] < 1.0  # some held-out words come out exactly right
+    test = json.loads((run / "test_metrics.json").read_text())
+    assert 0 < test["per"] < 0.6 and test["beam_width"] == 3
+    capsys.readouterr()
+
+    # Checkpoint round trip: the saved best model, evaluated afresh, gives the numbers training wrote.
+    cli.main(["evaluate", str(run)])
+    assert json.loads((run / "evaluation-test.json").read_text())["wer"] == test["wer"]
+    assert f"WER {test['wer']:.4f}" in capsys.readouterr().out
+
+    words = tmp_path / "words.txt"
+    words.write_text("cat\nPhone\n\n")
+    cli.main(["predict", str(run), "--file", str(words)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["cat", "Phone"]
+    assert all(line.split("\t")[1].split() for line in lines)  # every word gets phonemes
+    cli.main(["predict", str(run), "cat", "--beam-width", "1"])
+    assert capsys.readouterr().out.startswith("cat\t")
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["predict", str(run), "café"])
+    assert stop.value.code == 2
+    assert "'é'" in capsys.readouterr().err
+
+    cli.main(["attention", str(run), "cat", "--output", str(tmp_path / "cat.png")])
+    assert (tmp_path / "cat.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_transcription_batches_teach_every_pronunciation(lexicon_file):
+    config = TrainConfig(task="g2p", data=lexicon_file).resolved()
+    task = make_task(config)
+    batch = next(task.batches(task.splits.train, 4, None, torch.device("cpu")))
+    assert (batch["previous"][:, 0] == task.start).all()
+    for row, length in zip(batch["next"], batch["target_lengths"]):
+        assert row[length - 1] == task.end and (row[length:] == 0).all()
+    # previous is next shifted right by one, behind START
+    assert torch.equal(batch["previous"][:, 1:], batch["next"][:, :-1].masked_fill(batch["next"][:, :-1] == task.end, 0))

@@ -25,7 +25,7 @@ import time
 import torch
 from torch import nn
 
-TASKS = ("upos", "mnist1d")
+TASKS = ("upos", "g2p", "mnist1d")
 WARMUP = 3
 
 
@@ -90,7 +90,7 @@ def _worker(task_name: str, steps: int, device_name: str) -> None:
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
-        samples += len(batch["lengths"]) if "lengths" in batch else len(batch["y"])
+        samples += next(len(v) for v in batch.values() if isinstance(v, torch.Tensor))  # dimension 0: the batch
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     distributed.barrier(world)

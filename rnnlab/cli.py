@@ -95,13 +95,13 @@ def bench_scan(
 
 
 @bench_app.command(name="train")
-def bench_train(tasks: tuple[str, ...] = ("upos", "mnist1d"), processes: tuple[int, ...] = (1, 2), steps: int = 30,
+def bench_train(tasks: tuple[str, ...] = ("upos", "g2p", "mnist1d"), processes: tuple[int, ...] = (1, 2), steps: int = 30,
                 device: str = "cpu") -> None:
     """Training throughput (samples/s) of the task models on 1 and more processes under torchrun, with the
     scaling efficiency; on a CPU the cores are split evenly between the processes.
 
     Args:
-        tasks: Tasks to time (their default models and real data): upos, mnist1d.
+        tasks: Tasks to time (their default models and real data): upos, g2p, mnist1d.
         processes: Process counts to compare.
         steps: Timed global batches per run (after 3 warm-up ones).
         device: cpu or cuda (one GPU per process).

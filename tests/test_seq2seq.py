@@ -48,6 +48,20 @@ def test_teacher_forcing_equals_one_step_at_a_time(attention, input_feeding, cel
     torch.testing.assert_close(whole.log_softmax(-1).float(), torch.stack(steps, 1), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_input_feeding_gives_the_cell_the_previous_token_and_attentional_vector(cell):
+    model = _model(cell=cell)
+    source, lengths = _source()
+    state = model.encode(source, lengths)._replace(feed=torch.randn(3, 7, dtype=torch.float64))
+    tokens = torch.tensor([START, 4, 5])
+    _, new_state, _ = model.decode_step(tokens, state)
+    expected = model.decoder(torch.cat([model.target_embedding(tokens), state.feed], dim=-1),
+                             state.cell if len(state.cell) > 1 else state.cell[0])  # the cell's own step
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    for got, want in zip(new_state.cell, expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
 def test_attention_ignores_padding_and_sums_to_one():
     model = _model()
     source, lengths = _source()

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells import GRUCell, LSTMCell, RNNCell, _sum
+from rnnlab.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
 
 PAD = 0
@@ -135,9 +135,10 @@ class Seq2Seq(nn.Module):
         embedded = self.dropout(self.target_embedding(tokens))
         if not self.input_feeding:
             return self.decoder.project_input(embedded)
-        weight = self.decoder.weight_ih[:, :embedded.shape[-1]]
-        bias = _sum(self.decoder.bias_ih, self.decoder.bias_hh)
-        return nn.functional.linear(embedded, weight, bias)
+        # project_input is affine, W x + b: the token's columns of W, and b as the projection of zeros.
+        bias = self.decoder.project_input(embedded.new_zeros(1, self.decoder.input_size))[0]
+        return torch.addmm(bias, embedded.flatten(0, -2), self.decoder.weight_ih[:, :embedded.shape[-1]].t()) \
+            .view(*embedded.shape[:-1], -1)
 
     def attend(self, projected: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
         """One decoder step from the previous token's ``projected (B, G)`` part of the cell input:

@@ -205,7 +205,7 @@ def generate_command(run_dir: tyro.conf.Positional[Path], conditions: tyro.conf.
         classifier: A word-language run directory: report the share of samples it assigns back to their language.
         output: Also write the samples and the report as JSON here.
     """
-    from rnnlab.generation import GenerationTask, sample_report
+    from rnnlab.generation import GenerationTask, sample_report, top_labels
     from rnnlab.tasks import TextTask, load_splits
     from rnnlab.train import load_run
 
@@ -224,9 +224,7 @@ def generate_command(run_dir: tyro.conf.Positional[Path], conditions: tyro.conf.
         _, word_task, word_model = load_run(classifier)
         if not isinstance(word_task, TextTask):
             raise ConfigError(f"{classifier}: --classifier needs a word-language run")
-        classified = {lang: [ranked[0][0] if ranked else "" for ranked in
-                             word_task.top_k(word_model, [w or "?" for w in ws], 1, config.torch_device())]
-                      for lang, ws in words.items()}
+        classified = top_labels(words, word_task, word_model, config.torch_device())
     report = sample_report(words, set(load_splits(config).train.texts), classified)
     for language, ws in words.items():
         print(f"{language}\t{' '.join(w or '(empty)' for w in ws)}")

@@ -24,13 +24,12 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnlab.data import DataError, TextData, Vocabulary, pad
+from rnnlab.data import DataError, TextData, Vocabulary, teacher_forcing
 from rnnlab.decoding import sample
 from rnnlab.distributed import World, all_sum
 from rnnlab.models.generator import ConditionalGenerator
 from rnnlab.models.losses import masked_cross_entropy
-from rnnlab.tasks import Task
-from rnnlab.transcription import END, START
+from rnnlab.tasks import ClassifierTask, Task
 
 
 class GenerationTask(Task):
@@ -39,13 +38,13 @@ class GenerationTask(Task):
     metric, lower_is_better = "perplexity", True
 
     def learn(self, train: TextData) -> dict:
-        chars = Vocabulary(ch for word in train.texts for ch in word).tokens[2:]
-        return {"chars": {"tokens": [*Vocabulary.SPECIALS, START, END, *chars]}, "classes": sorted(set(train.labels))}
+        chars = Vocabulary(ch for word in train.texts for ch in word).tokens[2:]  # by frequency
+        return {"chars": Vocabulary.with_sequence_marks(chars).to_dict(), "classes": sorted(set(train.labels))}
 
     def load_state(self, state: dict) -> None:
         self.chars = Vocabulary.from_dict(state["chars"])
         self.classes = list(state["classes"])
-        self.start, self.end = self.chars.encode([START, END])
+        self.start, self.end = self.chars.encode([Vocabulary.START_TOKEN, Vocabulary.END_TOKEN])
 
     def state(self) -> dict:
         return {"chars": self.chars.to_dict(), "classes": self.classes}
@@ -73,10 +72,9 @@ class GenerationTask(Task):
 
     def collate(self, data: TextData, indices: list[int], device: torch.device) -> dict:
         words = [self.chars.encode(list(data.texts[i])) for i in indices]
-        next_tokens, lengths = pad([[*w, self.end] for w in words])
+        previous, next_tokens, lengths = teacher_forcing(words, self.start, self.end)
         return {"condition": self.conditions([data.labels[i] for i in indices], device),
-                "previous": pad([[self.start, *w] for w in words])[0].to(device),
-                "next": next_tokens.to(device), "lengths": lengths}
+                "previous": previous.to(device), "next": next_tokens.to(device), "lengths": lengths}
 
     def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
         logits = model(batch["condition"], batch["previous"], batch["lengths"])
@@ -119,6 +117,14 @@ class GenerationTask(Task):
             words[language] = ["".join(self.chars.decode(row[:n - 1] if row[n - 1] == self.end else row[:n]))
                                for row, n in zip(decoded.tokens.tolist(), decoded.lengths.tolist())]
         return words
+
+
+def top_labels(samples: dict[str, list[str]], classifier: ClassifierTask, model: nn.Module,
+               device: torch.device) -> dict[str, list[str]]:
+    """The most probable label ``classifier`` (with its trained ``model``) gives each sample; an empty
+    sample is read as ``"?"``."""
+    return {condition: [ranked[0][0] for ranked in classifier.top_k(model, [w or "?" for w in words], 1, device)]
+            for condition, words in samples.items()}
 
 
 def sample_report(samples: dict[str, list[str]], training_words: set[str],

@@ -258,8 +258,7 @@ def plot_learning_curve(run_dir: Path) -> Path:
     loss_axis.plot(epochs, [r["train_loss"] for r in records], color="tab:blue", label="train loss")
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("train loss", color="tab:blue")
-    metric = next((k for k in records[0] if k.startswith("validation_")), "validation_accuracy") if records \
-        else "validation_accuracy"
+    metric = next((k for k in (records[0] if records else {}) if k.startswith("validation_")), "validation_accuracy")
     metric_axis = loss_axis.twinx()
     metric_axis.plot(epochs, [r.get(metric) for r in records], color="tab:orange")
     metric_axis.set_ylabel(metric.replace("_", " "), color="tab:orange")

@@ -23,15 +23,12 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnlab.data import DataError, Transcriptions, Vocabulary, pad
+from rnnlab.data import DataError, Transcriptions, Vocabulary, pad, teacher_forcing
 from rnnlab.decoding import beam_search, sample
 from rnnlab.distributed import World, all_sum
 from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import Seq2Seq
 from rnnlab.tasks import Task
-
-START, END = "<s>", "</s>"
-
 
 def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
     """Levenshtein distance between two token sequences (unit costs)."""
@@ -69,12 +66,12 @@ class TranscriptionTask(Task):
     def learn(self, train: Transcriptions) -> dict:
         tokens = sorted({p for options in train.targets for target in options for p in target})
         return {"chars": Vocabulary(ch for word in train.sources for ch in word).to_dict(),
-                "phonemes": {"tokens": [*Vocabulary.SPECIALS, START, END, *tokens]}}
+                "phonemes": Vocabulary.with_sequence_marks(tokens).to_dict()}
 
     def load_state(self, state: dict) -> None:
         self.chars = Vocabulary.from_dict(state["chars"])
         self.phonemes = Vocabulary.from_dict(state["phonemes"])
-        self.start, self.end = self.phonemes.encode([START, END])
+        self.start, self.end = self.phonemes.encode([Vocabulary.START_TOKEN, Vocabulary.END_TOKEN])
 
     def state(self) -> dict:
         return {"chars": self.chars.to_dict(), "phonemes": self.phonemes.to_dict()}
@@ -102,18 +99,17 @@ class TranscriptionTask(Task):
                 raise DataError(f"empty word at item {k + 1}")
             unknown = sorted({ch for ch in word.lower() if ch not in self.chars})
             if unknown:
-                known = "".join(t for t in self.chars.tokens[2:])
+                known = "".join(sorted(self.chars.tokens[2:]))
                 raise DataError(f"{word!r}: characters never seen in training: {' '.join(map(repr, unknown))} "
-                                f"(the model reads only {''.join(sorted(known))})")
+                                f"(the model reads only {known})")
         ids, lengths = pad([self.chars.encode(list(word.lower())) for word in words])
         return {"source": ids.to(device), "source_lengths": lengths}
 
     def collate(self, data: Transcriptions, indices: list[int], device: torch.device) -> dict:
         batch = self.encode([data.sources[i] for i in indices], device)
         targets = [self.phonemes.encode(data.targets[i][0]) for i in indices]  # training items have one each
-        batch["previous"] = pad([[self.start, *t] for t in targets])[0].to(device)
-        batch["next"], batch["target_lengths"] = pad([[*t, self.end] for t in targets])
-        batch["next"] = batch["next"].to(device)
+        previous, next_tokens, batch["target_lengths"] = teacher_forcing(targets, self.start, self.end)
+        batch["previous"], batch["next"] = previous.to(device), next_tokens.to(device)
         batch["references"] = [data.targets[i] for i in indices]
         return batch
 
@@ -152,8 +148,7 @@ class TranscriptionTask(Task):
         for batch in tqdm(self.batches(data, batch_size, None, device, world), desc="evaluate", unit="batch",
                           total=-(-len(data) // batch_size), disable=not progress_bar, leave=False):
             counts += score_outputs(self.decode(model, batch, width), batch["references"])
-        report = error_rates(all_sum(counts, world))
-        return {"wer": report["wer"], "per": report["per"], "beam_width": width, **report}
+        return {**error_rates(all_sum(counts, world)), "beam_width": width}
 
     def describe(self, report: dict[str, Any]) -> str:
         return (f"WER {report['wer']:.4f} ({report['word_errors']}/{report['words']} words), "

@@ -14,6 +14,7 @@ import torch
 from rnnlab.data import (
     DataError, Labels, SignalData, Splits, TaggedData, TextData, Vocabulary, ambiguous_words, batches,
     load_mnist1d, load_stress, load_ud_ewt, load_word_language, pad, pad_chars, read_conllu, read_npz, read_tsv,
+    teacher_forcing,
 )
 from rnnlab.data import mnist1d as mnist1d_module
 from rnnlab.data.conllu_files import UD_EWT_ENV, UD_EWT_FILES, default_ud_ewt_root
@@ -412,3 +413,16 @@ def test_tsv_problems_name_the_file_and_line(tmp_path, content, problem):
 def test_tsv_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match=r"nope\.tsv: no such file"):
         read_tsv(tmp_path / "nope.tsv")
+
+
+def test_a_decoder_vocabulary_reserves_start_and_end_after_pad_and_unk():
+    vocabulary = Vocabulary.with_sequence_marks(["K", "AE", "K", "</s>", "T"])
+    assert vocabulary.tokens == ["<pad>", "<unk>", "<s>", "</s>", "K", "AE", "T"]
+    assert Vocabulary.from_dict(vocabulary.to_dict()) == vocabulary
+
+
+def test_teacher_forcing_shifts_each_sequence_behind_start_and_before_end():
+    previous, next_tokens, lengths = teacher_forcing([[5, 6, 7], [8]], start=2, end=3)
+    assert previous.tolist() == [[2, 5, 6, 7], [2, 8, 0, 0]]
+    assert next_tokens.tolist() == [[5, 6, 7, 3], [8, 3, 0, 0]]
+    assert lengths.tolist() == [4, 2]

@@ -12,7 +12,7 @@ and users' own files read into the same containers: :func:`read_npz`, :func:`rea
 :func:`read_conllu`, :func:`read_lexicon`.  Every bad input raises :class:`DataError`.
 """
 
-from rnnlab.data.batching import batches, pad, pad_chars
+from rnnlab.data.batching import batches, pad, pad_chars, teacher_forcing
 from rnnlab.data.conllu_files import load_ud_ewt, read_conllu
 from rnnlab.data.containers import DataError, SignalData, Splits, TaggedData, TextData
 from rnnlab.data.mnist1d import load_mnist1d
@@ -26,7 +26,7 @@ from rnnlab.data.words import ambiguous_words, load_word_language
 __all__ = [
     "DataError", "SignalData", "TextData", "TaggedData", "Transcriptions", "Splits",
     "Vocabulary", "Labels",
-    "pad", "pad_chars", "batches",
+    "pad", "pad_chars", "teacher_forcing", "batches",
     "load_mnist1d", "load_word_language", "ambiguous_words", "load_stress", "load_ud_ewt", "load_g2p",
     "read_conllu", "read_npz", "read_tsv", "read_lexicon",
     "adding_problem",

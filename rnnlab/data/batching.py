@@ -29,6 +29,15 @@ def pad(sequences: Sequence[Sequence[int]] | Sequence[Tensor], value: int = 0) -
     return pad_sequence(tensors, batch_first=True, padding_value=value), lengths
 
 
+def teacher_forcing(sequences: Sequence[Sequence[int]], start: int, end: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The decoder's inputs and targets for ``B`` token sequences: ``previous`` ``(B, T)`` is ``start``
+    followed by each sequence, ``next`` ``(B, T)`` each sequence followed by ``end``, padded with 0 to
+    ``T`` = the longest length + 1; ``lengths (B,)`` counts the real steps (each sequence's length + 1)."""
+    previous, _ = pad([[start, *s] for s in sequences])
+    next_tokens, lengths = pad([[*s, end] for s in sequences])
+    return previous, next_tokens, lengths
+
+
 def pad_chars(sentences_char_ids: Sequence[Sequence[Sequence[int]]], value: int = 0) -> tuple[Tensor, Tensor]:
     """Pad the character ids of each word of each sentence.
 

@@ -77,6 +77,18 @@ class Vocabulary:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)} tokens)"
 
+    START_TOKEN = "<s>"
+    END_TOKEN = "</s>"
+
+    @classmethod
+    def with_sequence_marks(cls, tokens: Iterable[str]) -> Vocabulary:
+        """A vocabulary for what a decoder emits: the reserved ids, then ``"<s>"`` (2, the token before the
+        first) and ``"</s>"`` (3, ends a sequence), then ``tokens`` in the order given (repeats dropped)."""
+        vocabulary = cls.__new__(cls)
+        marks = (*cls.SPECIALS, cls.START_TOKEN, cls.END_TOKEN)
+        vocabulary._set_tokens([*marks, *(t for t in dict.fromkeys(tokens) if t not in marks)])
+        return vocabulary
+
     def to_dict(self) -> dict[str, Any]:
         """``{"tokens": [...]}`` in id order, reserved tokens included; JSON-serialisable."""
         return {"tokens": list(self._tokens)}

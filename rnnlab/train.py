@@ -99,6 +99,9 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
                                                    total_steps=config.epochs * steps_per_epoch)
     mixed = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+    if mixed is torch.bfloat16 and device.type == "cpu" and not native_cpu_bf16():
+        say("warning: --precision bf16 on a CPU without native bfloat16 (AVX512-BF16 or AMX) is emulated and may be "
+            "slower than --precision fp32")
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
     state = Progress()
     distributed.barrier(world)  # every process has checked the run directory before rank 0 writes to it
@@ -211,6 +214,12 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
         f"run written to {run_dir}")
     distributed.barrier(world)  # no process leaves the group while another still uses it
     return summary
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 def _silent(*args, **kwargs) -> None:

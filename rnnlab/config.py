@@ -97,6 +97,9 @@ class TrainConfig:
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
             to tag words it has never seen.
+        ema: Also keep an exponential moving average of the weights, ``avg = ema * avg + (1 - ema) * w`` after
+            every update (e.g. 0.999; 0: off). Validation, the best checkpoint's choice, the test and every later
+            command (evaluate, predict, ...) use the average; training continues from the raw weights.
         clip: Gradient-norm clipping threshold (0 turns clipping off).
         patience: Stop after this many epochs without a better validation metric (0: never stop early).
         seed: Seeds the model, the data order and dropout: the same seed on the same CPU gives the same metrics.
@@ -129,6 +132,7 @@ class TrainConfig:
     input_feeding: bool = True
     beam_width: Annotated[int | None, TaskDefault] = None
     word_dropout: Annotated[float | None, TaskDefault] = None
+    ema: float = 0.0
     clip: float = 1.0
     patience: int = 0
     seed: int = 0
@@ -155,6 +159,8 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"--ema must be in [0, 1), got {self.ema}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         allowed = {"signal": ("recurrent", "mlp"), "text": ("recurrent", "bag-of-chars", "char-ngram"),

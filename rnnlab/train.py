@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from rnnlab import distributed
@@ -98,6 +99,9 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
     steps_per_epoch = math.ceil(len(task.splits.train) / config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
                                                    total_steps=config.epochs * steps_per_epoch)
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) \
+        if config.ema else None
+    evaluated = averaged.module if averaged is not None else model  # the weights validated, kept and tested
     mixed = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
     if mixed is torch.bfloat16 and device.type == "cpu" and not native_cpu_bf16():
         say("warning: --precision bf16 on a CPU without native bfloat16 (AVX512-BF16 or AMX) is emulated and may be "
@@ -118,6 +122,8 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
         schedule.load_state_dict(checkpoint["schedule"])
         if "scaler" in checkpoint:
             scaler.load_state_dict(checkpoint["scaler"])
+        if averaged is not None:
+            averaged.load_state_dict(checkpoint["averaged"])
         state = Progress(**checkpoint["progress"])
         torch.set_rng_state(checkpoint["rng"])
         if world.main:  # a run stopped after logging an epoch but before its checkpoint logs it again
@@ -133,6 +139,7 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
                 "format": CHECKPOINT_FORMAT, "config": config.to_dict(), "task": task.state(),
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                 "scaler": scaler.state_dict(), "progress": dataclasses.asdict(state), "rng": torch.get_rng_state(),
+                **({"averaged": averaged.state_dict()} if averaged is not None else {}),
             })
         distributed.barrier(world)
 
@@ -157,6 +164,8 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
                 scaler.step(optimizer)
                 scaler.update()
                 schedule.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 state.loss_sum += loss.item() * count
                 state.loss_count += count
                 state.batch = index + 1
@@ -168,7 +177,7 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
                     say(f"\ninterrupted: saved {run_dir / 'last.pt'}; continue with: rnnlab train --resume {run_dir}")
                     raise KeyboardInterrupt
             bar.close()
-            metric = task.validate(model, task.splits.validation, config.batch_size, device,
+            metric = task.validate(evaluated, task.splits.validation, config.batch_size, device,
                                    progress_bar=progress_bar, world=world)[task.metric]
             loss_sum, loss_count = distributed.all_sum(torch.tensor([state.loss_sum, state.loss_count],
                                                                     dtype=torch.float64), world).tolist()
@@ -200,9 +209,8 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
                 say(f"early stop: no improvement for {config.patience} epochs")
                 break
 
-    best = load_checkpoint(run_dir / "best.pt")
-    model.load_state_dict(best["model"])
-    test = task.evaluate(model, task.splits.test, config.batch_size, device, progress_bar=progress_bar, world=world)
+    evaluated.load_state_dict(evaluated_weights(load_checkpoint(run_dir / "best.pt")))
+    test = task.evaluate(evaluated, task.splits.test, config.batch_size, device, progress_bar=progress_bar, world=world)
     best_metric = -state.best_metric if task.lower_is_better else state.best_metric
     summary = {"run_dir": str(run_dir), "task": config.task, "best_epoch": state.best_epoch,
                f"validation_{task.metric}": best_metric, f"test_{task.metric}": test[task.metric],
@@ -214,6 +222,13 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
         f"run written to {run_dir}")
     distributed.barrier(world)  # no process leaves the group while another still uses it
     return summary
+
+
+def evaluated_weights(checkpoint: dict) -> dict:
+    """The weights a checkpoint is evaluated with: the moving average where the run kept one (``--ema``)."""
+    if "averaged" not in checkpoint:
+        return checkpoint["model"]
+    return {k.removeprefix("module."): v for k, v in checkpoint["averaged"].items() if k.startswith("module.")}
 
 
 def native_cpu_bf16() -> bool:
@@ -244,7 +259,7 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[TrainConfig, Task, nn.
     task = make_task(config, state=checkpoint["task"], load_data=False)
     model = task.build_model()
     try:
-        model.load_state_dict(checkpoint["model"])
+        model.load_state_dict(evaluated_weights(checkpoint))
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
         raise CheckpointError(f"{run_dir / f'{which}.pt'}: does not fit the model its config describes ({first})")

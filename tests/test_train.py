@@ -15,7 +15,7 @@ from rnnlab import cli
 from rnnlab.config import TrainConfig
 from rnnlab.data import load_mnist1d, load_stress, load_word_language
 from rnnlab.tasks import TaggingTask
-from rnnlab.train import train
+from rnnlab.train import load_run, train
 
 TINY = dict(hidden_size=16, num_layers=1, batch_size=32, lr=1e-2, dropout=0.0)
 
@@ -164,8 +164,9 @@ def test_same_seed_gives_the_same_metrics(text_file, tmp_path):
     assert a["test_accuracy"] == b["test_accuracy"]
 
 
-def test_ctrl_c_saves_and_resume_reaches_the_uninterrupted_result(tagged_file, tmp_path, monkeypatch):
-    options = dict(task="stress", data=tagged_file, epochs=3, **{**TINY, "dropout": 0.2, "num_layers": 2})
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_ctrl_c_saves_and_resume_reaches_the_uninterrupted_result(ema, tagged_file, tmp_path, monkeypatch):
+    options = dict(task="stress", data=tagged_file, epochs=3, ema=ema, **{**TINY, "dropout": 0.2, "num_layers": 2})
     whole = train(TrainConfig(run_dir=tmp_path / "whole", **options), progress_bar=False)
 
     calls = {"n": 0}
@@ -189,6 +190,37 @@ def test_ctrl_c_saves_and_resume_reaches_the_uninterrupted_result(tagged_file, t
     assert resumed["test_accuracy"] == whole["test_accuracy"]
     strip = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
     assert strip(_metrics(run_dir)) == strip(_metrics(tmp_path / "whole"))
+    if ema:
+        final = [torch.load(d / "last.pt", weights_only=True)["averaged"] for d in (run_dir, tmp_path / "whole")]
+        assert final[0].keys() == final[1].keys() and all(torch.equal(final[0][k], final[1][k]) for k in final[0])
+
+
+def test_the_weight_average_follows_its_formula_and_later_commands_use_it(tagged_file, tmp_path, monkeypatch):
+    decay = 0.8
+    config = TrainConfig(task="stress", data=tagged_file, epochs=2, ema=decay, precision="fp64",
+                         run_dir=tmp_path / "run", **{**TINY, "dropout": 0.2})
+    seen = []  # the raw weights before every training update
+    original = TaggingTask.loss
+
+    def recording_loss(self, model, batch):
+        if model.training:
+            seen.append([p.detach().clone() for p in model.parameters()])
+        return original(self, model, batch)
+
+    monkeypatch.setattr(TaggingTask, "loss", recording_loss)
+    train(config, progress_bar=False)
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    _, _, model = load_run(tmp_path / "run", "last")
+    names = [name for name, _ in model.named_parameters()]
+    after_updates = seen[1:] + [[last["model"][name] for name in names]]  # weights after update 1, 2, ..., N
+    average = [w.clone() for w in after_updates[0]]  # the average starts at the weights after the first update
+    for weights in after_updates[1:]:
+        average = [decay * a + (1 - decay) * w for a, w in zip(average, weights)]
+    assert last["averaged"]["n_averaged"].item() == len(after_updates)
+    for name, a in zip(names, average):
+        torch.testing.assert_close(last["averaged"][f"module.{name}"], a, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(model.state_dict()[name], a.to(torch.float32))  # what evaluate/predict load
+    assert any(not torch.equal(last["model"][name], last["averaged"][f"module.{name}"]) for name in names)
 
 
 @pytest.mark.parametrize("model,fixture,task", [("mlp", "signal_file", "mnist1d"),

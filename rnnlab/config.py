@@ -57,8 +57,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
                  epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
     "g2p": dict(cell="lstm", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
-                epochs=38, batch_size=128, lr=2e-3, weight_decay=0.0, label_smoothing=0.1, attention="multiplicative",
-                beam_width=5, precision="bf16"),
+                epochs=29, batch_size=128, lr=2e-3, weight_decay=0.0, label_smoothing=0.1, attention="multiplicative",
+                beam_width=5),
 }
 TASK_DEFAULTS["g2p-stress"] = dict(TASK_DEFAULTS["g2p"])
 
@@ -106,9 +106,8 @@ class TrainConfig:
         device: cpu, cuda, or auto (cuda when available). Under torchrun, each process of a machine takes the
             GPU of its local rank.
         precision: fp32; fp64 (parameters and inputs in float64); bf16 or fp16 (mixed precision: autocast,
-            with a gradient scaler for fp16; weights, optimizer and evaluation stay in float32). The G2P tasks
-            default to bf16, which CPUs with AVX512-BF16 or AMX and recent GPUs compute natively; elsewhere pass
-            fp32.
+            with a gradient scaler for fp16; weights, optimizer and evaluation stay in float32); bf16 pays on CPUs
+            with AVX512-BF16 or AMX and on recent GPUs.
         run_dir: Where the run is written (default: runs/TASK-TIME).
     """
 
@@ -137,7 +136,7 @@ class TrainConfig:
     patience: int = 0
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    precision: Annotated[Precision | None, TaskDefault] = None
+    precision: Precision = "fp32"
     run_dir: Path | None = None
 
     @property
@@ -146,8 +145,7 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy with every unset option filled from the task's defaults, and checked."""
-        defaults = {"precision": "fp32", **TASK_DEFAULTS[self.task]}
-        filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        filled = {k: v for k, v in TASK_DEFAULTS[self.task].items() if getattr(self, k) is None}
         config = dataclasses.replace(self, **filled)
         config.check()
         return config

@@ -57,12 +57,6 @@ def test_config_resolves_task_defaults_and_round_trips(tmp_path):
     assert TrainConfig.from_dict(config.to_dict()) == config
 
 
-def test_precision_is_a_task_default_that_an_option_overrides():
-    assert TrainConfig(task="upos").resolved().precision == "fp32"
-    assert TrainConfig(task="g2p").resolved().precision == "bf16"
-    assert TrainConfig(task="g2p", precision="fp32").resolved().precision == "fp32"
-
-
 @pytest.mark.parametrize("options,message", [
     ({"epochs": 0}, "--epochs must be at least 1, got 0"),
     ({"dropout": 1.0}, r"--dropout must be in \[0, 1\), got 1.0"),

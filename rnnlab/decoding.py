@@ -7,8 +7,9 @@ recurrent step, never a re-run of the prefix:
 
 ``state`` is whatever the model carries (a tensor, or a tuple of tensors, possibly named or nested),
 batch in dimension 1 as rnnlab's layers return ``h_n``, or dimension 0 with ``state_batch_dim=0``;
-beam search reorders it along that dimension as beams are kept.  Decoding starts from ``start`` tokens ``(B,)`` and stops
-for a sequence when it emits ``end`` (kept in the output) or after ``max_length`` tokens.
+beam search reorders it along that dimension as beams are kept.  Decoding starts from ``start``
+tokens ``(B,)`` and stops for a sequence when it emits ``end`` (kept in the output) or after
+``max_length`` tokens.
 
 Shapes: ``B`` sequences, ``K`` beams, ``V`` vocabulary, ``L`` decoded length.
 """

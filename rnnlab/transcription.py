@@ -30,6 +30,7 @@ from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import Seq2Seq
 from rnnlab.tasks import Task
 
+
 def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
     """Levenshtein distance between two token sequences (unit costs)."""
     previous = list(range(len(b) + 1))

@@ -9,7 +9,7 @@ function, and a new group (``train``, ``evaluate``, ``predict``, ``generate``,
 
     rnnlab train --task mnist1d                  train on a task's embedded data set
     rnnlab train --resume RUN_DIR                continue an interrupted run
-    rnnlab evaluate RUN_DIR [--data PATH]        the metric on the test split or your file
+    rnnlab evaluate RUN_DIR [--data PATH]        the metric on the test split or your file (G2P: --ensemble RUN...)
     rnnlab predict RUN_DIR INPUT... [--file F]   labels, tags or pronunciations for new inputs
     rnnlab generate RUN_DIR [LANGUAGE...] -n N   words of a language from a word-generation run
     rnnlab attention RUN_DIR WORD                which letters each phoneme of a G2P output looked at
@@ -131,7 +131,7 @@ def train_command(config: Annotated[TrainConfig, tyro.conf.arg(name="")], resume
 
 @app.command(name="evaluate")
 def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = None, batch_size: int = 256,
-                     beam_width: int | None = None) -> None:
+                     beam_width: int | None = None, ensemble: tuple[Path, ...] = ()) -> None:
     """Evaluate a trained run on its task's test split, or on your file; print and save the metrics
     (accuracy and per-label figures; for G2P, word and phoneme error rates).
 
@@ -141,11 +141,13 @@ def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = No
             of the test split.
         batch_size: Sequences per batch.
         beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding).
+        ensemble: G2P: more runs of the same task to decode with as one (the mean of their probabilities at
+            every step); the report is saved in RUN_DIR as evaluation-*-ensemble.json.
     """
     from rnnlab.tasks import READERS, load_splits
-    from rnnlab.train import load_run
+    from rnnlab.train import load_ensemble
 
-    config, task, model = load_run(run_dir)
+    config, task, model = load_ensemble([run_dir, *ensemble])
     options = {}
     if beam_width is not None:
         if config.kind != "transcription" or beam_width < 1:
@@ -153,15 +155,16 @@ def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = No
         options["beam_width"] = beam_width
     dataset = READERS[config.kind](data) if data is not None else load_splits(config).test
     report = task.evaluate(model, dataset, batch_size, config.torch_device(), progress_bar=True, **options)
-    name = f"evaluation-{data.stem}.json" if data is not None else "evaluation-test.json"
-    write_json(Path(run_dir) / name, {"data": str(data) if data else "test split", **report})
+    name = f"evaluation-{data.stem if data is not None else 'test'}{'-ensemble' if ensemble else ''}.json"
+    runs = {"ensemble": [str(r) for r in (run_dir, *ensemble)]} if ensemble else {}
+    write_json(Path(run_dir) / name, {"data": str(data) if data else "test split", **runs, **report})
     print(f"{task.describe(report)}; all figures in {Path(run_dir) / name}")
 
 
 @app.command(name="predict")
 def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Positional[tuple[str, ...]] = (),
                     file: Path | None = None, top_k: int = 3, beam_width: int | None = None,
-                    output: Path | None = None) -> None:
+                    output: Path | None = None, ensemble: tuple[Path, ...] = ()) -> None:
     """Predict with a trained run: top-k labels of strings or signals, the tags of sentences, or the
     pronunciations of words (one word<TAB>PH1 PH2 ... line per word).
 
@@ -174,10 +177,11 @@ def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Posit
         top_k: How many labels to show per item (classifiers).
         beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding).
         output: Write the results here instead of printing them.
+        ensemble: G2P: more runs of the same task to decode with as one (the mean of their probabilities).
     """
     from rnnlab import predict
 
-    text = predict.predict(run_dir, list(inputs), file, top_k, beam_width)
+    text = predict.predict(run_dir, list(inputs), file, top_k, beam_width, ensemble)
     if output is not None:
         output.write_text(text)
         print(f"wrote {output}")

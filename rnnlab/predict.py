@@ -17,19 +17,21 @@ import numpy as np
 from rnnlab.data import DataError, read_npz
 from rnnlab.data.textfile import read_lines
 from rnnlab.tasks import ClassifierTask, TaggingTask, TextTask
-from rnnlab.train import load_run
+from rnnlab.train import load_ensemble
 from rnnlab.transcription import TranscriptionTask
 
 
-def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3, beam_width: int | None = None) -> str:
-    """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``), as text."""
+def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3, beam_width: int | None = None,
+            ensemble: tuple[Path, ...] = ()) -> str:
+    """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``), as text; G2P runs in
+    ``ensemble`` decode together with it."""
     if bool(inputs) == (file is not None):
         raise DataError("predict: give the items either on the command line or with --file, not both or neither")
     if top_k < 1:
         raise DataError(f"predict: --top-k must be at least 1, got {top_k}")
     if beam_width is not None and beam_width < 1:
         raise DataError(f"predict: --beam-width must be at least 1, got {beam_width}")
-    config, task, model = load_run(run_dir)
+    config, task, model = load_ensemble([run_dir, *ensemble])
     device = config.torch_device()
     if isinstance(task, TranscriptionTask):
         words = [w.strip() for w in (inputs if file is None else _lines(file))]

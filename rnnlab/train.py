@@ -267,6 +267,27 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[TrainConfig, Task, nn.
     return config, task, model.to(config.torch_device())
 
 
+def load_ensemble(run_dirs: list[Path]) -> tuple[TrainConfig, Task, nn.Module]:
+    """The first run's configuration and task, and a model decoding with every run's G2P model as one
+    (:class:`~rnnlab.models.Ensemble`: the mean of their probabilities); one run gives its own model."""
+    from rnnlab.models import Ensemble
+
+    config, task, model = load_run(run_dirs[0])
+    if len(run_dirs) == 1:
+        return config, task, model
+    if config.kind != "transcription":
+        raise CheckpointError(f"--ensemble: decoding several runs as one works for G2P runs; {run_dirs[0]} is "
+                              f"a {config.task} run")
+    models = [model]
+    for other in run_dirs[1:]:
+        other_config, other_task, other_model = load_run(other)
+        if other_config.task != config.task or other_task.state() != task.state():
+            raise CheckpointError(f"--ensemble: {other} is not a {config.task} run with the letters and phonemes "
+                                  f"of {run_dirs[0]} (its task: {other_config.task})")
+        models.append(other_model)
+    return config, task, Ensemble(models).eval()
+
+
 def plot_learning_curve(run_dir: Path) -> Path:
     """``learning_curve.png``: train loss and the validation metric per epoch, from ``metrics.jsonl``."""
     import json

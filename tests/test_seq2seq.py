@@ -12,15 +12,15 @@ from rnnlab import cli
 from rnnlab.config import TrainConfig
 from rnnlab.data import DataError, load_g2p, read_lexicon
 from rnnlab.decoding import beam_search, sample
-from rnnlab.models import Seq2Seq
+from rnnlab.models import Ensemble, Seq2Seq
 from rnnlab.tasks import make_task
 from rnnlab.transcription import edit_distance, error_rates, score_outputs
 
 START, END = 2, 3
 
 
-def _model(attention="multiplicative", input_feeding=True, cell="lstm") -> Seq2Seq:
-    torch.manual_seed(0)
+def _model(attention="multiplicative", input_feeding=True, cell="lstm", seed=0) -> Seq2Seq:
+    torch.manual_seed(seed)
     model = Seq2Seq(9, 8, embedding_size=5, hidden_size=6, num_layers=2, decoder_size=7, cell=cell,
                     attention=attention, input_feeding=input_feeding, dropout=0.0).double()
     return model.eval()
@@ -92,6 +92,31 @@ def test_greedy_equals_width_one_beam_and_a_beam_score_is_the_models_log_probabi
         teacher_forced = log_probs.gather(1, tokens[:, None]).sum().item()
         assert beam.scores[b].item() == pytest.approx(teacher_forced, abs=1e-5)
         assert beam.scores[b].item() >= greedy.scores[b].item() - 1e-9  # the beam finds at least greedy's
+
+
+def test_an_ensemble_decodes_with_the_mean_of_its_models_probabilities():
+    models = [_model(seed=0), _model("additive", seed=1)]
+    ensemble = Ensemble(models)
+    source, lengths = _source()
+    start = torch.full((3,), START)
+    # One step: log of the mean of the two distributions; an ensemble of one is the model itself.
+    log_p, _ = ensemble.step(start, ensemble.encode(source, lengths))
+    single = [m.step(start, m.encode(source, lengths))[0] for m in models]
+    mean = ((single[0].double().exp() + single[1].double().exp()) / 2).log()
+    torch.testing.assert_close(log_p.double(), mean, rtol=0, atol=1e-6)  # step returns float32 log-probabilities
+    torch.testing.assert_close(Ensemble(models[:1]).step(start, Ensemble(models[:1]).encode(source, lengths))[0],
+                               single[0], rtol=0, atol=0)
+    # A beam's score is the log-probability of its sequence under the ensemble, step by step.
+    beam = beam_search(ensemble.step, start, ensemble.encode(source, lengths), end=END, max_length=12,
+                       beam_width=3, state_batch_dim=0)
+    for b in range(3):
+        tokens = beam.tokens[b, :beam.lengths[b]]
+        previous = torch.cat([torch.tensor([START]), tokens[:-1]])[None]
+        probs = [m(source[b:b + 1], lengths[b:b + 1], previous).softmax(-1)[0] for m in models]  # (T, V) each
+        teacher_forced = ((probs[0] + probs[1]) / 2).gather(1, tokens[:, None]).log().sum().item()
+        assert beam.scores[b].item() == pytest.approx(teacher_forced, abs=1e-5)
+    with pytest.raises(ValueError, match="different target vocabularies"):
+        Ensemble([models[0], Seq2Seq(9, 6, embedding_size=5, hidden_size=6, decoder_size=7)])
 
 
 def test_edit_distance_and_error_rates_score_against_the_closest_reference():
@@ -176,6 +201,24 @@ def test_g2p_trains_evaluates_predicts_and_plots_from_the_command_line(lexicon_f
 
     cli.main(["attention", str(run), "cat", "--output", str(tmp_path / "cat.png")])
     assert (tmp_path / "cat.png").read_bytes()[:4] == b"\x89PNG"
+
+    # A run decoding together with itself is the run alone: the mean of two equal distributions.
+    cli.main(["evaluate", str(run), "--ensemble", str(run)])
+    report = json.loads((run / "evaluation-test-ensemble.json").read_text())
+    assert (report["wer"], report["per"], report["ensemble"]) == (test["wer"], test["per"], [str(run)] * 2)
+    cli.main(["predict", str(run), "cat", "--ensemble", str(run)])
+    alone = capsys.readouterr().out
+    cli.main(["predict", str(run), "cat"])
+    assert capsys.readouterr().out == alone.splitlines(keepends=True)[-1]
+
+    other = tmp_path / "signals"
+    cli.main(["train", "--task", "mnist1d", "--epochs", "1", "--hidden-size", "8", "--num-layers", "1",
+              "--run-dir", str(other)])
+    capsys.readouterr()
+    for first, second, message in [(run, other, "is not a g2p run"), (other, run, "works for G2P runs")]:
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["evaluate", str(first), "--ensemble", str(second)])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_transcription_batches_teach_every_pronunciation(lexicon_file):

@@ -2,7 +2,8 @@
 
 * :class:`SequenceClassifier` (many-to-one): a sequence of signals or tokens -> one label.
 * :class:`ConditionalGenerator` (one-to-many): a class or vector -> a sequence, until END.
-* :class:`Seq2Seq` (many-to-many, asynchronous): an attention encoder-decoder.
+* :class:`Seq2Seq` (many-to-many, asynchronous): an attention encoder-decoder; :class:`Ensemble`
+  decodes with several of them as one.
 * :class:`SequenceTagger` (many-to-many, synchronous): a sentence -> one tag per word, from word
   and character embeddings; with :func:`masked_cross_entropy` and :func:`masked_accuracy`.
 * Baselines with no sense of order, or only a local one: :class:`SignalMLP`,
@@ -16,13 +17,13 @@ from rnnlab.models.classifier import POOLINGS, SequenceClassifier
 from rnnlab.models.encoder import CELLS, recurrent_layer
 from rnnlab.models.generator import ConditionalGenerator
 from rnnlab.models.losses import masked_accuracy, masked_cross_entropy
-from rnnlab.models.seq2seq import Seq2Seq
+from rnnlab.models.seq2seq import Ensemble, Seq2Seq
 from rnnlab.models.tagger import SequenceTagger
 
 __all__ = [
     "CELLS", "recurrent_layer",
     "SequenceClassifier", "POOLINGS",
     "SequenceTagger", "masked_cross_entropy", "masked_accuracy",
-    "ConditionalGenerator", "Seq2Seq",
+    "ConditionalGenerator", "Seq2Seq", "Ensemble",
     "SignalMLP", "BagOfCharacters", "CharNgramModel",
 ]

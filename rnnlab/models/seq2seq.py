@@ -22,6 +22,7 @@ target vocabulary.  Token id 0 is PAD in both vocabularies.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -171,3 +172,33 @@ class Seq2Seq(nn.Module):
         logits, state, _ = self.decode_step(tokens, state)
         return logits.float().log_softmax(-1), state
 
+
+
+class Ensemble(nn.Module):
+    r"""Several trained encoder-decoders decoding as one: at every step the mean of their probabilities,
+
+    .. math:: \log p(y_t \mid y_{<t}, x) = \log \frac{1}{N} \sum_{n=1}^{N} p_n(y_t \mid y_{<t}, x),
+
+    so a beam's score is the log-probability of its sequence under that mixture of steps.  The
+    models must share their vocabularies; each keeps its own state (``encode`` returns a tuple of
+    :class:`DecoderState`, one per model), so :mod:`rnnlab.decoding` drives :meth:`step` as it
+    drives :meth:`Seq2Seq.step`.
+    """
+
+    def __init__(self, models: list[Seq2Seq]) -> None:
+        super().__init__()
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        sizes = {m.output.out_features for m in models}
+        if len(sizes) > 1:
+            raise ValueError(f"the ensemble's models have different target vocabularies (sizes {sorted(sizes)})")
+        self.models = nn.ModuleList(models)
+
+    def encode(self, source: Tensor, lengths: Tensor) -> tuple[DecoderState, ...]:
+        return tuple(model.encode(source, lengths) for model in self.models)
+
+    def step(self, tokens: Tensor, states: tuple[DecoderState, ...]) -> tuple[Tensor, tuple[DecoderState, ...]]:
+        """Log-probabilities ``(B, V)`` of the mean distribution, and every model's new state."""
+        steps = [model.step(tokens, state) for model, state in zip(self.models, states)]
+        log_probs = torch.stack([log_p for log_p, _ in steps])  # (N, B, V)
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(steps)), tuple(state for _, state in steps)

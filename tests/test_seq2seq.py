@@ -75,6 +75,12 @@ def test_attention_ignores_padding_and_sums_to_one():
     torch.testing.assert_close(model(longer, lengths, torch.full((3, 2), START)), out, rtol=0, atol=1e-12)
 
 
+def _teacher_forced_probabilities(model: Seq2Seq, source, lengths, b: int, tokens) -> torch.Tensor:
+    """The model's probability of each of ``tokens (T,)`` for source ``b``, fed the previous ones: ``(T,)``."""
+    previous = torch.cat([torch.tensor([START]), tokens[:-1]])[None]
+    return model(source[b:b + 1], lengths[b:b + 1], previous).softmax(-1)[0].gather(1, tokens[:, None])[:, 0]
+
+
 def test_greedy_equals_width_one_beam_and_a_beam_score_is_the_models_log_probability():
     model = _model()
     source, lengths = _source()
@@ -87,9 +93,7 @@ def test_greedy_equals_width_one_beam_and_a_beam_score_is_the_models_log_probabi
                        state_batch_dim=0)
     for b in range(3):
         tokens = beam.tokens[b, :beam.lengths[b]]
-        previous = torch.cat([torch.tensor([START]), tokens[:-1]])[None]
-        log_probs = model(source[b:b + 1], lengths[b:b + 1], previous).float().log_softmax(-1)[0]
-        teacher_forced = log_probs.gather(1, tokens[:, None]).sum().item()
+        teacher_forced = _teacher_forced_probabilities(model, source, lengths, b, tokens).log().sum().item()
         assert beam.scores[b].item() == pytest.approx(teacher_forced, abs=1e-5)
         assert beam.scores[b].item() >= greedy.scores[b].item() - 1e-9  # the beam finds at least greedy's
 
@@ -111,9 +115,8 @@ def test_an_ensemble_decodes_with_the_mean_of_its_models_probabilities():
                        beam_width=3, state_batch_dim=0)
     for b in range(3):
         tokens = beam.tokens[b, :beam.lengths[b]]
-        previous = torch.cat([torch.tensor([START]), tokens[:-1]])[None]
-        probs = [m(source[b:b + 1], lengths[b:b + 1], previous).softmax(-1)[0] for m in models]  # (T, V) each
-        teacher_forced = ((probs[0] + probs[1]) / 2).gather(1, tokens[:, None]).log().sum().item()
+        probs = [_teacher_forced_probabilities(m, source, lengths, b, tokens) for m in models]  # (T,) each
+        teacher_forced = ((probs[0] + probs[1]) / 2).log().sum().item()
         assert beam.scores[b].item() == pytest.approx(teacher_forced, abs=1e-5)
     with pytest.raises(ValueError, match="different target vocabularies"):
         Ensemble([models[0], Seq2Seq(9, 6, embedding_size=5, hidden_size=6, decoder_size=7)])
@@ -206,10 +209,11 @@ def test_g2p_trains_evaluates_predicts_and_plots_from_the_command_line(lexicon_f
     cli.main(["evaluate", str(run), "--ensemble", str(run)])
     report = json.loads((run / "evaluation-test-ensemble.json").read_text())
     assert (report["wer"], report["per"], report["ensemble"]) == (test["wer"], test["per"], [str(run)] * 2)
+    capsys.readouterr()
     cli.main(["predict", str(run), "cat", "--ensemble", str(run)])
-    alone = capsys.readouterr().out
+    together = capsys.readouterr().out
     cli.main(["predict", str(run), "cat"])
-    assert capsys.readouterr().out == alone.splitlines(keepends=True)[-1]
+    assert capsys.readouterr().out == together
 
     other = tmp_path / "signals"
     cli.main(["train", "--task", "mnist1d", "--epochs", "1", "--hidden-size", "8", "--num-layers", "1",

@@ -173,7 +173,6 @@ class Seq2Seq(nn.Module):
         return logits.float().log_softmax(-1), state
 
 
-
 class Ensemble(nn.Module):
     r"""Several trained encoder-decoders decoding as one: at every step the mean of their probabilities,
 

@@ -15,6 +15,7 @@ Run it as ``rnnlab bench train``.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
@@ -98,6 +99,8 @@ def _worker(task_name: str, steps: int, device_name: str) -> None:
     total = int(distributed.all_sum(torch.tensor([samples]), world).item())
     if world.main:
         print(json.dumps({"samples_per_second": total / elapsed, "seconds": elapsed, "samples": total}))
+    del learner  # DDP holds the process group: let it go now, not at interpreter exit, where gloo's teardown aborts
+    gc.collect()
     distributed.leave(world)
 
 

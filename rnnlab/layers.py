@@ -418,6 +418,18 @@ class GRU(Recurrent):
         self.bias, self.proj_size, self.mode = bias, 0, "GRU"
 
 
+def native_unroll(cell: Cell, x: Tensor, state: State) -> tuple[Tensor, State]:
+    """One standard cell (``cell.native_mode`` set) over every step of ``x (T, B, I)`` through PyTorch's
+    fused kernel, from ``state`` (each tensor ``(B, size)``, as :meth:`~rnnlab.cells.Cell.step` takes it):
+    outputs ``(T, B, P)`` and the final state, the same function as stepping the cell ``T`` times."""
+    kernel = _NATIVE_KERNELS[cell.native_mode]
+    hx = tuple(s.unsqueeze(0) for s in state)
+    weights = [p for p in (getattr(cell, name, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                                                    "weight_hr")) if p is not None]
+    result = kernel(x, hx if len(hx) > 1 else hx[0], weights, cell.bias, 1, 0.0, cell.training, False, False)
+    return result[0], tuple(s.squeeze(0) for s in result[1:])
+
+
 def _scanned(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, reverse: bool) -> tuple[Tensor, State]:
     """One layer and direction of a linear-recurrence cell over ``x (T, B, I)``, every step at once:
     outputs ``(T, B, H)`` (zero at padded steps) and the final state, as :func:`~rnnlab.unroll.unroll`."""

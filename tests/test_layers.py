@@ -215,3 +215,29 @@ def test_trace_returns_per_layer_and_direction_traces_matching_the_forward():
     # the last layer's forward trace holds the forward half of the output
     torch.testing.assert_close(traces[2].states[0].transpose(0, 1), output[..., :H])
     torch.testing.assert_close(traces[2].states[1][-1], c_n[2])
+
+
+@pytest.mark.parametrize("make_cell", [
+    lambda: rnnlab.LSTMCell(I, H), lambda: rnnlab.LSTMCell(I, H, proj_size=2), lambda: rnnlab.LSTMCell(I, H, bias=False),
+    lambda: rnnlab.GRUCell(I, H), lambda: rnnlab.RNNCell(I, H), lambda: rnnlab.RNNCell(I, H, nonlinearity="relu"),
+], ids=["lstm", "lstm-proj", "lstm-nobias", "gru", "rnn-tanh", "rnn-relu"])
+def test_native_unroll_of_one_cell_equals_stepping_it_outputs_states_and_gradients(make_cell):
+    torch.manual_seed(0)
+    cell = make_cell().double()
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    state = tuple(torch.randn(B, size, dtype=torch.float64, requires_grad=True) for size in cell.state_sizes)
+
+    def stepped():
+        s, outputs = state, []
+        for t in range(T):
+            s, _ = cell.step(cell.project_input(x[t]), s)
+            outputs.append(s[0])
+        return torch.stack(outputs), s
+
+    results = []
+    for run in (stepped, lambda: rnnlab.layers.native_unroll(cell, x, state)):
+        outputs, final = run()
+        grads = torch.autograd.grad((outputs.sin().sum() + sum(f.cos().sum() for f in final)),
+                                    [x, *state, *cell.parameters()])
+        results.append([outputs, *final, *grads])
+    assert_close(results[1], results[0], "native unroll against steps")

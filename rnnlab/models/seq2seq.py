@@ -14,6 +14,8 @@ emits one token per step until it emits END, looking back at the source through 
 The decoder's first state is ``tanh(W_b [forward final ; backward final])`` of the encoder's top
 layer; ``y_0`` is START and ``h~_0`` zeros.  In training the previous token is the reference's
 (teacher forcing); in decoding it is the model's own (:mod:`rnnlab.decoding` drives :meth:`step`).
+Without input feeding, ``x_t = embed(y_{t-1})``: in training the cell then runs over the whole target
+in one fused kernel and every step attends at once, which makes a training step much cheaper.
 
 Shapes: ``B`` batch, ``S`` source steps, ``T`` target steps, ``E`` embedding size, ``H`` encoder
 hidden size per direction, ``D`` directions, ``Hd`` decoder size, ``A`` attention size, ``V``
@@ -29,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.cells import GRUCell, LSTMCell, RNNCell
+from rnnlab.layers import native_unroll
 from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
 
 PAD = 0
@@ -42,7 +45,8 @@ class Attention(nn.Module):
     * ``"additive"`` (Bahdanau): :math:`score(s, m) = v^\top \tanh(W_m m + W_s s)`.
 
     :meth:`keys` projects the memory once per source, ``(B, S, M) -> (B, S, K)``; :meth:`forward`
-    takes a query ``(B, Q)`` and returns the context ``(B, M)`` and the weights ``(B, S)``.
+    takes a query ``(B, Q)`` and returns the context ``(B, M)`` and the weights ``(B, S)``; or the
+    queries of every step at once, ``(B, T, Q)``, for contexts ``(B, T, M)`` and weights ``(B, T, S)``.
     """
 
     def __init__(self, kind: str, query_size: int, memory_size: int, attention_size: int) -> None:
@@ -61,12 +65,16 @@ class Attention(nn.Module):
         return self.memory_projection(memory)
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        queries = query if query.dim() == 3 else query.unsqueeze(1)  # (B, T, Q)
         if self.kind == "multiplicative":
-            scores = torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)  # (B, S)
+            scores = torch.bmm(queries, keys.transpose(1, 2))  # (B, T, S)
         else:
-            scores = self.v(torch.tanh(keys + self.query_projection(query).unsqueeze(1))).squeeze(-1)
-        weights = scores.masked_fill(~mask, -torch.inf).softmax(-1)  # (B, S); padding gets 0
-        return torch.bmm(weights.unsqueeze(1), memory).squeeze(1), weights
+            scores = self.v(torch.tanh(keys.unsqueeze(1) + self.query_projection(queries).unsqueeze(2))).squeeze(-1)
+        weights = scores.masked_fill(~mask.unsqueeze(1), -torch.inf).softmax(-1)  # (B, T, S); padding gets 0
+        context = torch.bmm(weights, memory)  # (B, T, M)
+        if query.dim() == 2:
+            return context.squeeze(1), weights.squeeze(1)
+        return context, weights
 
 
 DECODER_CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "lstm-fb1": LSTMCell, "gru": GRUCell}
@@ -160,6 +168,14 @@ class Seq2Seq(nn.Module):
 
     def forward(self, source: Tensor, source_lengths: Tensor, previous: Tensor) -> Tensor:
         state = self.encode(source, source_lengths)
+        if not self.input_feeding and getattr(self.decoder, "native_mode", None):
+            # Without input feeding no step waits for the previous step's attention: the cell runs over
+            # the whole target in one fused kernel, then every step attends at once.
+            embedded = self.dropout(self.target_embedding(previous)).transpose(0, 1)  # (T, B, E)
+            queries = native_unroll(self.decoder, embedded, state.cell)[0].transpose(0, 1)  # (B, T, Hd)
+            context, _ = self.attention(queries, state.keys, state.memory, state.mask)
+            attentional = torch.tanh(self.combine(torch.cat([context, queries], dim=-1)))
+            return self.output(self.dropout(attentional))  # (B, T, V)
         projected = self.project_tokens(previous)  # (B, T, G): every step's token part at once
         attentional = []
         for t in range(previous.shape[1]):

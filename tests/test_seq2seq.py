@@ -234,3 +234,10 @@ def test_transcription_batches_teach_every_pronunciation(lexicon_file):
         assert row[length - 1] == task.end and (row[length:] == 0).all()
     # previous is next shifted right by one, behind START
     assert torch.equal(batch["previous"][:, 1:], batch["next"][:, :-1].masked_fill(batch["next"][:, :-1] == task.end, 0))
+
+
+def test_g2p_defaults_to_bf16_without_input_feeding_and_an_explicit_choice_wins():
+    g2p = TrainConfig(task="g2p").resolved()
+    assert (g2p.precision, g2p.input_feeding) == ("bf16", False)
+    assert TrainConfig(task="g2p", precision="fp32").resolved().precision == "fp32"
+    assert TrainConfig(task="upos").resolved().precision == "fp32"

@@ -27,7 +27,7 @@ checkpoint) end the command with a one-line message and exit status 2.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 import sys
 from pathlib import Path
@@ -92,6 +92,26 @@ def bench_scan(
     module.bench_scan(lengths=lengths, repeats=repeats, quick=quick, device=device)
     if quality:
         module.bench_quality(quick=quick)
+
+
+@bench_app.command(name="seq2seq")
+def bench_seq2seq(hidden_sizes: tuple[int, ...] = (128, 256),
+                  precisions: tuple[Literal["fp32", "bf16"], ...] = ("fp32", "bf16"), repeats: int = 10) -> None:
+    """Time the G2P encoder-decoder's training step three ways on CMUdict batches (CPU): with input feeding
+    (stepped), without (stepped), and without, fused (the decoder cell over the whole target in one kernel).
+
+    Prints milliseconds per forward+backward (median) and the ratios to input feeding's.
+
+    Args:
+        hidden_sizes: Encoder sizes per direction to time (the decoder is twice as wide).
+        precisions: fp32 and/or bf16 (autocast).
+        repeats: Timed steps of each contender, interleaved; the median is reported.
+    """
+    from rnnlab import bench_seq2seq as module
+
+    if repeats < 1 or any(h < 1 for h in hidden_sizes):
+        raise ConfigError("--repeats and --hidden-sizes must be at least 1")
+    module.bench_seq2seq(tuple(hidden_sizes), tuple(precisions), repeats)
 
 
 @bench_app.command(name="train")

@@ -47,3 +47,20 @@ def test_bench_layers_returns_a_row_of_times_and_ratios_per_cell(capsys):
             assert all(row[f"{name}_{kind}_ratio"] > 0 for name in ("native", "unrolled"))
     table = capsys.readouterr().out
     assert "threads" in table and "T=3 B=2 I=3 H=4" in table
+
+
+def test_bench_seq2seq_times_feeding_stepped_and_fused_on_cmudict_batches(capsys):
+    from rnnlab import bench_seq2seq
+
+    rows = bench_seq2seq.bench_seq2seq(hidden_sizes=(8,), precisions=("fp32", "bf16"), repeats=1)
+    assert [(row["hidden_size"], row["precision"]) for row in rows] == [(8, "fp32"), (8, "bf16")]
+    for row in rows:
+        assert all(row[f"{name}_ms"] > 0 for name in ("feeding", "stepped", "fused"))
+        assert row["fused_ratio"] == row["fused_ms"] / row["feeding_ms"]
+    assert "fused ratio" in capsys.readouterr().out
+
+
+def test_bench_seq2seq_command_refuses_a_zero_size(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["bench", "seq2seq", "--hidden-sizes", "0"])
+    assert stop.value.code == 2 and "at least 1" in capsys.readouterr().err

@@ -48,6 +48,22 @@ def test_teacher_forcing_equals_one_step_at_a_time(attention, input_feeding, cel
     torch.testing.assert_close(whole.log_softmax(-1).float(), torch.stack(steps, 1), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("attention", ["multiplicative", "additive"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_fused_training_equals_stepping_the_decoder_outputs_and_gradients(attention, cell):
+    model = _model(attention, input_feeding=False, cell=cell).train()  # dropout 0: training mode, same function
+    source, lengths = _source()
+    previous = torch.randint(2, 8, (3, 4))
+    results = []
+    for fused in (False, True):
+        model.fused = fused
+        logits = model(source, lengths, previous)
+        grads = torch.autograd.grad(logits.sin().sum(), list(model.parameters()), allow_unused=True)
+        results.append([logits, *[g if g is not None else torch.zeros(()) for g in grads]])
+    for stepped, fused in zip(*results):
+        torch.testing.assert_close(fused, stepped, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_input_feeding_gives_the_cell_the_previous_token_and_attentional_vector(cell):
     model = _model(cell=cell)

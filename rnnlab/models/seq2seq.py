@@ -105,6 +105,9 @@ class Seq2Seq(nn.Module):
         attention: ``"multiplicative"`` or ``"additive"``.
         input_feeding: give the previous attentional vector to the decoder cell with the previous token.
         dropout: on embeddings, between encoder layers and on the attentional vector, in training.
+        fused: without input feeding and with a standard cell, run the decoder cell over the whole target
+            in one fused kernel in training (False: step it one token at a time, as decoding does; the same
+            function, the reference the fused path is tested and timed against).
 
     Forward (teacher forcing): ``model(source (B, S), source_lengths (B,), previous (B, T))`` ->
     logits ``(B, T, V)``, where ``previous`` is START followed by the reference without its last token.
@@ -112,7 +115,8 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, source_vocab_size: int, target_vocab_size: int, *, embedding_size: int = 64,
                  hidden_size: int = 256, num_layers: int = 2, decoder_size: int = 512, cell: str = "lstm",
-                 attention: str = "multiplicative", input_feeding: bool = True, dropout: float = 0.2) -> None:
+                 attention: str = "multiplicative", input_feeding: bool = True, dropout: float = 0.2,
+                 fused: bool = True) -> None:
         super().__init__()
         self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=PAD)
         self.target_embedding = nn.Embedding(target_vocab_size, embedding_size, padding_idx=PAD)
@@ -120,6 +124,7 @@ class Seq2Seq(nn.Module):
                                        dropout=dropout if num_layers > 1 else 0.0)
         memory_size = 2 * hidden_size
         self.input_feeding = input_feeding
+        self.fused = fused
         self.decoder = DECODER_CELLS.get(cell, LSTMCell)(embedding_size + (decoder_size if input_feeding else 0),
                                                          decoder_size)
         self.bridge = nn.Linear(memory_size, sum(self.decoder.state_sizes))
@@ -168,7 +173,7 @@ class Seq2Seq(nn.Module):
 
     def forward(self, source: Tensor, source_lengths: Tensor, previous: Tensor) -> Tensor:
         state = self.encode(source, source_lengths)
-        if not self.input_feeding and getattr(self.decoder, "native_mode", None):
+        if self.fused and not self.input_feeding and getattr(self.decoder, "native_mode", None):
             # Without input feeding no step waits for the previous step's attention: the cell runs over
             # the whole target in one fused kernel, then every step attends at once.
             embedded = self.dropout(self.target_embedding(previous)).transpose(0, 1)  # (T, B, E)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import time
 
 import torch
@@ -72,7 +73,7 @@ def bench_seq2seq(hidden_sizes=HIDDEN_SIZES, precisions=PRECISIONS, repeats: int
 
 def _timed_step(task, model, fused: bool, batches: list[dict], precision: str):
     """A function that runs one training forward and backward on the next batch and returns the seconds."""
-    turn = iter(range(10**9))
+    turn = itertools.count()
 
     def call() -> float:
         batch = batches[next(turn) % len(batches)]

@@ -160,7 +160,8 @@ def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = No
         data: A file in the task's format (.npz, TSV, CoNLL-U, word<TAB>phonemes lexicon) to evaluate on instead
             of the test split.
         batch_size: Sequences per batch.
-        beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding).
+        beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding); another width than the
+            run's saves its report as evaluation-*-beamN.json, beside the run's own.
         ensemble: G2P: more runs of the same task to decode with as one (the mean of their probabilities at
             every step); the report is saved in RUN_DIR as evaluation-*-ensemble.json.
     """
@@ -175,7 +176,8 @@ def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = No
         options["beam_width"] = beam_width
     dataset = READERS[config.kind](data) if data is not None else load_splits(config).test
     report = task.evaluate(model, dataset, batch_size, config.torch_device(), progress_bar=True, **options)
-    name = f"evaluation-{data.stem if data is not None else 'test'}{'-ensemble' if ensemble else ''}.json"
+    beam = f"-beam{beam_width}" if beam_width is not None and beam_width != config.beam_width else ""
+    name = f"evaluation-{data.stem if data is not None else 'test'}{'-ensemble' if ensemble else ''}{beam}.json"
     runs = {"ensemble": [str(r) for r in (run_dir, *ensemble)]} if ensemble else {}
     write_json(Path(run_dir) / name, {"data": str(data) if data else "test split", **runs, **report})
     print(f"{task.describe(report)}; all figures in {Path(run_dir) / name}")

@@ -203,6 +203,10 @@ def test_g2p_trains_evaluates_predicts_and_plots_from_the_command_line(lexicon_f
     cli.main(["evaluate", str(run)])
     assert json.loads((run / "evaluation-test.json").read_text())["wer"] == test["wer"]
     assert f"WER {test['wer']:.4f}" in capsys.readouterr().out
+    cli.main(["evaluate", str(run), "--beam-width", "1"])  # another width: its own report, the run's kept
+    assert json.loads((run / "evaluation-test-beam1.json").read_text())["beam_width"] == 1
+    assert "beam 1; all figures in" in capsys.readouterr().out
+    assert json.loads((run / "evaluation-test.json").read_text())["wer"] == test["wer"]
 
     words = tmp_path / "words.txt"
     words.write_text("cat\nPhone\n\n")

@@ -18,7 +18,6 @@ Run it as ``rnnlab bench seq2seq``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import time
@@ -46,16 +45,15 @@ def bench_seq2seq(hidden_sizes=HIDDEN_SIZES, precisions=PRECISIONS, repeats: int
           f"{torch.get_num_threads()} threads; ratio = time / feeding's")
     print(f"{'hidden':>6s} {'precision':>9s} " + " ".join(f"{c + ' ms':>10s}" for c in CONTENDERS)
           + " " + " ".join(f"{c + ' ratio':>13s}" for c in CONTENDERS[1:]))
-    task, rows = None, []
+    task = make_task(TrainConfig(task="g2p", batch_size=128, seed=seed).resolved())  # data and vocabularies
+    order = epoch_order(len(task.splits.train), seed, 0)
+    batches = list(itertools.islice(task.batches(task.splits.train, 128, order, torch.device("cpu")), BATCHES))
+    base, rows = task.config, []
     for hidden in hidden_sizes:
-        config = TrainConfig(task="g2p", hidden_size=hidden, batch_size=128, seed=seed).resolved()
-        task = make_task(config) if task is None else task  # the data and vocabularies, for every size
-        batches = task.batches(task.splits.train, 128, epoch_order(len(task.splits.train), seed, 0), torch.device("cpu"))
-        batches = [next(batches) for _ in range(BATCHES)]
         models = {}
         for input_feeding in (True, False):
             torch.manual_seed(seed)
-            task.config = dataclasses.replace(config, input_feeding=input_feeding)
+            task.config = dataclasses.replace(base, hidden_size=hidden, input_feeding=input_feeding)
             models[input_feeding] = task.build_model().train()
         for precision in precisions:
             calls = {(name, "fwd_bwd"): _timed_step(task, models[name == "feeding"], name != "stepped", batches,
@@ -78,9 +76,8 @@ def _timed_step(task, model, fused: bool, batches: list[dict], precision: str):
     def call() -> float:
         batch = batches[next(turn) % len(batches)]
         model.fused = fused
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
         start = time.perf_counter()
-        with autocast:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss, _ = task.loss(model, batch)
         loss.backward()
         seconds = time.perf_counter() - start

@@ -105,9 +105,9 @@ class Seq2Seq(nn.Module):
         attention: ``"multiplicative"`` or ``"additive"``.
         input_feeding: give the previous attentional vector to the decoder cell with the previous token.
         dropout: on embeddings, between encoder layers and on the attentional vector, in training.
-        fused: without input feeding and with a standard cell, run the decoder cell over the whole target
-            in one fused kernel in training (False: step it one token at a time, as decoding does; the same
-            function, the reference the fused path is tested and timed against).
+        fused: without input feeding, run the decoder cell over the whole target in one fused kernel in
+            training (False: step it one token at a time, as decoding does; the same function, the
+            reference the fused path is tested and timed against).
 
     Forward (teacher forcing): ``model(source (B, S), source_lengths (B,), previous (B, T))`` ->
     logits ``(B, T, V)``, where ``previous`` is START followed by the reference without its last token.
@@ -154,15 +154,19 @@ class Seq2Seq(nn.Module):
         return torch.addmm(bias, embedded.flatten(0, -2), self.decoder.weight_ih[:, :embedded.shape[-1]].t()) \
             .view(*embedded.shape[:-1], -1)
 
+    def look_back(self, query: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
+        """The attentional vector ``h~ = tanh(W_c [c ; s])`` of the decoder output ``query (B, Hd)`` (or of
+        every step's, ``(B, T, Hd)``) and its attention weights over the source, ``(B, S)`` (or ``(B, T, S)``)."""
+        context, weights = self.attention(query, state.keys, state.memory, state.mask)
+        return torch.tanh(self.combine(torch.cat([context, query], dim=-1))), weights
+
     def attend(self, projected: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
         """One decoder step from the previous token's ``projected (B, G)`` part of the cell input:
         the attentional vector ``h~_t (B, Hd)``, the new state and the attention weights ``(B, S)``."""
         if self.input_feeding:
             projected = torch.addmm(projected, state.feed, self.decoder.weight_ih[:, -state.feed.shape[-1]:].t())
         cell_state, _ = self.decoder.step(projected, state.cell)
-        query = cell_state[0]
-        context, weights = self.attention(query, state.keys, state.memory, state.mask)
-        attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))  # h~_t (B, Hd)
+        attentional, weights = self.look_back(cell_state[0], state)  # h~_t (B, Hd)
         return attentional, state._replace(cell=cell_state, feed=attentional), weights
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
@@ -173,13 +177,12 @@ class Seq2Seq(nn.Module):
 
     def forward(self, source: Tensor, source_lengths: Tensor, previous: Tensor) -> Tensor:
         state = self.encode(source, source_lengths)
-        if self.fused and not self.input_feeding and getattr(self.decoder, "native_mode", None):
+        if self.fused and not self.input_feeding:
             # Without input feeding no step waits for the previous step's attention: the cell runs over
             # the whole target in one fused kernel, then every step attends at once.
             embedded = self.dropout(self.target_embedding(previous)).transpose(0, 1)  # (T, B, E)
             queries = native_unroll(self.decoder, embedded, state.cell)[0].transpose(0, 1)  # (B, T, Hd)
-            context, _ = self.attention(queries, state.keys, state.memory, state.mask)
-            attentional = torch.tanh(self.combine(torch.cat([context, queries], dim=-1)))
+            attentional, _ = self.look_back(queries, state)
             return self.output(self.dropout(attentional))  # (B, T, V)
         projected = self.project_tokens(previous)  # (B, T, G): every step's token part at once
         attentional = []

@@ -42,7 +42,7 @@ TASK_KINDS: dict[str, str] = {
     "g2p-stress": "transcription",  # the same, phonemes with their stress marks (AH0, AE1, ...)
 }
 
-COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32")
+COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist1d": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
                     epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1),
@@ -90,6 +90,8 @@ class TrainConfig:
         epochs: Passes over the training data.
         batch_size: Sequences per batch.
         lr: Peak learning rate (AdamW with a one-cycle schedule).
+        warmup: Share of the training steps over which the learning rate rises to its peak (one-cycle's
+            ``pct_start``); a cosine takes it down to nearly zero over the rest.
         weight_decay: AdamW weight decay.
         label_smoothing: Share of the target probability spread over all classes (classifiers).
         attention: G2P: how the decoder scores the encoder's steps: multiplicative (Luong) or additive (Bahdanau).
@@ -127,6 +129,7 @@ class TrainConfig:
     epochs: Annotated[int | None, TaskDefault] = None
     batch_size: Annotated[int | None, TaskDefault] = None
     lr: Annotated[float | None, TaskDefault] = None
+    warmup: Annotated[float | None, TaskDefault] = None
     weight_decay: Annotated[float | None, TaskDefault] = None
     label_smoothing: Annotated[float | None, TaskDefault] = None
     attention: Annotated[AttentionName | None, TaskDefault] = None
@@ -162,6 +165,8 @@ class TrainConfig:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"--ema must be in [0, 1), got {self.ema}")
+        if self.warmup is not None and not 0 <= self.warmup < 1:
+            raise ConfigError(f"--warmup must be in [0, 1), got {self.warmup}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         allowed = {"signal": ("recurrent", "mlp"), "text": ("recurrent", "bag-of-chars", "char-ngram"),

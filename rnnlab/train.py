@@ -69,7 +69,8 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
         run_dir = Path(resume)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: no such run directory")
-        config = TrainConfig.from_dict(read_json(run_dir / "config.json"))
+        # resolved(): an option newer than the run takes its default, the value the run was trained with
+        config = TrainConfig.from_dict(read_json(run_dir / "config.json")).resolved()
         checkpoint = load_checkpoint(run_dir / "last.pt")
         _check_checkpoint(checkpoint, config, run_dir / "last.pt")
     else:
@@ -95,9 +96,10 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
     task.check_labels(task.splits.validation, "validation data")
     task.check_labels(task.splits.test, "test data")
     model = task.build_model().to(device=device, dtype=dtype)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"))  # one kernel for all parameters
     steps_per_epoch = math.ceil(len(task.splits.train) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, pct_start=config.warmup,
                                                    total_steps=config.epochs * steps_per_epoch)
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) \
         if config.ema else None

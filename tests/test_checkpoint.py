@@ -62,6 +62,7 @@ def test_config_resolves_task_defaults_and_round_trips(tmp_path):
     ({"dropout": 1.0}, r"--dropout must be in \[0, 1\), got 1.0"),
     ({"lr": -1.0}, "--lr must be positive"),
     ({"ema": 1.0}, r"--ema must be in \[0, 1\), got 1.0"),
+    ({"warmup": 1.0}, r"--warmup must be in \[0, 1\), got 1.0"),
 ])
 def test_bad_options_are_named(options, message):
     with pytest.raises(ConfigError, match=message):

@@ -101,8 +101,22 @@ def test_resume_drops_log_lines_of_epochs_its_checkpoint_does_not_hold(signal_fi
     train(TrainConfig(task="mnist1d", data=signal_file, epochs=2, run_dir=run_dir, **TINY), progress_bar=False)
     with open(run_dir / "metrics.jsonl", "a") as log:  # as if stopped after logging epoch 3, before its checkpoint
         log.write(json.dumps({"epoch": 3, "train_loss": 0.0, "validation_accuracy": 0.0}) + "\n")
+    saved = json.loads((run_dir / "config.json").read_text())
+    del saved["warmup"]  # a run written before --warmup existed resumes with the schedule it was trained on
+    (run_dir / "config.json").write_text(json.dumps(saved))
     train(TrainConfig(), resume=run_dir, progress_bar=False)
     assert [r["epoch"] for r in _metrics(run_dir)] == [1, 2]
+
+
+@pytest.mark.parametrize("warmup", [0.0, 0.5])
+def test_the_learning_rate_peaks_when_the_warmup_ends(warmup, signal_file, tmp_path):
+    config = TrainConfig(task="mnist1d", data=signal_file, epochs=4, warmup=warmup, run_dir=tmp_path / "run", **TINY)
+    train(config, progress_bar=False)
+    lrs = [r["lr"] for r in _metrics(tmp_path / "run")]  # each epoch's last learning rate
+    if warmup == 0:
+        assert lrs == sorted(lrs, reverse=True) and lrs[0] > 0.8 * TINY["lr"]  # falls from the first step
+    else:
+        assert max(lrs) == lrs[1] and lrs[1] > 0.99 * TINY["lr"] and lrs[0] < 0.6 * TINY["lr"]  # peak at half time
 
 
 def test_evaluate_and_predict_use_the_saved_run(signal_file, text_file, tagged_file, tmp_path, capsys):

@@ -57,9 +57,9 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
                    epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
     "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
                  epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
-    "g2p": dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.2, pooling="last",
-                epochs=22, batch_size=128, lr=2e-3, weight_decay=0.0, label_smoothing=0.1, attention="multiplicative",
-                beam_width=5, precision="bf16"),
+    "g2p": dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
+                epochs=23, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
+                attention="multiplicative", beam_width=5, precision="bf16"),
 }
 TASK_DEFAULTS["g2p-stress"] = dict(TASK_DEFAULTS["g2p"])
 

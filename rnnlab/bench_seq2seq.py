@@ -35,12 +35,13 @@ BATCHES = 8
 def bench_seq2seq(hidden_sizes=HIDDEN_SIZES, precisions=PRECISIONS, repeats: int = 10, seed: int = 0) -> list[dict]:
     """Time the three contenders for every encoder size (decoder twice as wide) and precision; print a table
     and return its rows: ``hidden_size``, ``precision``, ``{contender}_ms`` and ``{contender}_ratio``."""
-    from rnnlab.config import TrainConfig
+    from rnnlab.config import ConfigError, TrainConfig
     from rnnlab.tasks import make_task
     from rnnlab.train import epoch_order
 
-    if repeats < 1:
-        raise ValueError(f"bench seq2seq: repeats must be at least 1, got {repeats}")
+    if repeats < 1 or any(h < 1 for h in hidden_sizes):
+        raise ConfigError(f"bench seq2seq: --repeats and --hidden-sizes must be at least 1, got repeats {repeats}, "
+                          f"hidden sizes {tuple(hidden_sizes)}")
     print(f"rnnlab bench seq2seq: G2P training step (forward + backward), batch 128 words, median of {repeats}, "
           f"{torch.get_num_threads()} threads; ratio = time / feeding's")
     print(f"{'hidden':>6s} {'precision':>9s} " + " ".join(f"{c + ' ms':>10s}" for c in CONTENDERS)

@@ -109,8 +109,6 @@ def bench_seq2seq(hidden_sizes: tuple[int, ...] = (128, 256),
     """
     from rnnlab import bench_seq2seq as module
 
-    if repeats < 1 or any(h < 1 for h in hidden_sizes):
-        raise ConfigError("--repeats and --hidden-sizes must be at least 1")
     module.bench_seq2seq(tuple(hidden_sizes), tuple(precisions), repeats)
 
 

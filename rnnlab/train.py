@@ -99,8 +99,12 @@ def _train(config: TrainConfig, run_dir: Path, checkpoint: dict | None, world: d
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))  # one kernel for all parameters
     steps_per_epoch = math.ceil(len(task.splits.train) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, pct_start=config.warmup,
-                                                   total_steps=config.epochs * steps_per_epoch)
+    total_steps = config.epochs * steps_per_epoch
+    # A warm-up shorter than two steps has nothing to rise over (and one of exactly one step would
+    # divide by zero in OneCycleLR): the rate then starts at its peak.
+    warmup = config.warmup if config.warmup * total_steps >= 2 else 0.0
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, pct_start=warmup,
+                                                   total_steps=total_steps)
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) \
         if config.ema else None
     evaluated = averaged.module if averaged is not None else model  # the weights validated, kept and tested

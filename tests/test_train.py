@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import signal
 from pathlib import Path
@@ -14,7 +16,7 @@ import torch
 from rnnlab import cli
 from rnnlab.config import TrainConfig
 from rnnlab.data import load_mnist1d, load_stress, load_word_language
-from rnnlab.tasks import TaggingTask
+from rnnlab.tasks import TaggingTask, make_task
 from rnnlab.train import load_run, train
 
 TINY = dict(hidden_size=16, num_layers=1, batch_size=32, lr=1e-2, dropout=0.0)
@@ -117,6 +119,14 @@ def test_the_learning_rate_peaks_when_the_warmup_ends(warmup, signal_file, tmp_p
         assert lrs == sorted(lrs, reverse=True) and lrs[0] > 0.8 * TINY["lr"]  # falls from the first step
     else:
         assert max(lrs) == lrs[1] and lrs[1] > 0.99 * TINY["lr"] and lrs[0] < 0.6 * TINY["lr"]  # peak at half time
+
+
+@pytest.mark.parametrize("warmup_steps", [1, 1.5])
+def test_a_warmup_shorter_than_two_steps_starts_at_the_peak(warmup_steps, signal_file, tmp_path):
+    config = TrainConfig(task="mnist1d", data=signal_file, epochs=1, run_dir=tmp_path / "run", **TINY).resolved()
+    steps = math.ceil(len(make_task(config).splits.train) / config.batch_size)
+    train(dataclasses.replace(config, warmup=warmup_steps / steps), progress_bar=False)
+    assert len(_metrics(tmp_path / "run")) == 1
 
 
 def test_evaluate_and_predict_use_the_saved_run(signal_file, text_file, tagged_file, tmp_path, capsys):

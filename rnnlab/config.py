@@ -97,6 +97,10 @@ class TrainConfig:
         attention: G2P: how the decoder scores the encoder's steps: multiplicative (Luong) or additive (Bahdanau).
         input_feeding: G2P: feed the decoder's previous attentional vector back in with the previous phoneme
             (off: the decoder trains through one fused kernel over the whole target, 1.4-1.8x faster).
+        ctc_weight: G2P: weight of an auxiliary CTC loss on the encoder (joint CTC-attention training): each
+            letter's encoding also predicts two phoneme slots, trained with CTC against the reference, so the
+            encoder learns a monotonic letter-to-phoneme alignment; the loss is ``(1 - w) * decoder's + w * CTC``
+            (0: off). Training only: decoding uses the decoder alone.
         beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
@@ -135,6 +139,7 @@ class TrainConfig:
     attention: Annotated[AttentionName | None, TaskDefault] = None
     input_feeding: bool = False
     beam_width: Annotated[int | None, TaskDefault] = None
+    ctc_weight: float = 0.0
     word_dropout: Annotated[float | None, TaskDefault] = None
     ema: float = 0.0
     clip: float = 1.0
@@ -167,6 +172,10 @@ class TrainConfig:
             raise ConfigError(f"--ema must be in [0, 1), got {self.ema}")
         if self.warmup is not None and not 0 <= self.warmup < 1:
             raise ConfigError(f"--warmup must be in [0, 1), got {self.warmup}")
+        if not 0 <= self.ctc_weight < 1:
+            raise ConfigError(f"--ctc-weight must be in [0, 1), got {self.ctc_weight}")
+        if self.ctc_weight and self.kind != "transcription":
+            raise ConfigError(f"--ctc-weight is for the G2P tasks (an encoder-decoder), not task {self.task}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         allowed = {"signal": ("recurrent", "mlp"), "text": ("recurrent", "bag-of-chars", "char-ngram"),

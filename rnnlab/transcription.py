@@ -2,7 +2,8 @@
 
 :class:`TranscriptionTask` connects :class:`~rnnlab.data.Transcriptions` (CMUdict by default) to a
 :class:`~rnnlab.models.Seq2Seq` model: teacher-forced cross-entropy in training, decoding with
-:mod:`rnnlab.decoding` (greedy or beam search) in evaluation and prediction, and the two standard
+:mod:`rnnlab.decoding` (greedy or beam search) in evaluation and prediction (with ``--ctc-weight``, a CTC
+loss on the encoder joins the training loss), and the two standard
 G2P metrics:
 
 * phoneme error rate (PER): the edit distance (insertions, deletions, substitutions) between the
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -27,7 +29,7 @@ from rnnlab.data import DataError, Transcriptions, Vocabulary, pad, teacher_forc
 from rnnlab.decoding import beam_search, sample
 from rnnlab.distributed import World, all_sum
 from rnnlab.models.losses import masked_cross_entropy
-from rnnlab.models.seq2seq import Seq2Seq
+from rnnlab.models.seq2seq import CTC_SLOTS, PAD, Seq2Seq
 from rnnlab.tasks import Task
 
 
@@ -50,6 +52,18 @@ def score_outputs(outputs: Sequence[Sequence[str]], references: Sequence[Sequenc
         distance, length = min((edit_distance(output, ref), len(ref)) for ref in options)
         counts += torch.tensor([float(distance > 0), 1.0, distance, length], dtype=torch.float64)
     return counts
+
+
+def ctc_loss(logits: Tensor, source_lengths: Tensor, targets: Tensor, target_lengths: Tensor) -> Tensor:
+    """CTC loss of :meth:`Seq2Seq.ctc_logits` ``(B, CTC_SLOTS * S, V)`` (``CTC_SLOTS`` slots per real source
+    step, PAD the blank) against ``targets (B, T)`` (the first ``target_lengths (B,)`` of each row; no END),
+    summed over the batch and divided by its target tokens, as the decoder's loss is a mean per token.
+    A reference CTC cannot align (longer than its slots allow) adds nothing."""
+    log_probs = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 logits: CTC in float32
+    log_probs = log_probs.log_softmax(-1).transpose(0, 1)  # (CTC_SLOTS * S, B, V), as ctc_loss takes it
+    total = F.ctc_loss(log_probs, targets, CTC_SLOTS * source_lengths, target_lengths, blank=PAD,
+                       reduction="sum", zero_infinity=True)
+    return total / target_lengths.sum().clamp(min=1)
 
 
 def error_rates(counts: Tensor) -> dict[str, Any]:
@@ -81,7 +95,7 @@ class TranscriptionTask(Task):
         c = self.config
         return Seq2Seq(len(self.chars), len(self.phonemes), hidden_size=c.hidden_size, num_layers=c.num_layers,
                        decoder_size=2 * c.hidden_size, cell=c.cell, attention=c.attention,
-                       input_feeding=c.input_feeding, dropout=c.dropout)
+                       input_feeding=c.input_feeding, dropout=c.dropout, ctc=bool(c.ctc_weight))
 
     def label_names(self) -> list[str]:
         return self.phonemes.tokens[4:]
@@ -115,9 +129,16 @@ class TranscriptionTask(Task):
         return batch
 
     def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
-        logits = model(batch["source"], batch["source_lengths"], batch["previous"])
+        """The decoder's mean cross-entropy per target step; with ``--ctc-weight w``,
+        ``(1 - w) * that + w * CTC`` (:func:`ctc_loss`)."""
+        weight = self.config.ctc_weight
+        outputs = model(batch["source"], batch["source_lengths"], batch["previous"], **({"with_ctc": True} if weight else {}))
+        logits = outputs[0] if weight else outputs
         loss = masked_cross_entropy(logits, batch["next"], batch["target_lengths"],
                                     label_smoothing=self.config.label_smoothing or 0.0)
+        if weight:
+            loss = (1 - weight) * loss + weight * ctc_loss(outputs[1], batch["source_lengths"], batch["next"],
+                                                           batch["target_lengths"] - 1)
         return loss, int(batch["target_lengths"].sum())
 
     @torch.no_grad()

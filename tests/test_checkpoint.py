@@ -63,6 +63,8 @@ def test_config_resolves_task_defaults_and_round_trips(tmp_path):
     ({"lr": -1.0}, "--lr must be positive"),
     ({"ema": 1.0}, r"--ema must be in \[0, 1\), got 1.0"),
     ({"warmup": 1.0}, r"--warmup must be in \[0, 1\), got 1.0"),
+    ({"task": "g2p", "ctc_weight": 1.0}, r"--ctc-weight must be in \[0, 1\), got 1.0"),
+    ({"task": "upos", "ctc_weight": 0.3}, "--ctc-weight is for the G2P tasks"),
 ])
 def test_bad_options_are_named(options, message):
     with pytest.raises(ConfigError, match=message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -13,8 +15,10 @@ from rnnlab.config import TrainConfig
 from rnnlab.data import DataError, load_g2p, read_lexicon
 from rnnlab.decoding import beam_search, sample
 from rnnlab.models import Ensemble, Seq2Seq
+from rnnlab.models.losses import masked_cross_entropy
+from rnnlab.models.seq2seq import CTC_SLOTS
 from rnnlab.tasks import make_task
-from rnnlab.transcription import edit_distance, error_rates, score_outputs
+from rnnlab.transcription import ctc_loss, edit_distance, error_rates, score_outputs
 
 START, END = 2, 3
 
@@ -261,3 +265,65 @@ def test_g2p_defaults_to_bf16_without_input_feeding_and_an_explicit_choice_wins(
     assert (g2p.precision, g2p.input_feeding) == ("bf16", False)
     assert TrainConfig(task="g2p", precision="fp32").resolved().precision == "fp32"
     assert TrainConfig(task="upos").resolved().precision == "fp32"
+
+
+def _brute_force_ctc_probability(probs: torch.Tensor, target: list[int]) -> torch.Tensor:
+    """The sum over every path of ``probs (L, V)`` that collapses to ``target`` (repeats merged, blanks 0 dropped)."""
+    total = probs.new_zeros(())
+    for path in itertools.product(range(probs.shape[1]), repeat=probs.shape[0]):
+        collapsed = [token for k, token in enumerate(path) if token != 0 and (k == 0 or path[k - 1] != token)]
+        if collapsed == target:
+            total = total + probs[torch.arange(len(path)), list(path)].prod()
+    return total
+
+
+def test_ctc_slots_score_every_alignment_of_the_reference_and_an_impossible_one_adds_nothing():
+    torch.manual_seed(0)
+    model = Seq2Seq(9, 5, embedding_size=5, hidden_size=6, num_layers=1, decoder_size=7, ctc=True,
+                    dropout=0.0).double().eval()
+    source, lengths = torch.tensor([[4, 6], [5, 0], [7, 0]]), torch.tensor([2, 1, 1])
+    targets, target_lengths = torch.tensor([[3, 3], [4, 0], [2, 2]]), torch.tensor([2, 1, 2])
+    previous = torch.full((3, 1), START)
+    logits, ctc = model(source, lengths, previous, with_ctc=True)
+    assert torch.equal(logits, model(source, lengths, previous))  # the CTC layer leaves the decoder alone
+    assert ctc.shape == (3, CTC_SLOTS * 2, 5)
+    probs = ctc.softmax(-1)
+    # Item 0: two letters, four slots, "3 3" (a blank must separate the repeat); item 1: one letter, two slots.
+    expected = -(_brute_force_ctc_probability(probs[0, :4], [3, 3]).log()
+                 + _brute_force_ctc_probability(probs[1, :2], [4]).log())
+    assert _brute_force_ctc_probability(probs[2, :2], [2, 2]) == 0  # "2 2" needs three slots; one letter has two
+    loss = ctc_loss(ctc, lengths, targets, target_lengths)
+    torch.testing.assert_close(loss, expected / target_lengths.sum(), rtol=1e-10, atol=0)
+    loss.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    with pytest.raises(ValueError, match="no CTC output layer"):
+        _model().ctc_logits(torch.zeros(1, 2, 12, dtype=torch.float64))
+
+
+def test_the_g2p_training_loss_weighs_the_decoder_and_ctc(lexicon_file):
+    config = TrainConfig(task="g2p", data=lexicon_file, hidden_size=16, num_layers=1, ctc_weight=0.25).resolved()
+    task = make_task(config)
+    torch.manual_seed(0)
+    model = task.build_model().eval()
+    batch = next(task.batches(task.splits.train, 8, None, torch.device("cpu")))
+    logits, ctc = model(batch["source"], batch["source_lengths"], batch["previous"], with_ctc=True)
+    decoder = masked_cross_entropy(logits, batch["next"], batch["target_lengths"], label_smoothing=0.1)
+    aligned = ctc_loss(ctc, batch["source_lengths"], batch["next"], batch["target_lengths"] - 1)
+    loss, count = task.loss(model, batch)
+    torch.testing.assert_close(loss, 0.75 * decoder + 0.25 * aligned)
+    assert count == int(batch["target_lengths"].sum())
+    assert not TrainConfig(task="g2p").resolved().ctc_weight  # off by default
+    without = make_task(dataclasses.replace(config, ctc_weight=0.0), state=task.state())
+    assert without.build_model().ctc_output is None
+
+
+def test_a_run_saved_before_ctc_weight_existed_loads_without_the_ctc_layer(lexicon_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    cli.main(["train", "--task", "g2p", "--data", str(lexicon_file), "--hidden-size", "16", "--num-layers", "1",
+              "--epochs", "1", "--ctc-weight", "0", "--beam-width", "1", "--run-dir", str(run)])
+    saved = json.loads((run / "config.json").read_text())
+    del saved["ctc_weight"]  # as written before the option: such a run was trained without the CTC layer
+    (run / "config.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    cli.main(["evaluate", str(run)])
+    assert "WER" in capsys.readouterr().out

@@ -17,6 +17,12 @@ layer; ``y_0`` is START and ``h~_0`` zeros.  In training the previous token is t
 Without input feeding, ``x_t = embed(y_{t-1})``: in training the cell then runs over the whole target
 in one fused kernel and every step attends at once, which makes a training step much cheaper.
 
+Joint CTC-attention training (Kim, Hori & Watanabe 2017), optional: a linear layer reads each
+source step's encoding and predicts ``CTC_SLOTS`` output slots of it, ``(B, S, D*H) -> (B, CTC_SLOTS*S, V)``
+(two slots per letter, as a letter may sound as two phonemes: x -> K S), trained with CTC against the
+reference (PAD is CTC's blank), which asks the encoder for a monotonic alignment of source and
+target.  It serves training only; decoding uses the decoder alone.
+
 Shapes: ``B`` batch, ``S`` source steps, ``T`` target steps, ``E`` embedding size, ``H`` encoder
 hidden size per direction, ``D`` directions, ``Hd`` decoder size, ``A`` attention size, ``V``
 target vocabulary.  Token id 0 is PAD in both vocabularies.
@@ -35,6 +41,7 @@ from rnnlab.layers import native_unroll
 from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
 
 PAD = 0
+CTC_SLOTS = 2
 ATTENTIONS = ("multiplicative", "additive")
 
 
@@ -105,18 +112,20 @@ class Seq2Seq(nn.Module):
         attention: ``"multiplicative"`` or ``"additive"``.
         input_feeding: give the previous attentional vector to the decoder cell with the previous token.
         dropout: on embeddings, between encoder layers and on the attentional vector, in training.
+        ctc: add the CTC output layer over the encoder's steps (joint CTC-attention training).
         fused: without input feeding, run the decoder cell over the whole target in one fused kernel in
             training (False: step it one token at a time, as decoding does; the same function, the
             reference the fused path is tested and timed against).
 
     Forward (teacher forcing): ``model(source (B, S), source_lengths (B,), previous (B, T))`` ->
-    logits ``(B, T, V)``, where ``previous`` is START followed by the reference without its last token.
+    logits ``(B, T, V)``, where ``previous`` is START followed by the reference without its last token;
+    with ``with_ctc=True`` (a model built with ``ctc``), also the CTC logits ``(B, CTC_SLOTS * S, V)``.
     """
 
     def __init__(self, source_vocab_size: int, target_vocab_size: int, *, embedding_size: int = 64,
                  hidden_size: int = 256, num_layers: int = 2, decoder_size: int = 512, cell: str = "lstm",
                  attention: str = "multiplicative", input_feeding: bool = True, dropout: float = 0.2,
-                 fused: bool = True) -> None:
+                 fused: bool = True, ctc: bool = False) -> None:
         super().__init__()
         self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=PAD)
         self.target_embedding = nn.Embedding(target_vocab_size, embedding_size, padding_idx=PAD)
@@ -132,6 +141,14 @@ class Seq2Seq(nn.Module):
         self.combine = nn.Linear(memory_size + decoder_size, decoder_size)
         self.output = nn.Linear(decoder_size, target_vocab_size)
         self.dropout = nn.Dropout(dropout)
+        self.ctc_output = nn.Linear(memory_size, CTC_SLOTS * target_vocab_size) if ctc else None
+
+    def ctc_logits(self, memory: Tensor) -> Tensor:
+        """CTC's logits of every source step's slots: ``memory (B, S, D*H) -> (B, CTC_SLOTS * S, V)``."""
+        if self.ctc_output is None:
+            raise ValueError("this Seq2Seq has no CTC output layer (build it with ctc=True)")
+        logits = self.ctc_output(memory)  # (B, S, CTC_SLOTS * V)
+        return logits.view(memory.shape[0], -1, self.output.out_features)  # a letter's slots side by side
 
     def encode(self, source: Tensor, lengths: Tensor) -> DecoderState:
         """Read ``source (B, S)`` with ``lengths (B,)``: the decoder's state before its first step."""
@@ -175,7 +192,8 @@ class Seq2Seq(nn.Module):
         attentional, state, weights = self.attend(self.project_tokens(tokens), state)
         return self.output(self.dropout(attentional)), state, weights
 
-    def forward(self, source: Tensor, source_lengths: Tensor, previous: Tensor) -> Tensor:
+    def forward(self, source: Tensor, source_lengths: Tensor, previous: Tensor,
+                with_ctc: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         state = self.encode(source, source_lengths)
         if self.fused and not self.input_feeding:
             # Without input feeding no step waits for the previous step's attention: the cell runs over
@@ -183,13 +201,15 @@ class Seq2Seq(nn.Module):
             embedded = self.dropout(self.target_embedding(previous)).transpose(0, 1)  # (T, B, E)
             queries = native_unroll(self.decoder, embedded, state.cell)[0].transpose(0, 1)  # (B, T, Hd)
             attentional, _ = self.look_back(queries, state)
-            return self.output(self.dropout(attentional))  # (B, T, V)
-        projected = self.project_tokens(previous)  # (B, T, G): every step's token part at once
-        attentional = []
-        for t in range(previous.shape[1]):
-            vector, state, _ = self.attend(projected[:, t], state)
-            attentional.append(vector)
-        return self.output(self.dropout(torch.stack(attentional, dim=1)))  # (B, T, V)
+        else:
+            projected = self.project_tokens(previous)  # (B, T, G): every step's token part at once
+            vectors = []
+            for t in range(previous.shape[1]):
+                vector, state, _ = self.attend(projected[:, t], state)
+                vectors.append(vector)
+            attentional = torch.stack(vectors, dim=1)
+        logits = self.output(self.dropout(attentional))  # (B, T, V)
+        return (logits, self.ctc_logits(state.memory)) if with_ctc else logits
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """The step function of :mod:`rnnlab.decoding` (state batch-first): log-probabilities ``(B, V)``."""

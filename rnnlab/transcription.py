@@ -132,12 +132,12 @@ class TranscriptionTask(Task):
         """The decoder's mean cross-entropy per target step; with ``--ctc-weight w``,
         ``(1 - w) * that + w * CTC`` (:func:`ctc_loss`)."""
         weight = self.config.ctc_weight
-        outputs = model(batch["source"], batch["source_lengths"], batch["previous"], **({"with_ctc": True} if weight else {}))
-        logits = outputs[0] if weight else outputs
+        outputs = model(batch["source"], batch["source_lengths"], batch["previous"], with_ctc=weight > 0)
+        logits, ctc_logits = outputs if weight else (outputs, None)
         loss = masked_cross_entropy(logits, batch["next"], batch["target_lengths"],
                                     label_smoothing=self.config.label_smoothing or 0.0)
         if weight:
-            loss = (1 - weight) * loss + weight * ctc_loss(outputs[1], batch["source_lengths"], batch["next"],
+            loss = (1 - weight) * loss + weight * ctc_loss(ctc_logits, batch["source_lengths"], batch["next"],
                                                            batch["target_lengths"] - 1)
         return loss, int(batch["target_lengths"].sum())
 

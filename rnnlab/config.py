@@ -166,14 +166,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if not 0 <= self.ema < 1:
-            raise ConfigError(f"--ema must be in [0, 1), got {self.ema}")
-        if self.warmup is not None and not 0 <= self.warmup < 1:
-            raise ConfigError(f"--warmup must be in [0, 1), got {self.warmup}")
-        if not 0 <= self.ctc_weight < 1:
-            raise ConfigError(f"--ctc-weight must be in [0, 1), got {self.ctc_weight}")
+        for name in ("dropout", "ema", "warmup", "ctc_weight"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
         if self.ctc_weight and self.kind != "transcription":
             raise ConfigError(f"--ctc-weight is for the G2P tasks (an encoder-decoder), not task {self.task}")
         if self.lr is not None and self.lr <= 0:

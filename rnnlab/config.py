@@ -101,6 +101,9 @@ class TrainConfig:
             letter's encoding also predicts two phoneme slots, trained with CTC against the reference, so the
             encoder learns a monotonic letter-to-phoneme alignment; the loss is ``(1 - w) * decoder's + w * CTC``
             (0: off). Training only: decoding uses the decoder alone.
+        reverse_decoder_size: G2P: also train a right-to-left decoder of this size on the same encoder (the
+            loss is the mean of the two decoders'); the left-to-right beam's ``beam_width`` best sequences are
+            then rescored by the sum of both decoders' log-probabilities (0: off).
         beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
@@ -140,6 +143,7 @@ class TrainConfig:
     input_feeding: bool = False
     beam_width: Annotated[int | None, TaskDefault] = None
     ctc_weight: float = 0.0
+    reverse_decoder_size: int = 0
     word_dropout: Annotated[float | None, TaskDefault] = None
     ema: float = 0.0
     clip: float = 1.0
@@ -172,6 +176,10 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
         if self.ctc_weight and self.kind != "transcription":
             raise ConfigError(f"--ctc-weight is for the G2P tasks (an encoder-decoder), not task {self.task}")
+        if self.reverse_decoder_size < 0:
+            raise ConfigError(f"--reverse-decoder-size must be 0 (off) or positive, got {self.reverse_decoder_size}")
+        if self.reverse_decoder_size and self.kind != "transcription":
+            raise ConfigError(f"--reverse-decoder-size is for the G2P tasks (an encoder-decoder), not task {self.task}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         allowed = {"signal": ("recurrent", "mlp"), "text": ("recurrent", "bag-of-chars", "char-ngram"),

@@ -35,11 +35,11 @@ class Decoded(NamedTuple):
     scores: Tensor
 
 
-def _select(state: State, index: Tensor, dim: int) -> State:
+def select_state(state: State, index: Tensor, dim: int) -> State:
     """``state`` (a tensor, or a tuple, possibly named and nested, of them) at ``index`` along ``dim``."""
     if isinstance(state, Tensor):
         return state.index_select(dim, index)
-    selected = [_select(s, index, dim) for s in state]
+    selected = [select_state(s, index, dim) for s in state]
     return type(state)(*selected) if hasattr(state, "_fields") else tuple(selected)
 
 
@@ -103,27 +103,36 @@ def _draw(logits: Tensor, top_k: int | None, top_p: float | None, generator: tor
 
 @torch.no_grad()
 def beam_search(step: StepFunction, start: Tensor, state: State, *, end: int, max_length: int, beam_width: int = 4,
-                length_penalty: float = 0.0, pad: int = 0, state_batch_dim: int = 1) -> Decoded:
+                length_penalty: float = 0.0, pad: int = 0, state_batch_dim: int = 1, n_best: int = 1) -> Decoded:
     """The ``beam_width`` best partial sequences of every input, extended one token at a time.
 
     At every step the ``beam_width`` best one-token extensions of the live beams are kept; one that
     ends with ``end`` is finished and leaves the beam (so width 1 is greedy decoding).  The search for
-    an input stops when no live beam is left, when its best finished score cannot be beaten by a live
-    beam, or at ``max_length``.  Sequences are ranked by
+    an input stops when no live beam is left, when its ``n_best``-th best finished score cannot be
+    beaten by a live beam, or at ``max_length``.  Sequences are ranked by
     ``log p / L ** length_penalty`` (0: raw log-probability; 1: per-token average).  Returns the best
-    sequence per input with its ranking score.
+    sequence per input with its ranking score; with ``n_best`` > 1 (at most ``beam_width``), the
+    ``n_best`` best of each input, best first: ``tokens (B, n_best, L)``, ``lengths`` and ``scores``
+    ``(B, n_best)`` (an input with fewer finished sequences is filled with its best live beams, then
+    with empty ones scored ``-inf``).
     """
     _check(start, max_length)
     if beam_width < 1:
         raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    if not 1 <= n_best <= beam_width:
+        raise ValueError(f"n_best must be between 1 and beam_width ({beam_width}), got {n_best}")
     batch, device = start.shape[0], start.device
     rows = torch.arange(batch, device=device).repeat_interleave(beam_width)  # (B*K,) input of each beam
-    state = _select(state, rows, state_batch_dim)
+    state = select_state(state, rows, state_batch_dim)
     current = start.repeat_interleave(beam_width)
     log_p = torch.full((batch, beam_width), -torch.inf, dtype=torch.float64, device=device)
     log_p[:, 0] = 0.0  # one live beam per input at first
     history = start.new_full((batch, beam_width, 0), pad)
-    best = [(-torch.inf, None, 0.0)] * batch  # (ranking score, tokens, log p) of the best finished sequence
+    finished = [[] for _ in range(batch)]  # per input, the n_best best (ranking score, tokens), best first
+
+    def bar(b: int) -> float:  # the ranking score a finished sequence must beat to enter input b's n best
+        return finished[b][-1][0] if len(finished[b]) == n_best else -torch.inf
+
     for t in range(max_length):
         step_log_probs, state = step(current, state)
         vocabulary = step_log_probs.shape[-1]
@@ -142,32 +151,37 @@ def beam_search(step: StepFunction, start: Tensor, state: State, *, end: int, ma
                     break
                 sequence = torch.cat([history[b, k], history.new_tensor([v])])
                 if v == end:
-                    if score / length_norm > best[b][0]:
-                        best[b] = (score / length_norm, sequence, score)
+                    if score / length_norm > bar(b):
+                        finished[b] = sorted(finished[b] + [(score / length_norm, sequence)],
+                                             key=lambda f: -f[0])[:n_best]
                     continue
                 if kept < beam_width:
                     new_log_p[b, kept], new_history[b, kept], source[b, kept] = score, sequence, k
                     next_tokens[b, kept] = v
                     kept += 1
         log_p, history = new_log_p, new_history
-        state = _select(state, (torch.arange(batch, device=device)[:, None] * beam_width + source).view(-1),
+        state = select_state(state, (torch.arange(batch, device=device)[:, None] * beam_width + source).view(-1),
                         state_batch_dim)
         current = next_tokens.view(-1)
-        if all(log_p[b].max().item() == -torch.inf or (length_penalty <= 0 and best[b][0] >= log_p[b].max().item())
+        if all(log_p[b].max().item() == -torch.inf or (length_penalty <= 0 and bar(b) >= log_p[b].max().item())
                for b in range(batch)):
             break  # no live beam left, or (log-probabilities only fall) none can overtake a finished one
-    results, scores, lengths = [], [], []
+    results = []  # per input, n_best (sequence, score)
     for b in range(batch):
-        if best[b][1] is None:  # nothing finished within max_length: the best live beam
-            k = int(log_p[b].argmax())
-            sequence, score = history[b, k], log_p[b, k].item() / float(history.shape[-1]) ** length_penalty
-        else:
-            score, sequence = best[b][0], best[b][1]
-        results.append(sequence)
-        scores.append(score)
-        lengths.append(len(sequence))
-    width = max(lengths)
-    tokens = start.new_full((batch, width), pad)
-    for b, sequence in enumerate(results):
-        tokens[b, : len(sequence)] = sequence
-    return Decoded(tokens, torch.tensor(lengths, device=device), torch.tensor(scores, dtype=torch.float64, device=device))
+        chosen = list(finished[b])
+        live = [k for k in log_p[b].argsort(descending=True).tolist() if log_p[b, k] > -torch.inf]
+        for k in live[: n_best - len(chosen)]:  # too few finished within max_length: the best live beams
+            chosen.append((log_p[b, k].item() / float(history.shape[-1]) ** length_penalty, history[b, k]))
+        chosen += [(-torch.inf, history.new_zeros(0))] * (n_best - len(chosen))
+        results.append([(sequence, score) for score, sequence in chosen])
+    width = max(len(sequence) for options in results for sequence, _ in options)
+    tokens = start.new_full((batch, n_best, width), pad)
+    for b, options in enumerate(results):
+        for n, (sequence, _) in enumerate(options):
+            tokens[b, n, : len(sequence)] = sequence
+    lengths = torch.tensor([[len(sequence) for sequence, _ in options] for options in results], device=device)
+    scores = torch.tensor([[score for _, score in options] for options in results], dtype=torch.float64,
+                          device=device)
+    if n_best == 1:
+        return Decoded(tokens[:, 0], lengths[:, 0], scores[:, 0])
+    return Decoded(tokens, lengths, scores)

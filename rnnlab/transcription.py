@@ -26,10 +26,10 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnlab.data import DataError, Transcriptions, Vocabulary, pad, teacher_forcing
-from rnnlab.decoding import beam_search, sample
+from rnnlab.decoding import select_state, beam_search, sample
 from rnnlab.distributed import World, all_sum
 from rnnlab.models.losses import masked_cross_entropy
-from rnnlab.models.seq2seq import CTC_SLOTS, PAD, Seq2Seq
+from rnnlab.models.seq2seq import CTC_SLOTS, PAD, DecoderState, Seq2Seq
 from rnnlab.tasks import Task
 
 
@@ -95,7 +95,8 @@ class TranscriptionTask(Task):
         c = self.config
         return Seq2Seq(len(self.chars), len(self.phonemes), hidden_size=c.hidden_size, num_layers=c.num_layers,
                        decoder_size=2 * c.hidden_size, cell=c.cell, attention=c.attention,
-                       input_feeding=c.input_feeding, dropout=c.dropout, ctc=bool(c.ctc_weight))
+                       input_feeding=c.input_feeding, dropout=c.dropout, ctc=bool(c.ctc_weight),
+                       reverse_decoder_size=c.reverse_decoder_size)
 
     def label_names(self) -> list[str]:
         return self.phonemes.tokens[4:]
@@ -125,39 +126,65 @@ class TranscriptionTask(Task):
         targets = [self.phonemes.encode(data.targets[i][0]) for i in indices]  # training items have one each
         previous, next_tokens, batch["target_lengths"] = teacher_forcing(targets, self.start, self.end)
         batch["previous"], batch["next"] = previous.to(device), next_tokens.to(device)
+        if self.config.reverse_decoder_size:
+            previous, next_tokens, _ = teacher_forcing([t[::-1] for t in targets], self.start, self.end)
+            batch["reverse_previous"], batch["reverse_next"] = previous.to(device), next_tokens.to(device)
         batch["references"] = [data.targets[i] for i in indices]
         return batch
 
     def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
-        """The decoder's mean cross-entropy per target step; with ``--ctc-weight w``,
-        ``(1 - w) * that + w * CTC`` (:func:`ctc_loss`)."""
-        weight = self.config.ctc_weight
-        outputs = model(batch["source"], batch["source_lengths"], batch["previous"], with_ctc=weight > 0)
-        logits, ctc_logits = outputs if weight else (outputs, None)
-        loss = masked_cross_entropy(logits, batch["next"], batch["target_lengths"],
-                                    label_smoothing=self.config.label_smoothing or 0.0)
+        """The decoder's mean cross-entropy per target step (with ``--reverse-decoder-size``, the mean of both
+        decoders'); with ``--ctc-weight w``, ``(1 - w) * that + w * CTC`` (:func:`ctc_loss`)."""
+        weight, smoothing = self.config.ctc_weight, self.config.label_smoothing or 0.0
+        outputs = model(batch["source"], batch["source_lengths"], batch["previous"], with_ctc=weight > 0,
+                        reverse_previous=batch.get("reverse_previous"))
+        logits = outputs if isinstance(outputs, Tensor) else outputs.logits
+        loss = masked_cross_entropy(logits, batch["next"], batch["target_lengths"], label_smoothing=smoothing)
+        if self.config.reverse_decoder_size:
+            loss = (loss + masked_cross_entropy(outputs.reverse_logits, batch["reverse_next"], batch["target_lengths"],
+                                                label_smoothing=smoothing)) / 2
         if weight:
-            loss = (1 - weight) * loss + weight * ctc_loss(ctc_logits, batch["source_lengths"], batch["next"],
+            loss = (1 - weight) * loss + weight * ctc_loss(outputs.ctc_logits, batch["source_lengths"], batch["next"],
                                                            batch["target_lengths"] - 1)
         return loss, int(batch["target_lengths"].sum())
 
     @torch.no_grad()
     def decode(self, model: Seq2Seq, batch: dict, beam_width: int = 1) -> list[list[str]]:
-        """The model's phonemes for a batch of encoded words: greedy, or beam search of ``beam_width``."""
+        """The model's phonemes for a batch of encoded words: greedy, or beam search of ``beam_width``
+        (with a right-to-left decoder, the beam's ``beam_width`` best rescored by both decoders)."""
         model.eval()
-        state = model.encode(batch["source"], batch["source_lengths"])
-        start = torch.full((batch["source"].shape[0],), self.start, dtype=torch.long, device=batch["source"].device)
-        max_length = 2 * batch["source"].shape[1] + 5
+        source, lengths = batch["source"], batch["source_lengths"]
+        reverse = getattr(model, "reverse", None) if beam_width > 1 else None
+        if reverse is None:
+            state = model.encode(source, lengths)
+        else:
+            memory, final = model.read(source, lengths)
+            state = model.start(memory, final, lengths)
+        start = torch.full((source.shape[0],), self.start, dtype=torch.long, device=source.device)
+        max_length = 2 * source.shape[1] + 5
         if beam_width == 1:
             decoded = sample(model.step, start, state, end=self.end, max_length=max_length, greedy=True)
         else:
             decoded = beam_search(model.step, start, state, end=self.end, max_length=max_length,
-                                  beam_width=beam_width, state_batch_dim=0)
-        outputs = []
-        for row, length in zip(decoded.tokens.tolist(), decoded.lengths.tolist()):
-            tokens = row[:length]
-            outputs.append(self.phonemes.decode(tokens[:-1] if tokens and tokens[-1] == self.end else tokens))
-        return outputs
+                                  beam_width=beam_width, state_batch_dim=0, n_best=beam_width if reverse else 1)
+        rows = [[token for token in row[:length] if token != self.end]
+                for row, length in zip(decoded.tokens.flatten(0, -2).tolist(), decoded.lengths.flatten().tolist())]
+        if reverse is not None:  # the best of each word's beam_width candidates by both decoders
+            scores = decoded.scores + self.reverse_log_probs(reverse, reverse.start(memory, final, lengths), rows)
+            rows = [rows[i * beam_width + k] for i, k in enumerate(scores.argmax(-1).tolist())]
+        return [self.phonemes.decode(tokens) for tokens in rows]
+
+    def reverse_log_probs(self, reverse: Seq2Seq, state: DecoderState, candidates: list[list[int]]) -> Tensor:
+        """``log p_r2l(y)`` ``(B, K)`` of ``K`` candidates per word (``candidates``: ``B * K`` phoneme id
+        lists, word by word; ``state``: the right-to-left decoder's start, ``B`` words)."""
+        count = len(candidates) // state.memory.shape[0]
+        index = torch.arange(state.memory.shape[0], device=state.memory.device).repeat_interleave(count)
+        previous, next_tokens, target_lengths = teacher_forcing([c[::-1] for c in candidates], self.start, self.end)
+        logits = reverse.teacher_forced(select_state(state, index, 0), previous.to(index.device))
+        log_probs = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)  # bf16: in float32
+        picked = log_probs.gather(-1, next_tokens.to(index.device).unsqueeze(-1)).squeeze(-1)  # (B*K, T)
+        mask = torch.arange(picked.shape[1], device=index.device) < target_lengths.to(index.device)[:, None]
+        return picked.masked_fill(~mask, 0.0).sum(-1).double().view(-1, count)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, data: Transcriptions, batch_size: int, device: torch.device,

@@ -77,6 +77,40 @@ def test_beam_search_finds_the_best_sequence_when_the_beam_holds_every_prefix():
     assert beam.scores[0].item() == pytest.approx(model.log_prob(expected, h0), abs=1e-10)
 
 
+def test_n_best_lists_the_most_probable_finished_sequences_best_first():
+    """Width V*V, at most 2 tokens: every sequence ending within 2 tokens is scored, so the n best are
+    the n most probable of them, found by enumeration; the first is what n_best=1 returns."""
+    model = TinyDecoder()
+    start, h0 = _start(1)
+    finished = [[END]] + [[a, END] for a in range(V) if a != END]
+    expected = sorted(finished, key=lambda sequence: -model.log_prob(sequence, h0))[:4]
+    beam = beam_search(model.step, start, h0, end=END, max_length=2, beam_width=V * V, n_best=4)
+    assert beam.tokens.shape[:2] == beam.lengths.shape == beam.scores.shape == (1, 4)
+    assert [beam.tokens[0, n, : int(beam.lengths[0, n])].tolist() for n in range(4)] == expected
+    assert beam.scores[0].tolist() == pytest.approx([model.log_prob(s, h0) for s in expected], abs=1e-10)
+    one = beam_search(model.step, start, h0, end=END, max_length=2, beam_width=V * V)
+    assert one.tokens[0, : int(one.lengths[0])].tolist() == expected[0]
+
+
+def test_n_best_fills_a_short_list_with_live_beams_then_empty_ones():
+    model = TinyDecoder()
+    start, h0 = _start(2)
+    beam = beam_search(model.step, start, h0, end=END + 100, max_length=3, beam_width=3, n_best=3)  # none ends
+    assert beam.lengths.tolist() == [[3, 3, 3], [3, 3, 3]]
+    for b in range(2):
+        assert beam.scores[b].tolist() == sorted(beam.scores[b].tolist(), reverse=True)
+        for n in range(3):
+            sequence = beam.tokens[b, n].tolist()
+            assert beam.scores[b, n].item() == pytest.approx(model.log_prob(sequence, h0[:, b:b + 1]), abs=1e-10)
+
+    def only_token_4(tokens, state):  # one possible token: a single live beam
+        return torch.full((len(tokens), V), -torch.inf, dtype=torch.float64).index_fill(1, torch.tensor([4]), 0.0), state
+
+    single = beam_search(only_token_4, start[:1], h0[:, :1], end=END, max_length=2, beam_width=3, n_best=3)
+    assert single.tokens[0, 0].tolist() == [4, 4] and single.lengths[0].tolist() == [2, 0, 0]
+    assert single.scores[0].tolist() == [0.0, -torch.inf, -torch.inf]
+
+
 def test_sampling_with_top_k_one_or_a_tiny_top_p_is_greedy_and_seeded_sampling_repeats():
     model = TinyDecoder()
     start, h0 = _start(5)
@@ -112,6 +146,8 @@ def test_decoders_reject_bad_options():
         beam_search(model.step, start, h0, end=END, max_length=3, beam_width=0)
     with pytest.raises(ValueError, match="max_length"):
         beam_search(model.step, start, h0, end=END, max_length=0)
+    with pytest.raises(ValueError, match="n_best"):
+        beam_search(model.step, start, h0, end=END, max_length=3, beam_width=2, n_best=3)
 
 
 def test_nucleus_sampling_draws_only_from_the_smallest_set_reaching_top_p():

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from rnnlab import cli
-from rnnlab.config import TrainConfig
+from rnnlab.config import ConfigError, TrainConfig
 from rnnlab.data import DataError, load_g2p, read_lexicon
-from rnnlab.decoding import beam_search, sample
+from rnnlab.decoding import beam_search, sample, select_state
 from rnnlab.models import Ensemble, Seq2Seq
 from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import CTC_SLOTS
@@ -284,7 +284,7 @@ def test_ctc_slots_score_every_alignment_of_the_reference_and_an_impossible_one_
     source, lengths = torch.tensor([[4, 6], [5, 0], [7, 0]]), torch.tensor([2, 1, 1])
     targets, target_lengths = torch.tensor([[3, 3], [4, 0], [2, 2]]), torch.tensor([2, 1, 2])
     previous = torch.full((3, 1), START)
-    logits, ctc = model(source, lengths, previous, with_ctc=True)
+    logits, ctc, _ = model(source, lengths, previous, with_ctc=True)
     assert torch.equal(logits, model(source, lengths, previous))  # the CTC layer leaves the decoder alone
     assert ctc.shape == (3, CTC_SLOTS * 2, 5)
     probs = ctc.softmax(-1)
@@ -306,7 +306,7 @@ def test_the_g2p_training_loss_weighs_the_decoder_and_ctc(lexicon_file):
     torch.manual_seed(0)
     model = task.build_model().eval()
     batch = next(task.batches(task.splits.train, 8, None, torch.device("cpu")))
-    logits, ctc = model(batch["source"], batch["source_lengths"], batch["previous"], with_ctc=True)
+    logits, ctc, _ = model(batch["source"], batch["source_lengths"], batch["previous"], with_ctc=True)
     decoder = masked_cross_entropy(logits, batch["next"], batch["target_lengths"], label_smoothing=0.1)
     aligned = ctc_loss(ctc, batch["source_lengths"], batch["next"], batch["target_lengths"] - 1)
     loss, count = task.loss(model, batch)
@@ -327,3 +327,90 @@ def test_a_run_saved_before_ctc_weight_existed_loads_without_the_ctc_layer(lexic
     capsys.readouterr()
     cli.main(["evaluate", str(run)])
     assert "WER" in capsys.readouterr().out
+
+
+def _reverse_model(seed=0) -> Seq2Seq:
+    torch.manual_seed(seed)
+    model = Seq2Seq(9, 8, embedding_size=5, hidden_size=6, num_layers=2, decoder_size=7, input_feeding=False,
+                    dropout=0.0, reverse_decoder_size=4).double()
+    return model.eval()
+
+
+def test_the_reverse_decoder_reads_the_same_memory_and_scores_the_reversed_sequence(lexicon_file):
+    model = _reverse_model()
+    assert not hasattr(model.reverse, "encoder") and model.reverse.decoder.hidden_size == 4
+    source, lengths = _source()
+    previous = torch.randint(4, 8, (3, 4))
+    reverse_previous = torch.cat([torch.full((3, 1), START), previous[:, 1:].flip(1)], dim=1)
+    logits, ctc, reverse_logits = model(source, lengths, previous, reverse_previous=reverse_previous)
+    assert ctc is None and torch.equal(logits, model(source, lengths, previous))  # the first decoder unchanged
+    memory, final = model.read(source, lengths)
+    state = model.reverse.start(memory, final, lengths)
+    torch.testing.assert_close(reverse_logits, model.reverse.teacher_forced(state, reverse_previous), rtol=0, atol=0)
+    # The task's rescoring score of a candidate is the reverse decoder's log-probability of it reversed,
+    # END last, stepped one token at a time.
+    config = TrainConfig(task="g2p", data=lexicon_file, hidden_size=16, num_layers=1).resolved()
+    task = make_task(config)
+    task.start, task.end = START, END
+    candidates = [[4, 5, 6], [7], [], [5, 5], [6, 4, 7, 4], [4]]  # two per word
+    scores = task.reverse_log_probs(model.reverse, state, candidates)
+    assert scores.shape == (3, 2)
+    for i, candidate in enumerate(candidates):
+        word_state = model.reverse.start(memory[i // 2:i // 2 + 1], tuple(h[:, i // 2:i // 2 + 1] for h in final),
+                                         lengths[i // 2:i // 2 + 1])
+        total, token = 0.0, torch.tensor([START])
+        for target in [*candidate[::-1], END]:
+            logits, word_state, _ = model.reverse.decode_step(token, word_state)  # float64 throughout
+            total += logits.log_softmax(-1)[0, target].item()
+            token = torch.tensor([target])
+        assert scores[i // 2, i % 2].item() == pytest.approx(total, abs=1e-9)
+    with pytest.raises(ValueError, match="no right-to-left decoder"):
+        _model()(source, lengths, previous, reverse_previous=reverse_previous)
+
+
+def test_g2p_with_a_reverse_decoder_trains_on_both_and_keeps_the_candidate_both_prefer(lexicon_file):
+    config = TrainConfig(task="g2p", data=lexicon_file, hidden_size=16, num_layers=1, reverse_decoder_size=12,
+                         beam_width=3).resolved()
+    task = make_task(config)
+    torch.manual_seed(0)
+    model = task.build_model().eval()
+    batch = next(task.batches(task.splits.train, 8, None, torch.device("cpu")))
+    assert [row[1:length].tolist() for row, length in zip(batch["reverse_previous"], batch["target_lengths"])] \
+        == [row[:length - 1].flip(0).tolist() for row, length in zip(batch["next"], batch["target_lengths"])]
+    logits, _, reverse_logits = model(batch["source"], batch["source_lengths"], batch["previous"],
+                                      reverse_previous=batch["reverse_previous"])
+    both = [masked_cross_entropy(x, y, batch["target_lengths"], label_smoothing=0.1)
+            for x, y in ((logits, batch["next"]), (reverse_logits, batch["reverse_next"]))]
+    torch.testing.assert_close(task.loss(model, batch)[0], (both[0] + both[1]) / 2)
+    # Decoding: of the beam's three best, the one with the highest sum of both decoders' log-probabilities.
+    state = model.encode(batch["source"], batch["source_lengths"])
+    start = torch.full((8,), task.start)
+    beam = beam_search(model.step, start, state, end=task.end, max_length=2 * batch["source"].shape[1] + 5,
+                       beam_width=3, state_batch_dim=0, n_best=3)
+    memory, final = model.read(batch["source"], batch["source_lengths"])
+    reverse_state = model.reverse.start(memory, final, batch["source_lengths"])
+    expected = []
+    for i in range(8):
+        options = [beam.tokens[i, k, :beam.lengths[i, k]].tolist() for k in range(3)]
+        options = [[t for t in option if t != task.end] for option in options]
+        scores = [beam.scores[i, k].item()
+                  + task.reverse_log_probs(model.reverse, select_state(reverse_state, torch.tensor([i]), 0),
+                                           [option]).item() for k, option in enumerate(options)]
+        expected.append(task.phonemes.decode(options[max(range(3), key=scores.__getitem__)]))
+    assert task.decode(model, batch, beam_width=3) == expected
+
+
+def test_reverse_decoder_size_is_checked_and_a_run_with_it_evaluates_and_predicts(lexicon_file, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="--reverse-decoder-size must be 0"):
+        TrainConfig(task="g2p", reverse_decoder_size=-1).resolved()
+    with pytest.raises(ConfigError, match="--reverse-decoder-size is for the G2P tasks"):
+        TrainConfig(task="upos", reverse_decoder_size=8).resolved()
+    run = tmp_path / "run"
+    cli.main(["train", "--task", "g2p", "--data", str(lexicon_file), "--hidden-size", "16", "--num-layers", "1",
+              "--epochs", "1", "--reverse-decoder-size", "8", "--beam-width", "2", "--run-dir", str(run)])
+    capsys.readouterr()
+    cli.main(["evaluate", str(run)])
+    assert "beam 2" in capsys.readouterr().out
+    cli.main(["predict", str(run), "cat", "dog"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["cat", "dog"]

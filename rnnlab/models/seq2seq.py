@@ -23,6 +23,11 @@ source step's encoding and predicts ``CTC_SLOTS`` output slots of it, ``(B, S, D
 reference (PAD is CTC's blank), which asks the encoder for a monotonic alignment of source and
 target.  It serves training only; decoding uses the decoder alone.
 
+A right-to-left decoder, optional (Liu et al. 2016, agreement between the two directions): a second
+decoder reads the same memory and learns the reversed target.  The left-to-right decoder's beam
+proposes its ``K`` best sequences and the one with the highest ``log p_l2r(y) + log p_r2l(y)`` is
+kept, so an error that only one direction would make (it has not seen yet what follows) is outvoted.
+
 Shapes: ``B`` batch, ``S`` source steps, ``T`` target steps, ``E`` embedding size, ``H`` encoder
 hidden size per direction, ``D`` directions, ``Hd`` decoder size, ``A`` attention size, ``V``
 target vocabulary.  Token id 0 is PAD in both vocabularies.
@@ -99,6 +104,16 @@ class DecoderState(NamedTuple):
     mask: Tensor
 
 
+class Outputs(NamedTuple):
+    """What :meth:`Seq2Seq.forward` returns when asked for more than the decoder's logits ``(B, T, V)``:
+    the CTC logits ``(B, CTC_SLOTS * S, V)`` and the right-to-left decoder's logits ``(B, T, V)``, each
+    None unless asked for."""
+
+    logits: Tensor
+    ctc_logits: Tensor | None
+    reverse_logits: Tensor | None
+
+
 class Seq2Seq(nn.Module):
     """An attention encoder-decoder over token ids.
 
@@ -113,24 +128,31 @@ class Seq2Seq(nn.Module):
         input_feeding: give the previous attentional vector to the decoder cell with the previous token.
         dropout: on embeddings, between encoder layers and on the attentional vector, in training.
         ctc: add the CTC output layer over the encoder's steps (joint CTC-attention training).
+        reverse_decoder_size: the size of a second decoder (:attr:`reverse`, the same architecture) that reads
+            the same memory and emits the target right to left, to rescore the first one's beam (0: none).
+        with_encoder: False for that second decoder, which has no encoder of its own.
         fused: without input feeding, run the decoder cell over the whole target in one fused kernel in
             training (False: step it one token at a time, as decoding does; the same function, the
             reference the fused path is tested and timed against).
 
     Forward (teacher forcing): ``model(source (B, S), source_lengths (B,), previous (B, T))`` ->
     logits ``(B, T, V)``, where ``previous`` is START followed by the reference without its last token;
-    with ``with_ctc=True`` (a model built with ``ctc``), also the CTC logits ``(B, CTC_SLOTS * S, V)``.
+    with ``with_ctc=True`` (a model built with ``ctc``), or ``reverse_previous (B, T)`` (START followed by
+    the reversed reference without its last token; a model built with ``reverse_decoder_size``), an
+    :class:`Outputs` with the CTC logits and the right-to-left decoder's logits too.
     """
 
     def __init__(self, source_vocab_size: int, target_vocab_size: int, *, embedding_size: int = 64,
                  hidden_size: int = 256, num_layers: int = 2, decoder_size: int = 512, cell: str = "lstm",
                  attention: str = "multiplicative", input_feeding: bool = True, dropout: float = 0.2,
-                 fused: bool = True, ctc: bool = False) -> None:
+                 fused: bool = True, ctc: bool = False, reverse_decoder_size: int = 0,
+                 with_encoder: bool = True) -> None:
         super().__init__()
-        self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=PAD)
+        if with_encoder:
+            self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=PAD)
+            self.encoder = recurrent_layer(cell, embedding_size, hidden_size, num_layers, bidirectional=True,
+                                           dropout=dropout if num_layers > 1 else 0.0)
         self.target_embedding = nn.Embedding(target_vocab_size, embedding_size, padding_idx=PAD)
-        self.encoder = recurrent_layer(cell, embedding_size, hidden_size, num_layers, bidirectional=True,
-                                       dropout=dropout if num_layers > 1 else 0.0)
         memory_size = 2 * hidden_size
         self.input_feeding = input_feeding
         self.fused = fused
@@ -142,6 +164,11 @@ class Seq2Seq(nn.Module):
         self.output = nn.Linear(decoder_size, target_vocab_size)
         self.dropout = nn.Dropout(dropout)
         self.ctc_output = nn.Linear(memory_size, CTC_SLOTS * target_vocab_size) if ctc else None
+        # The right-to-left decoder: the same architecture reading the same memory, without an encoder.
+        self.reverse = Seq2Seq(source_vocab_size, target_vocab_size, embedding_size=embedding_size,
+                               hidden_size=hidden_size, decoder_size=reverse_decoder_size, cell=cell, attention=attention,
+                               input_feeding=input_feeding, dropout=dropout, fused=fused,
+                               with_encoder=False) if reverse_decoder_size else None
 
     def ctc_logits(self, memory: Tensor) -> Tensor:
         """CTC's logits of every source step's slots: ``memory (B, S, D*H) -> (B, CTC_SLOTS * S, V)``."""
@@ -150,14 +177,21 @@ class Seq2Seq(nn.Module):
         logits = self.ctc_output(memory)  # (B, S, CTC_SLOTS * V)
         return logits.view(memory.shape[0], -1, self.output.out_features)  # a letter's slots side by side
 
+    def read(self, source: Tensor, lengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The encoder over ``source (B, S)`` with ``lengths (B,)``: ``memory (B, S, 2H)`` and its final state."""
+        return self.encoder(self.dropout(self.source_embedding(source)), lengths=lengths)
+
+    def start(self, memory: Tensor, final: tuple[Tensor, ...], lengths: Tensor) -> DecoderState:
+        """The decoder's state before its first step, from what :meth:`read` returned."""
+        initial = torch.tanh(self.bridge(top_layer_state(final, 2)))  # (B, sum of state sizes)
+        cell_state = tuple(initial.split(list(self.decoder.state_sizes), dim=-1))
+        feed = memory.new_zeros(memory.shape[0], self.decoder.output_size)
+        mask = length_mask(lengths.to(memory.device), memory.shape[1])
+        return DecoderState(cell_state, feed, self.attention.keys(memory), memory, mask)
+
     def encode(self, source: Tensor, lengths: Tensor) -> DecoderState:
         """Read ``source (B, S)`` with ``lengths (B,)``: the decoder's state before its first step."""
-        memory, h_n = self.encoder(self.dropout(self.source_embedding(source)), lengths=lengths)  # (B, S, 2H)
-        initial = torch.tanh(self.bridge(top_layer_state(h_n, 2)))  # (B, sum of state sizes)
-        cell_state = tuple(initial.split(list(self.decoder.state_sizes), dim=-1))
-        feed = memory.new_zeros(source.shape[0], self.decoder.output_size)
-        mask = length_mask(lengths.to(source.device), source.shape[1])
-        return DecoderState(cell_state, feed, self.attention.keys(memory), memory, mask)
+        return self.start(*self.read(source, lengths), lengths)
 
     def project_tokens(self, tokens: Tensor) -> Tensor:
         """The token's part of the decoder cell's projected input, ``(...) -> (..., G)``: with input
@@ -192,9 +226,21 @@ class Seq2Seq(nn.Module):
         attentional, state, weights = self.attend(self.project_tokens(tokens), state)
         return self.output(self.dropout(attentional)), state, weights
 
-    def forward(self, source: Tensor, source_lengths: Tensor, previous: Tensor,
-                with_ctc: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        state = self.encode(source, source_lengths)
+    def forward(self, source: Tensor, source_lengths: Tensor, previous: Tensor, with_ctc: bool = False,
+                reverse_previous: Tensor | None = None) -> Tensor | Outputs:
+        memory, final = self.read(source, source_lengths)
+        logits = self.teacher_forced(self.start(memory, final, source_lengths), previous)
+        if not with_ctc and reverse_previous is None:
+            return logits
+        reverse = None
+        if reverse_previous is not None:
+            if self.reverse is None:
+                raise ValueError("this Seq2Seq has no right-to-left decoder (build it with reverse_decoder_size > 0)")
+            reverse = self.reverse.teacher_forced(self.reverse.start(memory, final, source_lengths), reverse_previous)
+        return Outputs(logits, self.ctc_logits(memory) if with_ctc else None, reverse)
+
+    def teacher_forced(self, state: DecoderState, previous: Tensor) -> Tensor:
+        """The decoder's logits ``(B, T, V)`` from ``state`` when its previous tokens are ``previous (B, T)``."""
         if self.fused and not self.input_feeding:
             # Without input feeding no step waits for the previous step's attention: the cell runs over
             # the whole target in one fused kernel, then every step attends at once.
@@ -208,8 +254,7 @@ class Seq2Seq(nn.Module):
                 vector, state, _ = self.attend(projected[:, t], state)
                 vectors.append(vector)
             attentional = torch.stack(vectors, dim=1)
-        logits = self.output(self.dropout(attentional))  # (B, T, V)
-        return (logits, self.ctc_logits(state.memory)) if with_ctc else logits
+        return self.output(self.dropout(attentional))  # (B, T, V)
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """The step function of :mod:`rnnlab.decoding` (state batch-first): log-probabilities ``(B, V)``."""

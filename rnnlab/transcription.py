@@ -3,8 +3,8 @@
 :class:`TranscriptionTask` connects :class:`~rnnlab.data.Transcriptions` (CMUdict by default) to a
 :class:`~rnnlab.models.Seq2Seq` model: teacher-forced cross-entropy in training, decoding with
 :mod:`rnnlab.decoding` (greedy or beam search) in evaluation and prediction (with ``--ctc-weight``, a CTC
-loss on the encoder joins the training loss), and the two standard
-G2P metrics:
+loss on the encoder joins the training loss; with ``--reverse-decoder-size``, a right-to-left decoder
+trains beside the first and rescores its beam), and the two standard G2P metrics:
 
 * phoneme error rate (PER): the edit distance (insertions, deletions, substitutions) between the
   output and the closest reference, summed over words, divided by the summed length of those
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnlab.data import DataError, Transcriptions, Vocabulary, pad, teacher_forcing
-from rnnlab.decoding import select_state, beam_search, sample
+from rnnlab.decoding import beam_search, sample, select_state
 from rnnlab.distributed import World, all_sum
 from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import CTC_SLOTS, PAD, DecoderState, Seq2Seq

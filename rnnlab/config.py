@@ -174,12 +174,12 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
-        if self.ctc_weight and self.kind != "transcription":
-            raise ConfigError(f"--ctc-weight is for the G2P tasks (an encoder-decoder), not task {self.task}")
         if self.reverse_decoder_size < 0:
             raise ConfigError(f"--reverse-decoder-size must be 0 (off) or positive, got {self.reverse_decoder_size}")
-        if self.reverse_decoder_size and self.kind != "transcription":
-            raise ConfigError(f"--reverse-decoder-size is for the G2P tasks (an encoder-decoder), not task {self.task}")
+        for name in ("ctc_weight", "reverse_decoder_size"):  # options of the encoder-decoder only
+            if getattr(self, name) and self.kind != "transcription":
+                raise ConfigError(f"--{name.replace('_', '-')} is for the G2P tasks (an encoder-decoder), "
+                                  f"not task {self.task}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         allowed = {"signal": ("recurrent", "mlp"), "text": ("recurrent", "bag-of-chars", "char-ngram"),

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from rnnlab.data import DataError, Transcriptions, Vocabulary, pad, teacher_forcing
 from rnnlab.decoding import beam_search, sample, select_state
 from rnnlab.distributed import World, all_sum
+from rnnlab.models.encoder import length_mask
 from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import CTC_SLOTS, PAD, DecoderState, Seq2Seq
 from rnnlab.tasks import Task
@@ -183,8 +184,8 @@ class TranscriptionTask(Task):
         logits = reverse.teacher_forced(select_state(state, index, 0), previous.to(index.device))
         log_probs = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)  # bf16: in float32
         picked = log_probs.gather(-1, next_tokens.to(index.device).unsqueeze(-1)).squeeze(-1)  # (B*K, T)
-        mask = torch.arange(picked.shape[1], device=index.device) < target_lengths.to(index.device)[:, None]
-        return picked.masked_fill(~mask, 0.0).sum(-1).double().view(-1, count)
+        real = length_mask(target_lengths.to(index.device), picked.shape[1])
+        return picked.masked_fill(~real, 0.0).sum(-1).double().view(-1, count)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, data: Transcriptions, batch_size: int, device: torch.device,

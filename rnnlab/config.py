@@ -42,7 +42,9 @@ TASK_KINDS: dict[str, str] = {
     "g2p-stress": "transcription",  # the same, phonemes with their stress marks (AH0, AE1, ...)
 }
 
-COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3)
+COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, reverse_decoder_size=0)
+# The value a run was trained with when its config.json predates the option (not the task's default now).
+BEFORE_OPTION: dict[str, Any] = dict(reverse_decoder_size=0)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist1d": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
                     epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1),
@@ -58,8 +60,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
                  epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
     "g2p": dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
-                epochs=23, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
-                attention="multiplicative", beam_width=5, precision="bf16"),
+                epochs=18, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
+                attention="multiplicative", beam_width=5, precision="bf16", reverse_decoder_size=256),
 }
 TASK_DEFAULTS["g2p-stress"] = dict(TASK_DEFAULTS["g2p"])
 
@@ -103,7 +105,7 @@ class TrainConfig:
             (0: off). Training only: decoding uses the decoder alone.
         reverse_decoder_size: G2P: also train a right-to-left decoder of this size on the same encoder (the
             loss is the mean of the two decoders'); the left-to-right beam's ``beam_width`` best sequences are
-            then rescored by the sum of both decoders' log-probabilities (0: off).
+            then rescored by the sum of both decoders' log-probabilities (0: off; G2P's default: 256).
         beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
@@ -143,7 +145,7 @@ class TrainConfig:
     input_feeding: bool = False
     beam_width: Annotated[int | None, TaskDefault] = None
     ctc_weight: float = 0.0
-    reverse_decoder_size: int = 0
+    reverse_decoder_size: Annotated[int | None, TaskDefault] = None
     word_dropout: Annotated[float | None, TaskDefault] = None
     ema: float = 0.0
     clip: float = 1.0
@@ -174,7 +176,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
-        if self.reverse_decoder_size < 0:
+        if self.reverse_decoder_size is not None and self.reverse_decoder_size < 0:
             raise ConfigError(f"--reverse-decoder-size must be 0 (off) or positive, got {self.reverse_decoder_size}")
         for name in ("ctc_weight", "reverse_decoder_size"):  # options of the encoder-decoder only
             if getattr(self, name) and self.kind != "transcription":
@@ -208,9 +210,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """A run's saved configuration (``config.json``); an option it predates takes the value it was
+        trained with (:data:`BEFORE_OPTION`), not the task's default now."""
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(values) - set(known)
         if unknown:
             raise ConfigError(f"config: unknown options {sorted(unknown)}")
         paths = {"data", "validation_data", "test_data", "run_dir"}
+        values = {**BEFORE_OPTION, **values}
         return cls(**{k: (Path(v) if k in paths and v is not None else v) for k, v in values.items()})

@@ -30,7 +30,7 @@ from rnnlab.decoding import beam_search, sample, select_state
 from rnnlab.distributed import World, all_sum
 from rnnlab.models.encoder import length_mask
 from rnnlab.models.losses import masked_cross_entropy
-from rnnlab.models.seq2seq import CTC_SLOTS, PAD, DecoderState, Seq2Seq
+from rnnlab.models.seq2seq import CTC_SLOTS, PAD, DecoderState, Ensemble, Seq2Seq
 from rnnlab.tasks import Task
 
 
@@ -150,17 +150,15 @@ class TranscriptionTask(Task):
         return loss, int(batch["target_lengths"].sum())
 
     @torch.no_grad()
-    def decode(self, model: Seq2Seq, batch: dict, beam_width: int = 1) -> list[list[str]]:
+    def decode(self, model: Seq2Seq | Ensemble, batch: dict, beam_width: int = 1) -> list[list[str]]:
         """The model's phonemes for a batch of encoded words: greedy, or beam search of ``beam_width``
         (with a right-to-left decoder, the beam's ``beam_width`` best rescored by both decoders)."""
         model.eval()
         source, lengths = batch["source"], batch["source_lengths"]
-        reverse = getattr(model, "reverse", None) if beam_width > 1 else None
-        if reverse is None:
-            state = model.encode(source, lengths)
+        if beam_width == 1:
+            state, reverse = model.encode(source, lengths), None
         else:
-            memory, final = model.read(source, lengths)
-            state = model.start(memory, final, lengths)
+            state, reverse = model.encode_both(source, lengths)
         start = torch.full((source.shape[0],), self.start, dtype=torch.long, device=source.device)
         max_length = 2 * source.shape[1] + 5
         if beam_width == 1:
@@ -171,20 +169,23 @@ class TranscriptionTask(Task):
         rows = [[token for token in row[:length] if token != self.end]
                 for row, length in zip(decoded.tokens.flatten(0, -2).tolist(), decoded.lengths.flatten().tolist())]
         if reverse is not None:  # the best of each word's beam_width candidates by both decoders
-            scores = decoded.scores + self.reverse_log_probs(reverse, reverse.start(memory, final, lengths), rows)
+            scores = decoded.scores + self.reverse_log_probs(model, reverse, rows)
             rows = [rows[i * beam_width + k] for i, k in enumerate(scores.argmax(-1).tolist())]
         return [self.phonemes.decode(tokens) for tokens in rows]
 
-    def reverse_log_probs(self, reverse: Seq2Seq, state: DecoderState, candidates: list[list[int]]) -> Tensor:
-        """``log p_r2l(y)`` ``(B, K)`` of ``K`` candidates per word (``candidates``: ``B * K`` phoneme id
-        lists, word by word; ``state``: the right-to-left decoder's start, ``B`` words)."""
-        count = len(candidates) // state.memory.shape[0]
-        index = torch.arange(state.memory.shape[0], device=state.memory.device).repeat_interleave(count)
+    def reverse_log_probs(self, model: Seq2Seq | Ensemble, state: DecoderState | tuple[DecoderState, ...],
+                          candidates: list[list[int]]) -> Tensor:
+        """``log p_r2l(y)`` ``(B, K)`` of ``K`` candidates per word under ``model``'s right-to-left
+        decoder (``candidates``: ``B * K`` phoneme id lists, word by word; ``state``: that decoder's
+        start for the ``B`` words, :meth:`Seq2Seq.encode_both`)."""
+        memory = (state if isinstance(state, DecoderState) else state[0]).memory  # (B, S, D*H)
+        words, device = memory.shape[0], memory.device
+        count = len(candidates) // words
+        index = torch.arange(words, device=device).repeat_interleave(count)
         previous, next_tokens, target_lengths = teacher_forcing([c[::-1] for c in candidates], self.start, self.end)
-        logits = reverse.teacher_forced(select_state(state, index, 0), previous.to(index.device))
-        log_probs = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)  # bf16: in float32
-        picked = log_probs.gather(-1, next_tokens.to(index.device).unsqueeze(-1)).squeeze(-1)  # (B*K, T)
-        real = length_mask(target_lengths.to(index.device), picked.shape[1])
+        log_probs = model.reverse_log_probs(select_state(state, index, 0), previous.to(device))
+        picked = log_probs.gather(-1, next_tokens.to(device).unsqueeze(-1)).squeeze(-1)  # (B*K, T)
+        real = length_mask(target_lengths.to(device), picked.shape[1])
         return picked.masked_fill(~real, 0.0).sum(-1).double().view(-1, count)
 
     @torch.no_grad()

@@ -18,6 +18,7 @@ from rnnlab.models import Ensemble, Seq2Seq
 from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import CTC_SLOTS
 from rnnlab.tasks import make_task
+from rnnlab.train import load_run
 from rnnlab.transcription import ctc_loss, edit_distance, error_rates, score_outputs
 
 START, END = 2, 3
@@ -301,7 +302,8 @@ def test_ctc_slots_score_every_alignment_of_the_reference_and_an_impossible_one_
 
 
 def test_the_g2p_training_loss_weighs_the_decoder_and_ctc(lexicon_file):
-    config = TrainConfig(task="g2p", data=lexicon_file, hidden_size=16, num_layers=1, ctc_weight=0.25).resolved()
+    config = TrainConfig(task="g2p", data=lexicon_file, hidden_size=16, num_layers=1, ctc_weight=0.25,
+                         reverse_decoder_size=0).resolved()
     task = make_task(config)
     torch.manual_seed(0)
     model = task.build_model().eval()
@@ -317,16 +319,24 @@ def test_the_g2p_training_loss_weighs_the_decoder_and_ctc(lexicon_file):
     assert without.build_model().ctc_output is None
 
 
-def test_a_run_saved_before_ctc_weight_existed_loads_without_the_ctc_layer(lexicon_file, tmp_path, capsys):
+def test_a_run_saved_before_ctc_weight_and_the_reverse_decoder_existed_loads_without_them(lexicon_file, tmp_path,
+                                                                                          capsys):
     run = tmp_path / "run"
     cli.main(["train", "--task", "g2p", "--data", str(lexicon_file), "--hidden-size", "16", "--num-layers", "1",
-              "--epochs", "1", "--ctc-weight", "0", "--beam-width", "1", "--run-dir", str(run)])
+              "--epochs", "1", "--ctc-weight", "0", "--reverse-decoder-size", "0", "--beam-width", "2",
+              "--run-dir", str(run)])
     saved = json.loads((run / "config.json").read_text())
-    del saved["ctc_weight"]  # as written before the option: such a run was trained without the CTC layer
+    # As written before the options: such a run was trained without the CTC layer and the second
+    # decoder, although G2P trains with a right-to-left decoder by default now.
+    del saved["ctc_weight"], saved["reverse_decoder_size"]
     (run / "config.json").write_text(json.dumps(saved))
     capsys.readouterr()
     cli.main(["evaluate", str(run)])
     assert "WER" in capsys.readouterr().out
+    config, _, model = load_run(run)
+    assert config.reverse_decoder_size == 0 and model.reverse is None
+    assert TrainConfig(task="g2p").resolved().reverse_decoder_size == 256
+    assert TrainConfig(task="upos").resolved().reverse_decoder_size == 0
 
 
 def _reverse_model(seed=0) -> Seq2Seq:
@@ -353,7 +363,7 @@ def test_the_reverse_decoder_reads_the_same_memory_and_scores_the_reversed_seque
     task = make_task(config)
     task.start, task.end = START, END
     candidates = [[4, 5, 6], [7], [], [5, 5], [6, 4, 7, 4], [4]]  # two per word
-    scores = task.reverse_log_probs(model.reverse, state, candidates)
+    scores = task.reverse_log_probs(model, state, candidates)
     assert scores.shape == (3, 2)
     for i, candidate in enumerate(candidates):
         word_state = model.reverse.start(memory[i // 2:i // 2 + 1], tuple(h[:, i // 2:i // 2 + 1] for h in final),
@@ -394,10 +404,24 @@ def test_g2p_with_a_reverse_decoder_trains_on_both_and_keeps_the_candidate_both_
         options = [beam.tokens[i, k, :beam.lengths[i, k]].tolist() for k in range(3)]
         options = [[t for t in option if t != task.end] for option in options]
         scores = [beam.scores[i, k].item()
-                  + task.reverse_log_probs(model.reverse, select_state(reverse_state, torch.tensor([i]), 0),
+                  + task.reverse_log_probs(model, select_state(reverse_state, torch.tensor([i]), 0),
                                            [option]).item() for k, option in enumerate(options)]
         expected.append(task.phonemes.decode(options[max(range(3), key=scores.__getitem__)]))
     assert task.decode(model, batch, beam_width=3) == expected
+    # An ensemble rescores as one model does: two copies of the model decode as the model alone.
+    assert task.decode(Ensemble([model, model]), batch, beam_width=3) == expected
+
+
+def test_an_ensemble_rescores_with_the_mean_of_its_right_to_left_decoders():
+    models = [_reverse_model(seed=0), _reverse_model(seed=1)]
+    source, lengths = _source()
+    previous = torch.randint(4, 8, (3, 4))
+    mixed = Ensemble(models).reverse_log_probs(Ensemble(models).encode_both(source, lengths)[1], previous)
+    single = [model.reverse_log_probs(model.encode_both(source, lengths)[1], previous) for model in models]
+    torch.testing.assert_close(mixed, ((single[0].exp() + single[1].exp()) / 2).log(), rtol=0, atol=1e-12)
+    # Rescoring needs every model's right-to-left decoder: with one missing the ensemble has none.
+    assert Ensemble([models[0], _model()]).encode_both(source, lengths)[1] is None
+    assert _model().encode_both(source, lengths)[1] is None
 
 
 def test_reverse_decoder_size_is_checked_and_a_run_with_it_evaluates_and_predicts(lexicon_file, tmp_path, capsys):

@@ -193,6 +193,19 @@ class Seq2Seq(nn.Module):
         """Read ``source (B, S)`` with ``lengths (B,)``: the decoder's state before its first step."""
         return self.start(*self.read(source, lengths), lengths)
 
+    def encode_both(self, source: Tensor, lengths: Tensor) -> tuple[DecoderState, DecoderState | None]:
+        """One read of ``source``: the start states of this decoder and of the right-to-left one
+        (None without one)."""
+        memory, final = self.read(source, lengths)
+        reverse = self.reverse.start(memory, final, lengths) if self.reverse is not None else None
+        return self.start(memory, final, lengths), reverse
+
+    def reverse_log_probs(self, state: DecoderState, previous: Tensor) -> Tensor:
+        """The right-to-left decoder's log-probabilities ``(B, T, V)`` (float32 at least) from its
+        start ``state`` when its previous tokens are ``previous (B, T)``."""
+        logits = self.reverse.teacher_forced(state, previous)
+        return logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
+
     def project_tokens(self, tokens: Tensor) -> Tensor:
         """The token's part of the decoder cell's projected input, ``(...) -> (..., G)``: with input
         feeding, the cell's input weights split into the token's columns and the feed's, so the token's
@@ -270,7 +283,8 @@ class Ensemble(nn.Module):
     so a beam's score is the log-probability of its sequence under that mixture of steps.  The
     models must share their vocabularies; each keeps its own state (``encode`` returns a tuple of
     :class:`DecoderState`, one per model), so :mod:`rnnlab.decoding` drives :meth:`step` as it
-    drives :meth:`Seq2Seq.step`.
+    drives :meth:`Seq2Seq.step`.  When every model has a right-to-left decoder, those decode as one
+    the same way (:meth:`reverse_log_probs`), so the ensemble rescores its beam as a single model does.
     """
 
     def __init__(self, models: list[Seq2Seq]) -> None:
@@ -285,8 +299,25 @@ class Ensemble(nn.Module):
     def encode(self, source: Tensor, lengths: Tensor) -> tuple[DecoderState, ...]:
         return tuple(model.encode(source, lengths) for model in self.models)
 
+    def encode_both(self, source: Tensor, lengths: Tensor) -> tuple[tuple[DecoderState, ...],
+                                                                    tuple[DecoderState, ...] | None]:
+        """Every model's start states (:meth:`Seq2Seq.encode_both`); the right-to-left ones are None
+        unless every model has one."""
+        both = [model.encode_both(source, lengths) for model in self.models]
+        reverse = tuple(r for _, r in both)
+        return tuple(state for state, _ in both), (None if any(r is None for r in reverse) else reverse)
+
     def step(self, tokens: Tensor, states: tuple[DecoderState, ...]) -> tuple[Tensor, tuple[DecoderState, ...]]:
         """Log-probabilities ``(B, V)`` of the mean distribution, and every model's new state."""
         steps = [model.step(tokens, state) for model, state in zip(self.models, states)]
-        log_probs = torch.stack([log_p for log_p, _ in steps])  # (N, B, V)
-        return torch.logsumexp(log_probs, dim=0) - math.log(len(steps)), tuple(state for _, state in steps)
+        return mean_distribution([log_p for log_p, _ in steps]), tuple(state for _, state in steps)
+
+    def reverse_log_probs(self, states: tuple[DecoderState, ...], previous: Tensor) -> Tensor:
+        """The mean of the right-to-left decoders' distributions at every step, as log-probabilities ``(B, T, V)``."""
+        return mean_distribution([model.reverse_log_probs(state, previous)
+                                  for model, state in zip(self.models, states)])
+
+
+def mean_distribution(log_probs: list[Tensor]) -> Tensor:
+    """``log (1/N) sum_n p_n`` of ``N`` log-probability tensors of one shape."""
+    return torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(log_probs))

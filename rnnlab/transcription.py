@@ -165,7 +165,8 @@ class TranscriptionTask(Task):
             decoded = sample(model.step, start, state, end=self.end, max_length=max_length, greedy=True)
         else:
             decoded = beam_search(model.step, start, state, end=self.end, max_length=max_length,
-                                  beam_width=beam_width, state_batch_dim=0, n_best=beam_width if reverse else 1)
+                                  beam_width=beam_width, state_batch_dim=0,
+                                  n_best=beam_width if reverse is not None else 1)
         rows = [[token for token in row[:length] if token != self.end]
                 for row, length in zip(decoded.tokens.flatten(0, -2).tolist(), decoded.lengths.flatten().tolist())]
         if reverse is not None:  # the best of each word's beam_width candidates by both decoders

@@ -422,6 +422,8 @@ def test_an_ensemble_rescores_with_the_mean_of_its_right_to_left_decoders():
     # Rescoring needs every model's right-to-left decoder: with one missing the ensemble has none.
     assert Ensemble([models[0], _model()]).encode_both(source, lengths)[1] is None
     assert _model().encode_both(source, lengths)[1] is None
+    with pytest.raises(ValueError, match="no right-to-left decoder"):
+        _model().reverse_log_probs(models[0].encode_both(source, lengths)[1], previous)
 
 
 def test_reverse_decoder_size_is_checked_and_a_run_with_it_evaluates_and_predicts(lexicon_file, tmp_path, capsys):

@@ -200,10 +200,16 @@ class Seq2Seq(nn.Module):
         reverse = self.reverse.start(memory, final, lengths) if self.reverse is not None else None
         return self.start(memory, final, lengths), reverse
 
+    def right_to_left(self) -> "Seq2Seq":
+        """The right-to-left decoder, or a clear error for a model built without one."""
+        if self.reverse is None:
+            raise ValueError("this Seq2Seq has no right-to-left decoder (build it with reverse_decoder_size > 0)")
+        return self.reverse
+
     def reverse_log_probs(self, state: DecoderState, previous: Tensor) -> Tensor:
         """The right-to-left decoder's log-probabilities ``(B, T, V)`` (float32 at least) from its
         start ``state`` when its previous tokens are ``previous (B, T)``."""
-        logits = self.reverse.teacher_forced(state, previous)
+        logits = self.right_to_left().teacher_forced(state, previous)
         return logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
 
     def project_tokens(self, tokens: Tensor) -> Tensor:
@@ -247,9 +253,8 @@ class Seq2Seq(nn.Module):
             return logits
         reverse = None
         if reverse_previous is not None:
-            if self.reverse is None:
-                raise ValueError("this Seq2Seq has no right-to-left decoder (build it with reverse_decoder_size > 0)")
-            reverse = self.reverse.teacher_forced(self.reverse.start(memory, final, source_lengths), reverse_previous)
+            decoder = self.right_to_left()
+            reverse = decoder.teacher_forced(decoder.start(memory, final, source_lengths), reverse_previous)
         return Outputs(logits, self.ctc_logits(memory) if with_ctc else None, reverse)
 
     def teacher_forced(self, state: DecoderState, previous: Tensor) -> Tensor:

@@ -155,15 +155,14 @@ class TranscriptionTask(Task):
         (with a right-to-left decoder, the beam's ``beam_width`` best rescored by both decoders)."""
         model.eval()
         source, lengths = batch["source"], batch["source_lengths"]
-        if beam_width == 1:
-            state, reverse = model.encode(source, lengths), None
-        else:
-            state, reverse = model.encode_both(source, lengths)
         start = torch.full((source.shape[0],), self.start, dtype=torch.long, device=source.device)
         max_length = 2 * source.shape[1] + 5
         if beam_width == 1:
-            decoded = sample(model.step, start, state, end=self.end, max_length=max_length, greedy=True)
+            reverse = None
+            decoded = sample(model.step, start, model.encode(source, lengths), end=self.end, max_length=max_length,
+                             greedy=True)
         else:
+            state, reverse = model.encode_both(source, lengths)
             decoded = beam_search(model.step, start, state, end=self.end, max_length=max_length,
                                   beam_width=beam_width, state_batch_dim=0,
                                   n_best=beam_width if reverse is not None else 1)

@@ -43,6 +43,8 @@ TASK_KINDS: dict[str, str] = {
 }
 
 COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, reverse_decoder_size=0)
+# The encoder-decoder's own options, at the values that leave them off (the only ones other tasks take).
+ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1)
 # The value a run was trained with when its config.json predates the option (not the task's default now).
 BEFORE_OPTION: dict[str, Any] = dict(reverse_decoder_size=0)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -106,6 +108,9 @@ class TrainConfig:
         reverse_decoder_size: G2P: also train a right-to-left decoder of this size on the same encoder (the
             loss is the mean of the two decoders'); the left-to-right beam's ``beam_width`` best sequences are
             then rescored by the sum of both decoders' log-probabilities (0: off; G2P's default: 256).
+        decoder_layers: G2P: layers of the (left-to-right) decoder: the first attends; each one above reads the
+            attention's context with the output of the layer below, so the decoder remembers where it looked
+            without input feeding (Wu et al. 2016).
         beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
@@ -146,6 +151,7 @@ class TrainConfig:
     beam_width: Annotated[int | None, TaskDefault] = None
     ctc_weight: float = 0.0
     reverse_decoder_size: Annotated[int | None, TaskDefault] = None
+    decoder_layers: int = 1
     word_dropout: Annotated[float | None, TaskDefault] = None
     ema: float = 0.0
     clip: float = 1.0
@@ -168,7 +174,7 @@ class TrainConfig:
         return config
 
     def check(self) -> None:
-        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "beam_width"):
+        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "beam_width", "decoder_layers"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -178,8 +184,8 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
         if self.reverse_decoder_size is not None and self.reverse_decoder_size < 0:
             raise ConfigError(f"--reverse-decoder-size must be 0 (off) or positive, got {self.reverse_decoder_size}")
-        for name in ("ctc_weight", "reverse_decoder_size"):  # options of the encoder-decoder only
-            if getattr(self, name) and self.kind != "transcription":
+        for name, off in ENCODER_DECODER_OFF.items():  # options of the encoder-decoder only
+            if getattr(self, name) not in (None, off) and self.kind != "transcription":
                 raise ConfigError(f"--{name.replace('_', '-')} is for the G2P tasks (an encoder-decoder), "
                                   f"not task {self.task}")
         if self.lr is not None and self.lr <= 0:

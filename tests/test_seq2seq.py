@@ -24,10 +24,11 @@ from rnnlab.transcription import ctc_loss, edit_distance, error_rates, score_out
 START, END = 2, 3
 
 
-def _model(attention="multiplicative", input_feeding=True, cell="lstm", seed=0) -> Seq2Seq:
+def _model(attention="multiplicative", input_feeding=True, cell="lstm", seed=0, decoder_layers=1) -> Seq2Seq:
     torch.manual_seed(seed)
     model = Seq2Seq(9, 8, embedding_size=5, hidden_size=6, num_layers=2, decoder_size=7, cell=cell,
-                    attention=attention, input_feeding=input_feeding, dropout=0.0).double()
+                    attention=attention, input_feeding=input_feeding, dropout=0.0,
+                    decoder_layers=decoder_layers).double()
     return model.eval()
 
 
@@ -41,8 +42,9 @@ def _source(batch=3, steps=5):
 @pytest.mark.parametrize("attention", ["multiplicative", "additive"])
 @pytest.mark.parametrize("input_feeding", [True, False])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_teacher_forcing_equals_one_step_at_a_time(attention, input_feeding, cell):
-    model = _model(attention, input_feeding, cell)
+@pytest.mark.parametrize("decoder_layers", [1, 3])
+def test_teacher_forcing_equals_one_step_at_a_time(attention, input_feeding, cell, decoder_layers):
+    model = _model(attention, input_feeding, cell, decoder_layers=decoder_layers)
     source, lengths = _source()
     previous = torch.randint(2, 8, (3, 4))
     whole = model(source, lengths, previous)  # every step's token part projected at once
@@ -55,8 +57,9 @@ def test_teacher_forcing_equals_one_step_at_a_time(attention, input_feeding, cel
 
 @pytest.mark.parametrize("attention", ["multiplicative", "additive"])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_fused_training_equals_stepping_the_decoder_outputs_and_gradients(attention, cell):
-    model = _model(attention, input_feeding=False, cell=cell).train()  # dropout 0: training mode, same function
+@pytest.mark.parametrize("decoder_layers", [1, 3])
+def test_fused_training_equals_stepping_the_decoder_outputs_and_gradients(attention, cell, decoder_layers):
+    model = _model(attention, input_feeding=False, cell=cell, decoder_layers=decoder_layers).train()  # dropout 0: training mode, same function
     source, lengths = _source()
     previous = torch.randint(2, 8, (3, 4))
     results = []
@@ -81,6 +84,44 @@ def test_input_feeding_gives_the_cell_the_previous_token_and_attentional_vector(
     expected = expected if isinstance(expected, tuple) else (expected,)
     for got, want in zip(new_state.cell, expected):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_stacked_decoder_layer_reads_the_context_with_the_output_below(cell):
+    model = _model(cell=cell, input_feeding=False, decoder_layers=2)
+    source, lengths = _source()
+    state = model.encode(source, lengths)
+    assert len(state.upper) == 1 and [s.shape for s in state.upper[0]] == [s.shape for s in state.cell]
+    tokens = torch.tensor([START, 4, 5])
+    logits, new_state, weights = model.decode_step(tokens, state)
+    bottom = model.decoder(model.target_embedding(tokens), state.cell if len(state.cell) > 1 else state.cell[0])
+    bottom = bottom if isinstance(bottom, tuple) else (bottom,)
+    context = torch.einsum("bs,bsm->bm", weights, state.memory)
+    upper_layer, upper_state = model.upper[0], state.upper[0]
+    top = upper_layer(torch.cat([context, bottom[0]], dim=-1), upper_state if len(upper_state) > 1 else upper_state[0])
+    top = top if isinstance(top, tuple) else (top,)
+    for got, want in zip((*new_state.cell, *new_state.upper[0]), (*bottom, *top)):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    attentional = torch.tanh(model.combine(torch.cat([context, top[0]], dim=-1)))
+    torch.testing.assert_close(logits, model.output(attentional), rtol=0, atol=1e-12)
+
+
+def test_decoder_layers_is_checked_and_a_run_with_a_stacked_decoder_evaluates(lexicon_file, tmp_path, capsys):
+    with pytest.raises(ValueError, match="decoder_layers"):
+        Seq2Seq(9, 8, decoder_layers=0)
+    with pytest.raises(ConfigError, match="--decoder-layers must be at least 1"):
+        TrainConfig(task="g2p", decoder_layers=0).resolved()
+    with pytest.raises(ConfigError, match="--decoder-layers is for the G2P tasks"):
+        TrainConfig(task="upos", decoder_layers=2).resolved()
+    run = tmp_path / "stacked"
+    cli.main(["train", "--task", "g2p", "--data", str(lexicon_file), "--hidden-size", "8", "--num-layers", "1",
+              "--epochs", "1", "--decoder-layers", "2", "--reverse-decoder-size", "4", "--beam-width", "2",
+              "--run-dir", str(run)])
+    config, _, model = load_run(run)
+    assert config.decoder_layers == 2 and len(model.upper) == 1 and len(model.reverse.upper) == 0
+    capsys.readouterr()
+    cli.main(["evaluate", str(run)])
+    assert "WER" in capsys.readouterr().out
 
 
 def test_attention_ignores_padding_and_sums_to_one():

@@ -17,6 +17,12 @@ layer; ``y_0`` is START and ``h~_0`` zeros.  In training the previous token is t
 Without input feeding, ``x_t = embed(y_{t-1})``: in training the cell then runs over the whole target
 in one fused kernel and every step attends at once, which makes a training step much cheaper.
 
+A stacked decoder (``decoder_layers`` L > 1, as in Wu et al. 2016) keeps a memory of where it looked
+without input feeding's wait: the bottom cell's output ``s_t`` attends, and each layer above reads the
+context with the output of the layer below, ``u^l_t = cell_l([c_t ; u^{l-1}_t], u^l_{t-1})`` with
+``u^1 = s``; then ``h~_t = tanh(W_c [c_t ; u^L_t])``.  Every layer still runs over the whole target in
+one fused kernel in training.
+
 Joint CTC-attention training (Kim, Hori & Watanabe 2017), optional: a linear layer reads each
 source step's encoding and predicts ``CTC_SLOTS`` output slots of it, ``(B, S, D*H) -> (B, CTC_SLOTS*S, V)``
 (two slots per letter, as a letter may sound as two phonemes: x -> K S), trained with CTC against the
@@ -95,13 +101,15 @@ DECODER_CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "lstm-fb1": LSTMCell, "gru": 
 class DecoderState(NamedTuple):
     """What the decoder carries from step to step, every tensor batch-first (so beam search can
     reorder it along dimension 0): the cell's state, the previous attentional vector ``h~``
-    ``(B, Hd)``, and the encoded source (``keys (B, S, K)``, ``memory (B, S, D*H)``, ``mask (B, S)``)."""
+    ``(B, Hd)``, the encoded source (``keys (B, S, K)``, ``memory (B, S, D*H)``, ``mask (B, S)``), and
+    the states of a stacked decoder's layers above the first (one tuple per layer, as ``cell``)."""
 
     cell: tuple[Tensor, ...]
     feed: Tensor
     keys: Tensor
     memory: Tensor
     mask: Tensor
+    upper: tuple[tuple[Tensor, ...], ...] = ()
 
 
 class Outputs(NamedTuple):
@@ -122,6 +130,8 @@ class Seq2Seq(nn.Module):
         embedding_size: ``E``, for source and target tokens.
         hidden_size, num_layers: of the bidirectional encoder (``H`` per direction).
         decoder_size: ``Hd``, the decoder cell's size (and of the attentional vector).
+        decoder_layers: ``L``, the decoder's layers: the first attends, the ones above read the context with
+            the output below (the right-to-left decoder has one).
         cell: the encoder's cell, a name in :data:`rnnlab.models.CELLS`; the decoder uses the matching
             rnnlab cell (:data:`DECODER_CELLS`; LSTM for the parallel-scan cells).
         attention: ``"multiplicative"`` or ``"additive"``.
@@ -146,8 +156,10 @@ class Seq2Seq(nn.Module):
                  hidden_size: int = 256, num_layers: int = 2, decoder_size: int = 512, cell: str = "lstm",
                  attention: str = "multiplicative", input_feeding: bool = True, dropout: float = 0.2,
                  fused: bool = True, ctc: bool = False, reverse_decoder_size: int = 0,
-                 with_encoder: bool = True) -> None:
+                 with_encoder: bool = True, decoder_layers: int = 1) -> None:
         super().__init__()
+        if decoder_layers < 1:
+            raise ValueError(f"decoder_layers must be at least 1, got {decoder_layers}")
         if with_encoder:
             self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=PAD)
             self.encoder = recurrent_layer(cell, embedding_size, hidden_size, num_layers, bidirectional=True,
@@ -156,9 +168,11 @@ class Seq2Seq(nn.Module):
         memory_size = 2 * hidden_size
         self.input_feeding = input_feeding
         self.fused = fused
-        self.decoder = DECODER_CELLS.get(cell, LSTMCell)(embedding_size + (decoder_size if input_feeding else 0),
-                                                         decoder_size)
-        self.bridge = nn.Linear(memory_size, sum(self.decoder.state_sizes))
+        cell_class = DECODER_CELLS.get(cell, LSTMCell)
+        self.decoder = cell_class(embedding_size + (decoder_size if input_feeding else 0), decoder_size)
+        self.upper = nn.ModuleList(cell_class(memory_size + decoder_size, decoder_size)
+                                   for _ in range(decoder_layers - 1))
+        self.bridge = nn.Linear(memory_size, decoder_layers * sum(self.decoder.state_sizes))
         self.attention = Attention(attention, decoder_size, memory_size, decoder_size)
         self.combine = nn.Linear(memory_size + decoder_size, decoder_size)
         self.output = nn.Linear(decoder_size, target_vocab_size)
@@ -183,11 +197,12 @@ class Seq2Seq(nn.Module):
 
     def start(self, memory: Tensor, final: tuple[Tensor, ...], lengths: Tensor) -> DecoderState:
         """The decoder's state before its first step, from what :meth:`read` returned."""
-        initial = torch.tanh(self.bridge(top_layer_state(final, 2)))  # (B, sum of state sizes)
-        cell_state = tuple(initial.split(list(self.decoder.state_sizes), dim=-1))
+        initial = torch.tanh(self.bridge(top_layer_state(final, 2)))  # (B, L * sum of state sizes)
+        sizes = list(self.decoder.state_sizes)
+        cell_state, *upper = [tuple(layer.split(sizes, dim=-1)) for layer in initial.split(sum(sizes), dim=-1)]
         feed = memory.new_zeros(memory.shape[0], self.decoder.output_size)
         mask = length_mask(lengths.to(memory.device), memory.shape[1])
-        return DecoderState(cell_state, feed, self.attention.keys(memory), memory, mask)
+        return DecoderState(cell_state, feed, self.attention.keys(memory), memory, mask, tuple(upper))
 
     def encode(self, source: Tensor, lengths: Tensor) -> DecoderState:
         """Read ``source (B, S)`` with ``lengths (B,)``: the decoder's state before its first step."""
@@ -224,20 +239,21 @@ class Seq2Seq(nn.Module):
         return torch.addmm(bias, embedded.flatten(0, -2), self.decoder.weight_ih[:, :embedded.shape[-1]].t()) \
             .view(*embedded.shape[:-1], -1)
 
-    def look_back(self, query: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
-        """The attentional vector ``h~ = tanh(W_c [c ; s])`` of the decoder output ``query (B, Hd)`` (or of
-        every step's, ``(B, T, Hd)``) and its attention weights over the source, ``(B, S)`` (or ``(B, T, S)``)."""
-        context, weights = self.attention(query, state.keys, state.memory, state.mask)
-        return torch.tanh(self.combine(torch.cat([context, query], dim=-1))), weights
-
     def attend(self, projected: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
         """One decoder step from the previous token's ``projected (B, G)`` part of the cell input:
         the attentional vector ``h~_t (B, Hd)``, the new state and the attention weights ``(B, S)``."""
         if self.input_feeding:
             projected = torch.addmm(projected, state.feed, self.decoder.weight_ih[:, -state.feed.shape[-1]:].t())
         cell_state, _ = self.decoder.step(projected, state.cell)
-        attentional, weights = self.look_back(cell_state[0], state)  # h~_t (B, Hd)
-        return attentional, state._replace(cell=cell_state, feed=attentional), weights
+        query = cell_state[0]
+        context, weights = self.attention(query, state.keys, state.memory, state.mask)
+        below, upper = query, []
+        for layer, layer_state in zip(self.upper, state.upper):
+            new_state, _ = layer.step(layer.project_input(self.dropout(torch.cat([context, below], -1))), layer_state)
+            below = new_state[0]
+            upper.append(new_state)
+        attentional = torch.tanh(self.combine(torch.cat([context, below], dim=-1)))  # h~_t (B, Hd)
+        return attentional, state._replace(cell=cell_state, feed=attentional, upper=tuple(upper)), weights
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
         """One decoder step from the previous ``tokens (B,)``: logits ``(B, V)``, the new state, and the
@@ -263,8 +279,13 @@ class Seq2Seq(nn.Module):
             # Without input feeding no step waits for the previous step's attention: the cell runs over
             # the whole target in one fused kernel, then every step attends at once.
             embedded = self.dropout(self.target_embedding(previous)).transpose(0, 1)  # (T, B, E)
-            queries = native_unroll(self.decoder, embedded, state.cell)[0].transpose(0, 1)  # (B, T, Hd)
-            attentional, _ = self.look_back(queries, state)
+            queries = native_unroll(self.decoder, embedded, state.cell)[0]  # (T, B, Hd)
+            context = self.attention(queries.transpose(0, 1), state.keys, state.memory, state.mask)[0]
+            below = queries
+            for layer, layer_state in zip(self.upper, state.upper):
+                below = native_unroll(layer, self.dropout(torch.cat([context.transpose(0, 1), below], -1)),
+                                      layer_state)[0]
+            attentional = torch.tanh(self.combine(torch.cat([context, below.transpose(0, 1)], dim=-1)))
         else:
             projected = self.project_tokens(previous)  # (B, T, G): every step's token part at once
             vectors = []

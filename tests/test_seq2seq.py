@@ -59,7 +59,8 @@ def test_teacher_forcing_equals_one_step_at_a_time(attention, input_feeding, cel
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("decoder_layers", [1, 3])
 def test_fused_training_equals_stepping_the_decoder_outputs_and_gradients(attention, cell, decoder_layers):
-    model = _model(attention, input_feeding=False, cell=cell, decoder_layers=decoder_layers).train()  # dropout 0: training mode, same function
+    # dropout 0: training mode, the same function
+    model = _model(attention, input_feeding=False, cell=cell, decoder_layers=decoder_layers).train()
     source, lengths = _source()
     previous = torch.randint(2, 8, (3, 4))
     results = []
@@ -98,7 +99,8 @@ def test_a_stacked_decoder_layer_reads_the_context_with_the_output_below(cell):
     bottom = bottom if isinstance(bottom, tuple) else (bottom,)
     context = torch.einsum("bs,bsm->bm", weights, state.memory)
     upper_layer, upper_state = model.upper[0], state.upper[0]
-    top = upper_layer(torch.cat([context, bottom[0]], dim=-1), upper_state if len(upper_state) > 1 else upper_state[0])
+    top = upper_layer(torch.cat([context, bottom[0]], dim=-1),
+                      upper_state if len(upper_state) > 1 else upper_state[0])
     top = top if isinstance(top, tuple) else (top,)
     for got, want in zip((*new_state.cell, *new_state.upper[0]), (*bottom, *top)):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

@@ -239,6 +239,10 @@ class Seq2Seq(nn.Module):
         return torch.addmm(bias, embedded.flatten(0, -2), self.decoder.weight_ih[:, :embedded.shape[-1]].t()) \
             .view(*embedded.shape[:-1], -1)
 
+    def attentional(self, context: Tensor, top: Tensor) -> Tensor:
+        """``h~ = tanh(W_c [c ; u])`` of the context ``(..., D*H)`` and the top layer's output ``(..., Hd)``."""
+        return torch.tanh(self.combine(torch.cat([context, top], dim=-1)))
+
     def attend(self, projected: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
         """One decoder step from the previous token's ``projected (B, G)`` part of the cell input:
         the attentional vector ``h~_t (B, Hd)``, the new state and the attention weights ``(B, S)``."""
@@ -252,7 +256,7 @@ class Seq2Seq(nn.Module):
             new_state, _ = layer.step(layer.project_input(self.dropout(torch.cat([context, below], -1))), layer_state)
             below = new_state[0]
             upper.append(new_state)
-        attentional = torch.tanh(self.combine(torch.cat([context, below], dim=-1)))  # h~_t (B, Hd)
+        attentional = self.attentional(context, below)  # h~_t (B, Hd)
         return attentional, state._replace(cell=cell_state, feed=attentional, upper=tuple(upper)), weights
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
@@ -279,13 +283,12 @@ class Seq2Seq(nn.Module):
             # Without input feeding no step waits for the previous step's attention: the cell runs over
             # the whole target in one fused kernel, then every step attends at once.
             embedded = self.dropout(self.target_embedding(previous)).transpose(0, 1)  # (T, B, E)
-            queries = native_unroll(self.decoder, embedded, state.cell)[0]  # (T, B, Hd)
-            context = self.attention(queries.transpose(0, 1), state.keys, state.memory, state.mask)[0]
-            below = queries
+            below = native_unroll(self.decoder, embedded, state.cell)[0]  # (T, B, Hd)
+            context = self.attention(below.transpose(0, 1), state.keys, state.memory, state.mask)[0]  # (B, T, D*H)
+            contexts = context.transpose(0, 1)  # (T, B, D*H), as the fused kernels take their input
             for layer, layer_state in zip(self.upper, state.upper):
-                below = native_unroll(layer, self.dropout(torch.cat([context.transpose(0, 1), below], -1)),
-                                      layer_state)[0]
-            attentional = torch.tanh(self.combine(torch.cat([context, below.transpose(0, 1)], dim=-1)))
+                below = native_unroll(layer, self.dropout(torch.cat([contexts, below], -1)), layer_state)[0]
+            attentional = self.attentional(context, below.transpose(0, 1))
         else:
             projected = self.project_tokens(previous)  # (B, T, G): every step's token part at once
             vectors = []

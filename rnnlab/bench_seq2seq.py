@@ -1,6 +1,7 @@
 """The G2P encoder-decoder's training step, with and without input feeding, stepped and fused.
 
-Three ways to train :class:`~rnnlab.models.Seq2Seq` on the same CMUdict batches:
+Three ways to train :class:`~rnnlab.models.Seq2Seq` (one decoder layer, no right-to-left decoder) on the
+same CMUdict batches:
 
 * ``feeding``: input feeding (the decoder cell gets the previous attentional vector), so the
   decoder must step one phoneme at a time;
@@ -46,7 +47,8 @@ def bench_seq2seq(hidden_sizes=HIDDEN_SIZES, precisions=PRECISIONS, repeats: int
           f"{torch.get_num_threads()} threads; ratio = time / feeding's")
     print(f"{'hidden':>6s} {'precision':>9s} " + " ".join(f"{c + ' ms':>10s}" for c in CONTENDERS)
           + " " + " ".join(f"{c + ' ratio':>13s}" for c in CONTENDERS[1:]))
-    task = make_task(TrainConfig(task="g2p", batch_size=128, seed=seed).resolved())  # data and vocabularies
+    task = make_task(TrainConfig(task="g2p", batch_size=128, seed=seed, reverse_decoder_size=0,
+                                 decoder_layers=1).resolved())
     order = epoch_order(len(task.splits.train), seed, 0)
     batches = list(itertools.islice(task.batches(task.splits.train, 128, order, torch.device("cpu")), BATCHES))
     base, rows = task.config, []

@@ -42,11 +42,11 @@ TASK_KINDS: dict[str, str] = {
     "g2p-stress": "transcription",  # the same, phonemes with their stress marks (AH0, AE1, ...)
 }
 
-COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, reverse_decoder_size=0)
+COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, reverse_decoder_size=0, decoder_layers=1)
 # The encoder-decoder's own options, at the values that leave them off (the only ones other tasks take).
 ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1)
 # The value a run was trained with when its config.json predates the option (not the task's default now).
-BEFORE_OPTION: dict[str, Any] = dict(reverse_decoder_size=0)
+BEFORE_OPTION: dict[str, Any] = dict(reverse_decoder_size=0, decoder_layers=1)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist1d": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
                     epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1),
@@ -62,8 +62,9 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "upos": dict(cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last",
                  epochs=18, batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25),
     "g2p": dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
-                epochs=18, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
-                attention="multiplicative", beam_width=5, precision="bf16", reverse_decoder_size=256),
+                epochs=12, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
+                attention="multiplicative", beam_width=5, precision="bf16", reverse_decoder_size=256,
+                decoder_layers=2),
 }
 TASK_DEFAULTS["g2p-stress"] = dict(TASK_DEFAULTS["g2p"])
 
@@ -110,7 +111,7 @@ class TrainConfig:
             then rescored by the sum of both decoders' log-probabilities (0: off; G2P's default: 256).
         decoder_layers: G2P: layers of the (left-to-right) decoder: the first attends; each one above reads the
             attention's context with the output of the layer below, so the decoder remembers where it looked
-            without input feeding (Wu et al. 2016).
+            without input feeding (Wu et al. 2016; G2P's default: 2).
         beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
@@ -151,7 +152,7 @@ class TrainConfig:
     beam_width: Annotated[int | None, TaskDefault] = None
     ctc_weight: float = 0.0
     reverse_decoder_size: Annotated[int | None, TaskDefault] = None
-    decoder_layers: int = 1
+    decoder_layers: Annotated[int | None, TaskDefault] = None
     word_dropout: Annotated[float | None, TaskDefault] = None
     ema: float = 0.0
     clip: float = 1.0

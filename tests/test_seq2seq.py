@@ -366,20 +366,22 @@ def test_a_run_saved_before_ctc_weight_and_the_reverse_decoder_existed_loads_wit
                                                                                           capsys):
     run = tmp_path / "run"
     cli.main(["train", "--task", "g2p", "--data", str(lexicon_file), "--hidden-size", "16", "--num-layers", "1",
-              "--epochs", "1", "--ctc-weight", "0", "--reverse-decoder-size", "0", "--beam-width", "2",
-              "--run-dir", str(run)])
+              "--epochs", "1", "--ctc-weight", "0", "--reverse-decoder-size", "0", "--decoder-layers", "1",
+              "--beam-width", "2", "--run-dir", str(run)])
     saved = json.loads((run / "config.json").read_text())
-    # As written before the options: such a run was trained without the CTC layer and the second
-    # decoder, although G2P trains with a right-to-left decoder by default now.
-    del saved["ctc_weight"], saved["reverse_decoder_size"]
+    # As written before the options: such a run was trained without the CTC layer, the second decoder
+    # and a stacked decoder, although G2P trains with the last two by default now.
+    del saved["ctc_weight"], saved["reverse_decoder_size"], saved["decoder_layers"]
     (run / "config.json").write_text(json.dumps(saved))
     capsys.readouterr()
     cli.main(["evaluate", str(run)])
     assert "WER" in capsys.readouterr().out
     config, _, model = load_run(run)
     assert config.reverse_decoder_size == 0 and model.reverse is None
-    assert TrainConfig(task="g2p").resolved().reverse_decoder_size == 256
-    assert TrainConfig(task="upos").resolved().reverse_decoder_size == 0
+    assert config.decoder_layers == 1 and len(model.upper) == 0
+    g2p, upos = TrainConfig(task="g2p").resolved(), TrainConfig(task="upos").resolved()
+    assert (g2p.reverse_decoder_size, g2p.decoder_layers) == (256, 2)
+    assert (upos.reverse_decoder_size, upos.decoder_layers) == (0, 1)
 
 
 def _reverse_model(seed=0) -> Seq2Seq:

@@ -42,9 +42,9 @@ TASK_KINDS: dict[str, str] = {
     "g2p-stress": "transcription",  # the same, phonemes with their stress marks (AH0, AE1, ...)
 }
 
-COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, reverse_decoder_size=0, decoder_layers=1)
 # The encoder-decoder's own options, at the values that leave them off (the only ones other tasks take).
 ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1)
+COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, **ENCODER_DECODER_OFF)
 # The value a run was trained with when its config.json predates the option (not the task's default now).
 BEFORE_OPTION: dict[str, Any] = dict(reverse_decoder_size=0, decoder_layers=1)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -43,10 +43,11 @@ TASK_KINDS: dict[str, str] = {
 }
 
 # The encoder-decoder's own options, at the values that leave them off (the only ones other tasks take).
-ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1)
+ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1,
+                                           reverse_decoder_layers=1)
 COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, **ENCODER_DECODER_OFF)
 # The value a run was trained with when its config.json predates the option (not the task's default now).
-BEFORE_OPTION: dict[str, Any] = dict(reverse_decoder_size=0, decoder_layers=1)
+BEFORE_OPTION: dict[str, Any] = dict(reverse_decoder_size=0, decoder_layers=1, reverse_decoder_layers=1)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist1d": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
                     epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1),
@@ -112,6 +113,7 @@ class TrainConfig:
         decoder_layers: G2P: layers of the (left-to-right) decoder: the first attends; each one above reads the
             attention's context with the output of the layer below, so the decoder remembers where it looked
             without input feeding (Wu et al. 2016; G2P's default: 2).
+        reverse_decoder_layers: G2P: layers of the right-to-left decoder, stacked the same way (G2P's default: 1).
         beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
@@ -153,6 +155,7 @@ class TrainConfig:
     ctc_weight: float = 0.0
     reverse_decoder_size: Annotated[int | None, TaskDefault] = None
     decoder_layers: Annotated[int | None, TaskDefault] = None
+    reverse_decoder_layers: Annotated[int | None, TaskDefault] = None
     word_dropout: Annotated[float | None, TaskDefault] = None
     ema: float = 0.0
     clip: float = 1.0
@@ -175,7 +178,8 @@ class TrainConfig:
         return config
 
     def check(self) -> None:
-        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "beam_width", "decoder_layers"):
+        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "beam_width", "decoder_layers",
+                     "reverse_decoder_layers"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

@@ -97,7 +97,8 @@ class TranscriptionTask(Task):
         return Seq2Seq(len(self.chars), len(self.phonemes), hidden_size=c.hidden_size, num_layers=c.num_layers,
                        decoder_size=2 * c.hidden_size, cell=c.cell, attention=c.attention,
                        input_feeding=c.input_feeding, dropout=c.dropout, ctc=bool(c.ctc_weight),
-                       reverse_decoder_size=c.reverse_decoder_size, decoder_layers=c.decoder_layers)
+                       reverse_decoder_size=c.reverse_decoder_size, decoder_layers=c.decoder_layers,
+                       reverse_decoder_layers=c.reverse_decoder_layers)
 
     def label_names(self) -> list[str]:
         return self.phonemes.tokens[4:]

@@ -131,7 +131,7 @@ class Seq2Seq(nn.Module):
         hidden_size, num_layers: of the bidirectional encoder (``H`` per direction).
         decoder_size: ``Hd``, the decoder cell's size (and of the attentional vector).
         decoder_layers: ``L``, the decoder's layers: the first attends, the ones above read the context with
-            the output below (the right-to-left decoder has one).
+            the output below.
         cell: the encoder's cell, a name in :data:`rnnlab.models.CELLS`; the decoder uses the matching
             rnnlab cell (:data:`DECODER_CELLS`; LSTM for the parallel-scan cells).
         attention: ``"multiplicative"`` or ``"additive"``.
@@ -140,6 +140,7 @@ class Seq2Seq(nn.Module):
         ctc: add the CTC output layer over the encoder's steps (joint CTC-attention training).
         reverse_decoder_size: the size of a second decoder (:attr:`reverse`, the same architecture) that reads
             the same memory and emits the target right to left, to rescore the first one's beam (0: none).
+        reverse_decoder_layers: that second decoder's layers, stacked as ``decoder_layers``.
         with_encoder: False for that second decoder, which has no encoder of its own.
         fused: without input feeding, run the decoder cell over the whole target in one fused kernel in
             training (False: step it one token at a time, as decoding does; the same function, the
@@ -156,7 +157,8 @@ class Seq2Seq(nn.Module):
                  hidden_size: int = 256, num_layers: int = 2, decoder_size: int = 512, cell: str = "lstm",
                  attention: str = "multiplicative", input_feeding: bool = True, dropout: float = 0.2,
                  fused: bool = True, ctc: bool = False, reverse_decoder_size: int = 0,
-                 with_encoder: bool = True, decoder_layers: int = 1) -> None:
+                 with_encoder: bool = True, decoder_layers: int = 1,
+                 reverse_decoder_layers: int = 1) -> None:
         super().__init__()
         if decoder_layers < 1:
             raise ValueError(f"decoder_layers must be at least 1, got {decoder_layers}")
@@ -182,7 +184,7 @@ class Seq2Seq(nn.Module):
         self.reverse = Seq2Seq(source_vocab_size, target_vocab_size, embedding_size=embedding_size,
                                hidden_size=hidden_size, decoder_size=reverse_decoder_size, cell=cell, attention=attention,
                                input_feeding=input_feeding, dropout=dropout, fused=fused,
-                               with_encoder=False) if reverse_decoder_size else None
+                               with_encoder=False, decoder_layers=reverse_decoder_layers) if reverse_decoder_size else None
 
     def ctc_logits(self, memory: Tensor) -> Tensor:
         """CTC's logits of every source step's slots: ``memory (B, S, D*H) -> (B, CTC_SLOTS * S, V)``."""

@@ -115,12 +115,17 @@ def test_decoder_layers_is_checked_and_a_run_with_a_stacked_decoder_evaluates(le
         TrainConfig(task="g2p", decoder_layers=0).resolved()
     with pytest.raises(ConfigError, match="--decoder-layers is for the G2P tasks"):
         TrainConfig(task="upos", decoder_layers=2).resolved()
+    with pytest.raises(ConfigError, match="--reverse-decoder-layers must be at least 1"):
+        TrainConfig(task="g2p", reverse_decoder_layers=0).resolved()
+    with pytest.raises(ConfigError, match="--reverse-decoder-layers is for the G2P tasks"):
+        TrainConfig(task="upos", reverse_decoder_layers=2).resolved()
     run = tmp_path / "stacked"
     cli.main(["train", "--task", "g2p", "--data", str(lexicon_file), "--hidden-size", "8", "--num-layers", "1",
-              "--epochs", "1", "--decoder-layers", "2", "--reverse-decoder-size", "4", "--beam-width", "2",
-              "--run-dir", str(run)])
+              "--epochs", "1", "--decoder-layers", "2", "--reverse-decoder-size", "4", "--reverse-decoder-layers",
+              "3", "--beam-width", "2", "--run-dir", str(run)])
     config, _, model = load_run(run)
-    assert config.decoder_layers == 2 and len(model.upper) == 1 and len(model.reverse.upper) == 0
+    assert config.decoder_layers == 2 and len(model.upper) == 1
+    assert config.reverse_decoder_layers == 3 and len(model.reverse.upper) == 2
     capsys.readouterr()
     cli.main(["evaluate", str(run)])
     assert "WER" in capsys.readouterr().out
@@ -371,29 +376,32 @@ def test_a_run_saved_before_ctc_weight_and_the_reverse_decoder_existed_loads_wit
     saved = json.loads((run / "config.json").read_text())
     # As written before the options: such a run was trained without the CTC layer, the second decoder
     # and a stacked decoder, although G2P trains with the last two by default now.
-    del saved["ctc_weight"], saved["reverse_decoder_size"], saved["decoder_layers"]
+    del saved["ctc_weight"], saved["reverse_decoder_size"], saved["decoder_layers"], saved["reverse_decoder_layers"]
     (run / "config.json").write_text(json.dumps(saved))
     capsys.readouterr()
     cli.main(["evaluate", str(run)])
     assert "WER" in capsys.readouterr().out
     config, _, model = load_run(run)
     assert config.reverse_decoder_size == 0 and model.reverse is None
-    assert config.decoder_layers == 1 and len(model.upper) == 0
+    assert config.decoder_layers == 1 and len(model.upper) == 0 and config.reverse_decoder_layers == 1
     g2p, upos = TrainConfig(task="g2p").resolved(), TrainConfig(task="upos").resolved()
     assert (g2p.reverse_decoder_size, g2p.decoder_layers) == (256, 2)
     assert (upos.reverse_decoder_size, upos.decoder_layers) == (0, 1)
 
 
-def _reverse_model(seed=0) -> Seq2Seq:
+def _reverse_model(seed=0, reverse_decoder_layers=1) -> Seq2Seq:
     torch.manual_seed(seed)
     model = Seq2Seq(9, 8, embedding_size=5, hidden_size=6, num_layers=2, decoder_size=7, input_feeding=False,
-                    dropout=0.0, reverse_decoder_size=4).double()
+                    dropout=0.0, reverse_decoder_size=4, reverse_decoder_layers=reverse_decoder_layers).double()
     return model.eval()
 
 
-def test_the_reverse_decoder_reads_the_same_memory_and_scores_the_reversed_sequence(lexicon_file):
-    model = _reverse_model()
+@pytest.mark.parametrize("reverse_decoder_layers", [1, 2])
+def test_the_reverse_decoder_reads_the_same_memory_and_scores_the_reversed_sequence(lexicon_file,
+                                                                                   reverse_decoder_layers):
+    model = _reverse_model(reverse_decoder_layers=reverse_decoder_layers)
     assert not hasattr(model.reverse, "encoder") and model.reverse.decoder.hidden_size == 4
+    assert len(model.reverse.upper) == reverse_decoder_layers - 1
     source, lengths = _source()
     previous = torch.randint(4, 8, (3, 4))
     reverse_previous = torch.cat([torch.full((3, 1), START), previous[:, 1:].flip(1)], dim=1)

@@ -46,8 +46,9 @@ TASK_KINDS: dict[str, str] = {
 ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1,
                                            reverse_decoder_layers=1)
 COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, **ENCODER_DECODER_OFF)
-# The value a run was trained with when its config.json predates the option (not the task's default now).
-BEFORE_OPTION: dict[str, Any] = dict(reverse_decoder_size=0, decoder_layers=1, reverse_decoder_layers=1)
+# The value a run was trained with when its config.json predates the option (not the task's default now):
+# every encoder-decoder option came after the first runs, which trained with it off.
+BEFORE_OPTION: dict[str, Any] = dict(ENCODER_DECODER_OFF)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist1d": dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
                     epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1),

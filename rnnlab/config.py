@@ -66,7 +66,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "g2p": dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
                 epochs=12, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
                 attention="multiplicative", beam_width=5, precision="bf16", reverse_decoder_size=256,
-                decoder_layers=2),
+                decoder_layers=2, reverse_decoder_layers=2),
 }
 TASK_DEFAULTS["g2p-stress"] = dict(TASK_DEFAULTS["g2p"])
 
@@ -114,7 +114,7 @@ class TrainConfig:
         decoder_layers: G2P: layers of the (left-to-right) decoder: the first attends; each one above reads the
             attention's context with the output of the layer below, so the decoder remembers where it looked
             without input feeding (Wu et al. 2016; G2P's default: 2).
-        reverse_decoder_layers: G2P: layers of the right-to-left decoder, stacked the same way (G2P's default: 1).
+        reverse_decoder_layers: G2P: layers of the right-to-left decoder, stacked the same way (G2P's default: 2).
         beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns

@@ -385,8 +385,8 @@ def test_a_run_saved_before_ctc_weight_and_the_reverse_decoder_existed_loads_wit
     assert config.reverse_decoder_size == 0 and model.reverse is None
     assert config.decoder_layers == 1 and len(model.upper) == 0 and config.reverse_decoder_layers == 1
     g2p, upos = TrainConfig(task="g2p").resolved(), TrainConfig(task="upos").resolved()
-    assert (g2p.reverse_decoder_size, g2p.decoder_layers) == (256, 2)
-    assert (upos.reverse_decoder_size, upos.decoder_layers) == (0, 1)
+    assert (g2p.reverse_decoder_size, g2p.decoder_layers, g2p.reverse_decoder_layers) == (256, 2, 2)
+    assert (upos.reverse_decoder_size, upos.decoder_layers, upos.reverse_decoder_layers) == (0, 1, 1)
 
 
 def _reverse_model(seed=0, reverse_decoder_layers=1) -> Seq2Seq:

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 
 from rnnlab.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.layers import native_unroll
+from rnnlab.dropout import Dropout
 from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
 
 PAD = 0
@@ -178,7 +179,7 @@ class Seq2Seq(nn.Module):
         self.attention = Attention(attention, decoder_size, memory_size, decoder_size)
         self.combine = nn.Linear(memory_size + decoder_size, decoder_size)
         self.output = nn.Linear(decoder_size, target_vocab_size)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.ctc_output = nn.Linear(memory_size, CTC_SLOTS * target_vocab_size) if ctc else None
         # The right-to-left decoder: the same architecture reading the same memory, without an encoder.
         self.reverse = Seq2Seq(source_vocab_size, target_vocab_size, embedding_size=embedding_size,

@@ -16,6 +16,7 @@ function, and a new group (``train``, ``evaluate``, ``predict``, ``generate``,
     rnnlab bench layers [--repeats N] [--quick]
     rnnlab bench scan [--lengths T...] [--quick] [--quality]
     rnnlab bench train [--steps N]               samples/s on 1 and 2 processes (torchrun)
+    rnnlab bench dropout [--no-model]            rnnlab's dropout against torch's, alone and in G2P training
     rnnlab diagnose RUN_DIR                      gradient flow, Jacobians, gates, gradient norms of a run
     rnnlab memory [--quick]                      the memory benchmark grid, its table, plots and report
     rnnlab report DIR...                         a self-contained HTML page of runs and grids
@@ -110,6 +111,23 @@ def bench_seq2seq(hidden_sizes: tuple[int, ...] = (128, 256),
     from rnnlab import bench_seq2seq as module
 
     module.bench_seq2seq(tuple(hidden_sizes), tuple(precisions), repeats)
+
+
+@bench_app.command(name="dropout")
+def bench_dropout(widths: tuple[int, ...] = (512, 1024), repeats: int = 20, model: bool = True) -> None:
+    """Time rnnlab's dropout against torch's (CPU): alone on activations (128, 12, width) in fp32 and bf16,
+    and in the default G2P model's training step (bf16), forward + backward.
+
+    Prints milliseconds (median) and the ratio rnnlab / torch.
+
+    Args:
+        widths: Activation widths to time dropout alone on.
+        repeats: Timed calls of each contender, interleaved; the median is reported.
+        model: Also time the G2P training step with each dropout (--no-model: dropout alone).
+    """
+    from rnnlab import bench_dropout as module
+
+    module.bench_dropout(tuple(widths), repeats, model)
 
 
 @bench_app.command(name="train")

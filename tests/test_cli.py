@@ -60,6 +60,20 @@ def test_bench_seq2seq_times_feeding_stepped_and_fused_on_cmudict_batches(capsys
     assert "fused ratio" in capsys.readouterr().out
 
 
+def test_bench_dropout_times_both_dropouts_alone_and_in_the_g2p_step(capsys):
+    from rnnlab import bench_dropout
+
+    rows = bench_dropout.bench_dropout(widths=(8,), repeats=1)
+    assert [row["what"] for row in rows] == ["(128, 12, 8) float32", "(128, 12, 8) bfloat16",
+                                             "G2P default model, batch 128, bf16"]
+    for row in rows:
+        assert row["torch_ms"] > 0 and row["rnnlab_ms"] > 0 and row["ratio"] == row["rnnlab_ms"] / row["torch_ms"]
+    assert "ratio = rnnlab / torch" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["bench", "dropout", "--widths", "0", "--no-model"])
+    assert stop.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
 def test_bench_seq2seq_command_refuses_a_zero_size(capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["bench", "seq2seq", "--hidden-sizes", "0"])

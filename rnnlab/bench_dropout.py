@@ -1,0 +1,110 @@
+"""rnnlab's dropout (:mod:`rnnlab.dropout`) against torch's, alone and in the G2P training step (CPU).
+
+* Alone: forward and backward of dropout 0.1 on activations ``(128, 12, width)`` (a batch of words,
+  a dozen steps), fp32 and bf16; ``torch`` is :func:`torch.nn.functional.dropout`.
+* In the G2P model: one forward and backward of the default :class:`~rnnlab.models.Seq2Seq` (bf16
+  autocast) on CMUdict batches of 128 words, once with its dropouts (embeddings, stacked decoder
+  inputs, attentional vectors, both decoders) as ``torch.nn.Dropout`` and once as
+  :class:`rnnlab.dropout.Dropout`: the same model and weights otherwise. The dropout between the
+  encoder's layers is torch's in both (:mod:`rnnlab.layers` keeps torch.nn's masks).
+
+Each time is the median over repeats, the two contenders interleaved in rotating order
+(:func:`rnnlab.bench.interleaved_medians`); ratio = rnnlab's time / torch's.
+
+Run it as ``rnnlab bench dropout``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnlab.bench import interleaved_medians
+from rnnlab.dropout import Dropout, dropout
+
+CONTENDERS = ("torch", "rnnlab")
+WIDTHS = (512, 1024)
+P = 0.1
+BATCHES = 8
+
+
+def bench_dropout(widths=WIDTHS, repeats: int = 20, model: bool = True, seed: int = 0) -> list[dict]:
+    """Time both dropouts alone for every activation width and precision, then (``model``) in the G2P
+    training step; print a table and return its rows: ``what``, ``torch_ms``, ``rnnlab_ms`` and ``ratio``."""
+    from rnnlab.config import ConfigError
+
+    if repeats < 1 or any(w < 1 for w in widths):
+        raise ConfigError(f"bench dropout: --repeats and --widths must be at least 1, got repeats {repeats}, "
+                          f"widths {tuple(widths)}")
+    print(f"rnnlab bench dropout: p = {P}, forward + backward, median of {repeats}, {torch.get_num_threads()} "
+          f"threads; ratio = rnnlab / torch")
+    print(f"{'what':>34s} {'torch ms':>9s} {'rnnlab ms':>9s} {'ratio':>6s}")
+    rows = []
+    for width, dtype in itertools.product(widths, (torch.float32, torch.bfloat16)):
+        x = torch.randn(128, 12, width, dtype=dtype, requires_grad=True)
+        calls = {("torch", "fwd_bwd"): _timed_dropout(lambda t: F.dropout(t, P, training=True), x),
+                 ("rnnlab", "fwd_bwd"): _timed_dropout(lambda t: dropout(t, P), x)}
+        rows.append(_row(f"(128, 12, {width}) {str(dtype).removeprefix('torch.')}", calls, repeats))
+    if model:
+        calls = {(name, "fwd_bwd"): step for name, step in _g2p_steps(seed).items()}
+        rows.append(_row("G2P default model, batch 128, bf16", calls, repeats))
+    return rows
+
+
+def _row(what: str, calls: dict, repeats: int) -> dict:
+    seconds = interleaved_medians(calls, CONTENDERS, repeats)
+    row = {"what": what, **{f"{name}_ms": 1e3 * seconds[name, "fwd_bwd"] for name in CONTENDERS}}
+    row["ratio"] = row["rnnlab_ms"] / row["torch_ms"]
+    print(f"{what:>34s} {row['torch_ms']:9.2f} {row['rnnlab_ms']:9.2f} {row['ratio']:6.2f}", flush=True)
+    return row
+
+
+def _timed_dropout(drop: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable[[], float]:
+    upstream = torch.randn_like(x)
+
+    def call() -> float:
+        start = time.perf_counter()
+        drop(x).backward(upstream)
+        seconds = time.perf_counter() - start
+        x.grad = None
+        return seconds
+
+    return call
+
+
+def _g2p_steps(seed: int) -> dict[str, Callable[[], float]]:
+    """The default G2P model's training step with torch's dropout modules and with rnnlab's."""
+    from rnnlab.config import TrainConfig
+    from rnnlab.tasks import make_task
+    from rnnlab.train import epoch_order
+
+    task = make_task(TrainConfig(task="g2p", batch_size=128, seed=seed).resolved())
+    order = epoch_order(len(task.splits.train), seed, 0)
+    batches = list(itertools.islice(task.batches(task.splits.train, 128, order, torch.device("cpu")), BATCHES))
+    torch.manual_seed(seed)
+    model = task.build_model().train()
+    modules = {"torch": lambda p: nn.Dropout(p), "rnnlab": lambda p: Dropout(p)}
+    steps = {}
+    for name, make in modules.items():
+        turn = itertools.count()
+        droppers = [(module, make(module.dropout.p)) for module in (model, model.reverse) if module is not None]
+
+        def call(droppers=droppers, turn=turn) -> float:
+            for owner, dropper in droppers:
+                owner.dropout = dropper
+            batch = batches[next(turn) % len(batches)]
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss, _ = task.loss(model, batch)
+            loss.backward()
+            seconds = time.perf_counter() - start
+            model.zero_grad(set_to_none=True)
+            return seconds
+
+        steps[name] = call
+    return steps

@@ -25,12 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.bench import interleaved_medians
+from rnnlab.bench_seq2seq import timed_step, training_batches
 from rnnlab.dropout import Dropout, dropout
 
 CONTENDERS = ("torch", "rnnlab")
 WIDTHS = (512, 1024)
 P = 0.1
-BATCHES = 8
 
 
 def bench_dropout(widths=WIDTHS, repeats: int = 20, model: bool = True, seed: int = 0) -> list[dict]:
@@ -81,30 +81,20 @@ def _g2p_steps(seed: int) -> dict[str, Callable[[], float]]:
     """The default G2P model's training step with torch's dropout modules and with rnnlab's."""
     from rnnlab.config import TrainConfig
     from rnnlab.tasks import make_task
-    from rnnlab.train import epoch_order
 
     task = make_task(TrainConfig(task="g2p", batch_size=128, seed=seed).resolved())
-    order = epoch_order(len(task.splits.train), seed, 0)
-    batches = list(itertools.islice(task.batches(task.splits.train, 128, order, torch.device("cpu")), BATCHES))
+    batches = training_batches(task, seed)
     torch.manual_seed(seed)
     model = task.build_model().train()
-    modules = {"torch": lambda p: nn.Dropout(p), "rnnlab": lambda p: Dropout(p)}
     steps = {}
-    for name, make in modules.items():
-        turn = itertools.count()
+    for name, make in {"torch": nn.Dropout, "rnnlab": Dropout}.items():
         droppers = [(module, make(module.dropout.p)) for module in (model, model.reverse) if module is not None]
+        step = timed_step(task, model, True, batches, "bf16")
 
-        def call(droppers=droppers, turn=turn) -> float:
+        def call(droppers=droppers, step=step) -> float:
             for owner, dropper in droppers:
                 owner.dropout = dropper
-            batch = batches[next(turn) % len(batches)]
-            start = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss, _ = task.loss(model, batch)
-            loss.backward()
-            seconds = time.perf_counter() - start
-            model.zero_grad(set_to_none=True)
-            return seconds
+            return step()
 
         steps[name] = call
     return steps

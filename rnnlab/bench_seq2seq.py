@@ -38,7 +38,6 @@ def bench_seq2seq(hidden_sizes=HIDDEN_SIZES, precisions=PRECISIONS, repeats: int
     and return its rows: ``hidden_size``, ``precision``, ``{contender}_ms`` and ``{contender}_ratio``."""
     from rnnlab.config import ConfigError, TrainConfig
     from rnnlab.tasks import make_task
-    from rnnlab.train import epoch_order
 
     if repeats < 1 or any(h < 1 for h in hidden_sizes):
         raise ConfigError(f"bench seq2seq: --repeats and --hidden-sizes must be at least 1, got repeats {repeats}, "
@@ -49,8 +48,7 @@ def bench_seq2seq(hidden_sizes=HIDDEN_SIZES, precisions=PRECISIONS, repeats: int
           + " " + " ".join(f"{c + ' ratio':>13s}" for c in CONTENDERS[1:]))
     task = make_task(TrainConfig(task="g2p", batch_size=128, seed=seed, reverse_decoder_size=0,
                                  decoder_layers=1).resolved())
-    order = epoch_order(len(task.splits.train), seed, 0)
-    batches = list(itertools.islice(task.batches(task.splits.train, 128, order, torch.device("cpu")), BATCHES))
+    batches = training_batches(task, seed)
     base, rows = task.config, []
     for hidden in hidden_sizes:
         models = {}
@@ -59,7 +57,7 @@ def bench_seq2seq(hidden_sizes=HIDDEN_SIZES, precisions=PRECISIONS, repeats: int
             task.config = dataclasses.replace(base, hidden_size=hidden, input_feeding=input_feeding)
             models[input_feeding] = task.build_model().train()
         for precision in precisions:
-            calls = {(name, "fwd_bwd"): _timed_step(task, models[name == "feeding"], name != "stepped", batches,
+            calls = {(name, "fwd_bwd"): timed_step(task, models[name == "feeding"], name != "stepped", batches,
                                                     precision)
                      for name in CONTENDERS}
             seconds = interleaved_medians(calls, CONTENDERS, repeats)
@@ -72,7 +70,15 @@ def bench_seq2seq(hidden_sizes=HIDDEN_SIZES, precisions=PRECISIONS, repeats: int
     return rows
 
 
-def _timed_step(task, model, fused: bool, batches: list[dict], precision: str):
+def training_batches(task, seed: int) -> list[dict]:
+    """The first ``BATCHES`` training batches of 128 words of ``task``'s first epoch (CPU)."""
+    from rnnlab.train import epoch_order
+
+    order = epoch_order(len(task.splits.train), seed, 0)
+    return list(itertools.islice(task.batches(task.splits.train, 128, order, torch.device("cpu")), BATCHES))
+
+
+def timed_step(task, model, fused: bool, batches: list[dict], precision: str):
     """A function that runs one training forward and backward on the next batch and returns the seconds."""
     turn = itertools.count()
 

@@ -15,6 +15,8 @@ drop-ins for ``torch.nn``, masks included.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,12 +25,16 @@ BITS = 15
 LEVELS = 2 ** BITS
 
 
+def check_probability(p: float) -> None:
+    """Refuse a dropout probability outside ``[0, 1]``."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+
+
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
     """A boolean mask of ``shape``: True (keep) with probability ``1 - round(p * 2**15) / 2**15``,
     independently per element, drawn from the default CPU generator (``(n + 1) // 2`` words)."""
-    n = 1
-    for size in shape:
-        n *= size
+    n = math.prod(shape)
     words = torch.empty((n + 1) // 2, dtype=torch.int32).random_()  # 31 random bits each: [0, 2**31)
     fifteen_bits = words.view(torch.int16)[:n] & (LEVELS - 1)  # each half word's low 15 bits
     return fifteen_bits.view(shape) >= round(p * LEVELS)
@@ -37,8 +43,7 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """``x`` (any shape) with each element zeroed with probability ``p`` (to within ``2**-16``) and the
     rest scaled to keep the expectation, in training; ``x`` itself otherwise."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    check_probability(p)
     if not training or p == 0:
         return x
     dropped = round(p * LEVELS)
@@ -52,8 +57,7 @@ class Dropout(nn.Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        check_probability(p)
         self.p = float(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -48,8 +48,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.cells import GRUCell, LSTMCell, RNNCell
-from rnnlab.layers import native_unroll
 from rnnlab.dropout import Dropout
+from rnnlab.layers import native_unroll
 from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
 
 PAD = 0

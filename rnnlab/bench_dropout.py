@@ -5,7 +5,7 @@
 * In the G2P model: one forward and backward of the default :class:`~rnnlab.models.Seq2Seq` (bf16
   autocast) on CMUdict batches of 128 words, once with its dropouts (embeddings, stacked decoder
   inputs, attentional vectors, both decoders) as ``torch.nn.Dropout`` and once as
-  :class:`rnnlab.dropout.Dropout`: the same model and weights otherwise. The dropout between the
+  :class:`rnnlab.dropout.Dropout`: two copies of the same model and weights otherwise. The dropout between the
   encoder's layers is torch's in both (:mod:`rnnlab.layers` keeps torch.nn's masks).
 
 Each time is the median over repeats, the two contenders interleaved in rotating order
@@ -78,23 +78,19 @@ def _timed_dropout(drop: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
 
 
 def _g2p_steps(seed: int) -> dict[str, Callable[[], float]]:
-    """The default G2P model's training step with torch's dropout modules and with rnnlab's."""
+    """The default G2P model's training step with torch's dropout modules and with rnnlab's: two models
+    with the same weights (swapping the modules on one model instead blurs the difference between them)."""
     from rnnlab.config import TrainConfig
     from rnnlab.tasks import make_task
 
     task = make_task(TrainConfig(task="g2p", batch_size=128, seed=seed).resolved())
     batches = training_batches(task, seed)
-    torch.manual_seed(seed)
-    model = task.build_model().train()
     steps = {}
     for name, make in {"torch": nn.Dropout, "rnnlab": Dropout}.items():
-        droppers = [(module, make(module.dropout.p)) for module in (model, model.reverse) if module is not None]
-        step = timed_step(task, model, True, batches, "bf16")
-
-        def call(droppers=droppers, step=step) -> float:
-            for owner, dropper in droppers:
-                owner.dropout = dropper
-            return step()
-
-        steps[name] = call
+        torch.manual_seed(seed)
+        model = task.build_model().train()
+        for owner in (model, model.reverse):
+            if owner is not None:
+                owner.dropout = make(owner.dropout.p)
+        steps[name] = timed_step(task, model, True, batches, "bf16")
     return steps

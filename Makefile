@@ -1,6 +1,6 @@
 # The two commands a fresh machine needs:
 #   make demo   RNN vs LSTM on the adding problem, then a short rnnlab train run on MNIST-1D
-#   make test   run the test suite
+#   make test   lint (ruff), the import contract (import-linter), the docs build, then the test suite
 # Both create (once) and reuse a virtual env in .venv/.
 
 PYTHON ?= python3
@@ -22,6 +22,9 @@ demo: $(STAMP)
 	$(BIN)/rnnlab train --task mnist1d --epochs 10
 
 test: $(STAMP)
+	$(BIN)/ruff check rnnlab tests examples
+	$(BIN)/lint-imports
+	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

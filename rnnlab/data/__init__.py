@@ -14,7 +14,7 @@ and users' own files read into the same containers: :func:`read_npz`, :func:`rea
 
 from rnnlab.data.batching import batches, pad, pad_chars, teacher_forcing
 from rnnlab.data.conllu_files import load_ud_ewt, read_conllu
-from rnnlab.data.containers import DataError, SignalData, Splits, TaggedData, TextData
+from rnnlab.data.containers import SignalData, Splits, TaggedData, TextData
 from rnnlab.data.mnist1d import load_mnist1d
 from rnnlab.data.pronunciations import Transcriptions, load_g2p, read_lexicon
 from rnnlab.data.stress import load_stress
@@ -22,6 +22,7 @@ from rnnlab.data.synthetic import adding_problem
 from rnnlab.data.user_files import read_npz, read_tsv
 from rnnlab.data.vocab import Labels, Vocabulary
 from rnnlab.data.words import ambiguous_words, load_word_language
+from rnnlab.errors import DataError
 
 __all__ = [
     "DataError", "SignalData", "TextData", "TaggedData", "Transcriptions", "Splits",

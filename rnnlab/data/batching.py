@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnlab.data.containers import DataError
+from rnnlab.errors import DataError
 
 
 def pad(sequences: Sequence[Sequence[int]] | Sequence[Tensor], value: int = 0) -> tuple[Tensor, Tensor]:

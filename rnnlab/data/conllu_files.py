@@ -16,8 +16,9 @@ from pathlib import Path
 import conllu
 from conllu.exceptions import ParseException
 
-from rnnlab.data.containers import DataError, Splits, TaggedData
+from rnnlab.data.containers import Splits, TaggedData
 from rnnlab.data.textfile import read_lines
+from rnnlab.errors import DataError
 
 COLUMNS = 10
 WORD_ID = re.compile(r"[1-9][0-9]*")

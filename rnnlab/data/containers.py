@@ -8,13 +8,11 @@ a loader returns three of them as :class:`Splits`.  Nothing here knows about mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import torch
 
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message names the file (and line) and the problem."""
+from rnnlab.errors import DataError
 
 
 @dataclass
@@ -72,7 +70,7 @@ class TaggedData:
         return len(self.sentences)
 
 
-Dataset = Union[SignalData, TextData, TaggedData]
+Dataset = SignalData | TextData | TaggedData
 
 
 class Splits(NamedTuple):

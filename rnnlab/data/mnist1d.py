@@ -16,7 +16,8 @@ import random
 import numpy as np
 import torch
 
-from rnnlab.data.containers import DataError, SignalData, Splits
+from rnnlab.data.containers import SignalData, Splits
+from rnnlab.errors import DataError
 
 CLASSES = [str(digit) for digit in range(10)]
 

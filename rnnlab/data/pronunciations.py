@@ -21,9 +21,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from rnnlab.data.containers import DataError, Splits
+from rnnlab.data.containers import Splits
 from rnnlab.data.splitting import split_by_hash
 from rnnlab.data.textfile import read_lines
+from rnnlab.errors import DataError
 
 FRACTIONS = (0.9, 0.05, 0.05)
 
@@ -47,7 +48,7 @@ class Transcriptions:
     def __len__(self) -> int:
         return len(self.sources)
 
-    def pairs(self) -> "Transcriptions":
+    def pairs(self) -> Transcriptions:
         """One item per (source, target) pair, each with that single target."""
         sources, targets = [], []
         for source, options in zip(self.sources, self.targets):

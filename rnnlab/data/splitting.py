@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 def stable_hash(key: str, seed: int = 0) -> int:
     """A 64-bit hash of ``key`` that is the same in every process, on every machine."""
-    digest = hashlib.blake2b(f"{seed}\x00{key}".encode("utf-8"), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{seed}\x00{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 

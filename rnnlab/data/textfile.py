@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnlab.data.containers import DataError
+from rnnlab.errors import DataError
 
 
 def read_lines(path: Path | str) -> list[str]:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnlab.data.containers import DataError, SignalData, TextData
+from rnnlab.data.containers import SignalData, TextData
 from rnnlab.data.textfile import read_lines
+from rnnlab.errors import DataError
 
 
 def read_npz(path: Path | str, labels_required: bool = True) -> SignalData:

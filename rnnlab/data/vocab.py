@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from rnnlab.data.containers import DataError
+from rnnlab.errors import DataError
 
 
 class Vocabulary:

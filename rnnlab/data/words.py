@@ -27,8 +27,9 @@ import functools
 import unicodedata
 from collections import Counter
 
-from rnnlab.data.containers import DataError, Splits, TextData
+from rnnlab.data.containers import Splits, TextData
 from rnnlab.data.splitting import split_by_hash, stable_hash
+from rnnlab.errors import DataError
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "de", "nl", "sv", "fr", "es", "it", "pt", "pl", "tr", "id", "fi")
 WORDS_PER_LANGUAGE = 3000

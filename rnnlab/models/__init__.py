@@ -9,19 +9,23 @@
 * Baselines with no sense of order, or only a local one: :class:`SignalMLP`,
   :class:`BagOfCharacters`, :class:`CharNgramModel`.
 
-:func:`recurrent_layer` builds the recurrent encoder of every model from a cell name in :data:`CELLS`.
+:func:`recurrent_layer` builds the recurrent encoder of every model from a cell name in :data:`CELLS`
+(:mod:`~rnnlab.models.cells`, the one table of cell names); :mod:`~rnnlab.models.decoding` holds greedy
+decoding, sampling and beam search over any step function.
+
+Imports :mod:`rnnlab.nn` and :mod:`rnnlab.data` only.
 """
 
 from rnnlab.models.baselines import BagOfCharacters, CharNgramModel, SignalMLP
+from rnnlab.models.cells import CELLS, decoder_cell, recurrent_layer
 from rnnlab.models.classifier import POOLINGS, SequenceClassifier
-from rnnlab.models.encoder import CELLS, recurrent_layer
 from rnnlab.models.generator import ConditionalGenerator
 from rnnlab.models.losses import masked_accuracy, masked_cross_entropy
 from rnnlab.models.seq2seq import Ensemble, Seq2Seq
 from rnnlab.models.tagger import SequenceTagger
 
 __all__ = [
-    "CELLS", "recurrent_layer",
+    "CELLS", "recurrent_layer", "decoder_cell",
     "SequenceClassifier", "POOLINGS",
     "SequenceTagger", "masked_cross_entropy", "masked_accuracy",
     "ConditionalGenerator", "Seq2Seq", "Ensemble",

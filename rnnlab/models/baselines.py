@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab.models.encoder import length_mask
+from rnnlab.nn.sequence import length_mask
 
 
 def mlp(input_size: int, hidden_size: int, num_layers: int, output_size: int, dropout: float = 0.0) -> nn.Sequential:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
+from rnnlab.models.cells import recurrent_layer
+from rnnlab.models.encoder import top_layer_state
 from rnnlab.models.pooling import AttentionPooling, max_over_time, mean_over_time
+from rnnlab.nn.sequence import length_mask
 
 POOLINGS = ("last", "mean", "max", "meanmax", "attention")
 

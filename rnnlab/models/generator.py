@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.models.encoder import recurrent_layer
+from rnnlab.models.cells import recurrent_layer
 
 PAD = 0
 
@@ -75,7 +75,8 @@ class ConditionalGenerator(nn.Module):
         state = tuple(h.contiguous() for h in h0)  # each (L, B, H)
         return GeneratorState(state[0] if self.state_tensors == 1 else state, c)
 
-    def run(self, previous: Tensor, state: GeneratorState, lengths: Tensor | None = None) -> tuple[Tensor, GeneratorState]:
+    def run(self, previous: Tensor, state: GeneratorState,
+            lengths: Tensor | None = None) -> tuple[Tensor, GeneratorState]:
         """Logits ``(B, T, V)`` for the tokens after ``previous (B, T)``, and the state after them."""
         steps = previous.shape[1]
         x = torch.cat([self.token_embedding(previous),
@@ -87,6 +88,6 @@ class ConditionalGenerator(nn.Module):
         return self.run(previous, self.start(condition), lengths)[0]
 
     def step(self, tokens: Tensor, state: GeneratorState) -> tuple[Tensor, GeneratorState]:
-        """The step function of :mod:`rnnlab.decoding`: ``tokens (B,)`` -> log-probabilities ``(B, V)``."""
+        """The step function of :mod:`rnnlab.models.decoding`: ``tokens (B,)`` -> log-probabilities ``(B, V)``."""
         logits, state = self.run(tokens.unsqueeze(1), state)
         return logits[:, 0].float().log_softmax(-1), state

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab.models.encoder import length_mask
+from rnnlab.nn.sequence import length_mask
 
 
 def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor, label_smoothing: float = 0.0) -> Tensor:

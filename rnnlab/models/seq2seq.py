@@ -13,7 +13,7 @@ emits one token per step until it emits END, looking back at the source through 
 
 The decoder's first state is ``tanh(W_b [forward final ; backward final])`` of the encoder's top
 layer; ``y_0`` is START and ``h~_0`` zeros.  In training the previous token is the reference's
-(teacher forcing); in decoding it is the model's own (:mod:`rnnlab.decoding` drives :meth:`step`).
+(teacher forcing); in decoding it is the model's own (:mod:`rnnlab.models.decoding` drives :meth:`step`).
 Without input feeding, ``x_t = embed(y_{t-1})``: in training the cell then runs over the whole target
 in one fused kernel and every step attends at once, which makes a training step much cheaper.
 
@@ -47,10 +47,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells import GRUCell, LSTMCell, RNNCell
-from rnnlab.dropout import Dropout
-from rnnlab.layers import native_unroll
-from rnnlab.models.encoder import length_mask, recurrent_layer, top_layer_state
+from rnnlab.models.cells import decoder_cell, recurrent_layer
+from rnnlab.models.encoder import top_layer_state
+from rnnlab.nn.dropout import Dropout
+from rnnlab.nn.layers import native_unroll
+from rnnlab.nn.sequence import length_mask
 
 PAD = 0
 CTC_SLOTS = 2
@@ -96,9 +97,6 @@ class Attention(nn.Module):
         return context, weights
 
 
-DECODER_CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "lstm-fb1": LSTMCell, "gru": GRUCell}
-
-
 class DecoderState(NamedTuple):
     """What the decoder carries from step to step, every tensor batch-first (so beam search can
     reorder it along dimension 0): the cell's state, the previous attentional vector ``h~``
@@ -133,8 +131,8 @@ class Seq2Seq(nn.Module):
         decoder_size: ``Hd``, the decoder cell's size (and of the attentional vector).
         decoder_layers: ``L``, the decoder's layers: the first attends, the ones above read the context with
             the output below.
-        cell: the encoder's cell, a name in :data:`rnnlab.models.CELLS`; the decoder uses the matching
-            rnnlab cell (:data:`DECODER_CELLS`; LSTM for the parallel-scan cells).
+        cell: the encoder's cell, a name in :data:`rnnlab.models.CELLS`; the decoder steps the cell of the
+            same name (:func:`rnnlab.models.cells.decoder_cell`; a name without one is refused).
         attention: ``"multiplicative"`` or ``"additive"``.
         input_feeding: give the previous attentional vector to the decoder cell with the previous token.
         dropout: on embeddings, between encoder layers and on the attentional vector, in training.
@@ -171,7 +169,7 @@ class Seq2Seq(nn.Module):
         memory_size = 2 * hidden_size
         self.input_feeding = input_feeding
         self.fused = fused
-        cell_class = DECODER_CELLS.get(cell, LSTMCell)
+        cell_class = decoder_cell(cell)
         self.decoder = cell_class(embedding_size + (decoder_size if input_feeding else 0), decoder_size)
         self.upper = nn.ModuleList(cell_class(memory_size + decoder_size, decoder_size)
                                    for _ in range(decoder_layers - 1))
@@ -183,9 +181,11 @@ class Seq2Seq(nn.Module):
         self.ctc_output = nn.Linear(memory_size, CTC_SLOTS * target_vocab_size) if ctc else None
         # The right-to-left decoder: the same architecture reading the same memory, without an encoder.
         self.reverse = Seq2Seq(source_vocab_size, target_vocab_size, embedding_size=embedding_size,
-                               hidden_size=hidden_size, decoder_size=reverse_decoder_size, cell=cell, attention=attention,
+                               hidden_size=hidden_size, decoder_size=reverse_decoder_size, cell=cell,
+                               attention=attention,
                                input_feeding=input_feeding, dropout=dropout, fused=fused,
-                               with_encoder=False, decoder_layers=reverse_decoder_layers) if reverse_decoder_size else None
+                               with_encoder=False, decoder_layers=reverse_decoder_layers) \
+            if reverse_decoder_size else None
 
     def ctc_logits(self, memory: Tensor) -> Tensor:
         """CTC's logits of every source step's slots: ``memory (B, S, D*H) -> (B, CTC_SLOTS * S, V)``."""
@@ -218,7 +218,7 @@ class Seq2Seq(nn.Module):
         reverse = self.reverse.start(memory, final, lengths) if self.reverse is not None else None
         return self.start(memory, final, lengths), reverse
 
-    def right_to_left(self) -> "Seq2Seq":
+    def right_to_left(self) -> Seq2Seq:
         """The right-to-left decoder, or a clear error for a model built without one."""
         if self.reverse is None:
             raise ValueError("this Seq2Seq has no right-to-left decoder (build it with reverse_decoder_size > 0)")
@@ -302,7 +302,7 @@ class Seq2Seq(nn.Module):
         return self.output(self.dropout(attentional))  # (B, T, V)
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        """The step function of :mod:`rnnlab.decoding` (state batch-first): log-probabilities ``(B, V)``."""
+        """The step function of :mod:`rnnlab.models.decoding` (state batch-first): log-probabilities ``(B, V)``."""
         logits, state, _ = self.decode_step(tokens, state)
         return logits.float().log_softmax(-1), state
 
@@ -314,7 +314,7 @@ class Ensemble(nn.Module):
 
     so a beam's score is the log-probability of its sequence under that mixture of steps.  The
     models must share their vocabularies; each keeps its own state (``encode`` returns a tuple of
-    :class:`DecoderState`, one per model), so :mod:`rnnlab.decoding` drives :meth:`step` as it
+    :class:`DecoderState`, one per model), so :mod:`rnnlab.models.decoding` drives :meth:`step` as it
     drives :meth:`Seq2Seq.step`.  When every model has a right-to-left decoder, those decode as one
     the same way (:meth:`reverse_log_probs`), so the ensemble rescores its beam as a single model does.
     """

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from rnnlab.models.encoder import recurrent_layer, top_layer_state
+from rnnlab.models.cells import recurrent_layer
+from rnnlab.models.encoder import top_layer_state
 
 PAD, UNK = 0, 1
 
@@ -107,7 +108,8 @@ def word_drop_probability(vocab_size: int, alpha: float, counts: Sequence[int] |
     else:
         counts = torch.as_tensor(counts, dtype=torch.float32)
         if counts.shape != (vocab_size,):
-            raise ValueError(f"word_counts must have one count per word id ({vocab_size}), got shape {tuple(counts.shape)}")
+            raise ValueError(f"word_counts must have one count per word id ({vocab_size}), "
+                             f"got shape {tuple(counts.shape)}")
         if (counts[2:] < 0).any():
             raise ValueError("word_counts must not be negative")
         probability = alpha / (alpha + counts.clamp(min=0)) if alpha > 0 else torch.zeros(vocab_size)

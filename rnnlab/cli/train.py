@@ -1,0 +1,120 @@
+"""``rnnlab train``, ``evaluate``, ``predict``, ``generate``, ``attention``: training a run and using it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from rnnlab.cli.app import app
+from rnnlab.files import write_json
+from rnnlab.tasks import TrainConfig
+from rnnlab.training import train
+from rnnlab.training.evaluate import attention_plot, evaluate_run, generate_words
+from rnnlab.training.predict import predict
+
+
+@app.command(name="train")
+def train_command(config: Annotated[TrainConfig, tyro.conf.arg(name="")], resume: Path | None = None) -> None:
+    """Train a model on a task's data set (or your own file) and write a run directory.
+
+    Args:
+        config: What to train and how.
+        resume: A run directory to continue from its last checkpoint (its saved options apply).
+    """
+    train(config, resume)
+
+
+@app.command(name="evaluate")
+def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = None, batch_size: int = 256,
+                     beam_width: int | None = None, ensemble: tuple[Path, ...] = ()) -> None:
+    """Evaluate a trained run on its task's test split, or on your file; print and save the metrics
+    (accuracy and per-label figures; for G2P, word and phoneme error rates).
+
+    Args:
+        run_dir: The run directory written by rnnlab train.
+        data: A file in the task's format (.npz, TSV, CoNLL-U, word<TAB>phonemes lexicon) to evaluate on instead
+            of the test split.
+        batch_size: Sequences per batch.
+        beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding); another width than the
+            run's saves its report as evaluation-*-beamN.json, beside the run's own.
+        ensemble: G2P: more runs of the same task to decode with as one (the mean of their probabilities at
+            every step); the report is saved in RUN_DIR as evaluation-*-ensemble.json.
+    """
+    summary, path = evaluate_run(run_dir, data, batch_size, beam_width, ensemble)
+    print(f"{summary}; all figures in {path}")
+
+
+@app.command(name="predict")
+def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Positional[tuple[str, ...]] = (),
+                    file: Path | None = None, top_k: int = 3, beam_width: int | None = None,
+                    output: Path | None = None, ensemble: tuple[Path, ...] = ()) -> None:
+    """Predict with a trained run: top-k labels of strings or signals, the tags of sentences, or the
+    pronunciations of words (one word<TAB>PH1 PH2 ... line per word).
+
+    Args:
+        run_dir: The run directory written by rnnlab train.
+        inputs: Items on the command line: words or texts (text task), comma-separated values (signal task),
+            whitespace-tokenised sentences (tagging task), or words (G2P).
+        file: Items from a file instead: one text, sentence or word per line, a .npz with array x (signals), or
+            a CoNLL-U file (tagging; written back with the UPOS column filled).
+        top_k: How many labels to show per item (classifiers).
+        beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding).
+        output: Write the results here instead of printing them.
+        ensemble: G2P: more runs of the same task to decode with as one (the mean of their probabilities).
+    """
+    text = predict(run_dir, list(inputs), file, top_k, beam_width, ensemble)
+    if output is not None:
+        output.write_text(text)
+        print(f"wrote {output}")
+    else:
+        print(text, end="")
+
+
+@app.command(name="generate")
+def generate_command(run_dir: tyro.conf.Positional[Path], conditions: tyro.conf.Positional[tuple[str, ...]] = (),
+                     samples: Annotated[int, tyro.conf.arg(aliases=("-n",))] = 10, temperature: float = 1.0,
+                     top_k: int | None = None, top_p: float | None = None, greedy: bool = False, seed: int = 0,
+                     classifier: Path | None = None, output: Path | None = None) -> None:
+    """Generate words of the requested languages with a word-generation run; print them and how many
+    are real words absent from training (and, with --classifier, recognised as the language asked for).
+
+    Args:
+        run_dir: A word-generation run directory written by rnnlab train.
+        conditions: Languages to generate words of (default: every language the run knows).
+        samples: Words per language.
+        temperature: Below 1 sharpens the distribution of each character (safer words), above 1 flattens it.
+        top_k: Sample only among the k most probable characters at each step.
+        top_p: Sample only among the most probable characters whose probability reaches p (nucleus).
+        greedy: Take the most probable character at each step (one word per language).
+        seed: Seeds the sampling.
+        classifier: A word-language run directory: report the share of samples it assigns back to their language.
+        output: Also write the samples and the report as JSON here.
+    """
+    result = generate_words(run_dir, conditions, samples, temperature, top_k, top_p, greedy, seed, classifier)
+    classified = result["classified"]
+    for language, ws in result["samples"].items():
+        print(f"{language}\t{' '.join(w or '(empty)' for w in ws)}")
+    print("\nlanguage  novel real words  training words  distinct" + ("  classified back" if classified else ""))
+    for language, row in result["report"].items():
+        print(f"{language:8s}  {row['novel_real_words']:16.2f}  {row['training_words']:14.2f}  {row['distinct']:8.2f}"
+              + (f"  {row['classified_back']:15.2f}" if classified else ""))
+    if output is not None:
+        write_json(output, {"samples": result["samples"], "report": result["report"], "temperature": temperature,
+                            "top_k": top_k, "top_p": top_p, "greedy": greedy, "seed": seed})
+        print(f"written: {output}")
+
+
+@app.command(name="attention")
+def attention_command(run_dir: tyro.conf.Positional[Path], word: tyro.conf.Positional[str],
+                      output: Path | None = None) -> None:
+    """Plot which letters each phoneme of a G2P run's (greedy) transcription of WORD looked at.
+
+    Args:
+        run_dir: A G2P run directory written by rnnlab train.
+        word: The word to transcribe.
+        output: The PNG to write (default: RUN_DIR/attention-WORD.png).
+    """
+    phonemes, path = attention_plot(run_dir, word, output)
+    print(f"{word}\t{' '.join(phonemes)}\nwritten: {path}")

@@ -1,0 +1,109 @@
+"""The cell registry: every cell name a model, a task or a command accepts, declared once.
+
+Every task model reads its sequence with one of rnnlab's own layers (never torch.nn's), built by
+:func:`recurrent_layer` from a cell name; an encoder-decoder's step-by-step decoder takes the cell
+of the same name (:func:`decoder_cell`).  :data:`CELLS` maps each name to a :class:`CellRecipe`
+that knows both, so a new cell becomes available to every model, to ``rnnlab train --cell`` and
+to ``rnnlab memory --cells`` by adding one entry.  A name without a decoder cell is refused by the
+encoder-decoder, never replaced by another cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+
+from rnnlab.nn.cell import Cell
+from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
+from rnnlab.nn.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, Recurrent
+
+
+def identity_rnn(input_size: int, hidden_size: int, num_layers: int = 1, **options) -> RNN:
+    """A relu RNN initialised as Le et al. 2015 (IRNN): recurrent weights the identity, biases zero,
+    input weights ~ N(0, 0.001^2), so the state is carried unchanged until training says otherwise."""
+    layer = RNN(input_size, hidden_size, num_layers, nonlinearity="relu", **options)
+    with torch.no_grad():
+        for name, weight in layer.named_parameters():
+            if name.startswith("weight_hh"):
+                weight.copy_(torch.eye(hidden_size))
+            elif name.startswith("weight_ih"):
+                weight.normal_(0.0, 1e-3)
+            else:
+                weight.zero_()
+    return layer
+
+
+def lstm_forget_bias_one(input_size: int, hidden_size: int, num_layers: int = 1, **options) -> LSTM:
+    """An LSTM whose forget-gate bias starts at 1 (Gers et al. 2000; Jozefowicz et al. 2015), so the
+    memory is kept by default at the start of training."""
+    layer = LSTM(input_size, hidden_size, num_layers, **options)
+    with torch.no_grad():
+        for name, bias in layer.named_parameters():
+            if name.startswith("bias_ih"):  # gate order i, f, g, o; bias_hh stays as initialised
+                bias[hidden_size:2 * hidden_size] = 1.0 - getattr(layer, name.replace("bias_ih", "bias_hh"))[
+                    hidden_size:2 * hidden_size]
+    return layer
+
+
+@dataclass(frozen=True)
+class CellRecipe:
+    """How a cell name becomes a layer, and the cell a step-by-step decoder runs.
+
+    Called as ``recipe(input_size, hidden_size, num_layers, *, batch_first, dropout, bidirectional)``
+    (the signature of :class:`~rnnlab.Recurrent` with its cell bound), it builds the layer.
+    ``decoder``: the cell class an encoder-decoder steps with for this name (``None``: the cell has
+    no decoder here, e.g. the parallel-scan cells, whose point is not stepping).
+    """
+
+    layer: Callable[..., Recurrent]
+    decoder: type[Cell] | None = None
+
+    def __call__(self, input_size: int, hidden_size: int, num_layers: int = 1, **options) -> Recurrent:
+        return self.layer(input_size, hidden_size, num_layers, **options)
+
+
+CELLS: dict[str, Callable[..., Recurrent]] = {
+    "rnn": CellRecipe(partial(RNN, nonlinearity="tanh"), decoder=RNNCell),
+    "irnn": CellRecipe(identity_rnn),
+    "lstm": CellRecipe(LSTM, decoder=LSTMCell),
+    "lstm-fb1": CellRecipe(lstm_forget_bias_one, decoder=LSTMCell),
+    "gru": CellRecipe(GRU, decoder=GRUCell),
+    "mingru": CellRecipe(MinGRU),
+    "minlstm": CellRecipe(MinLSTM),
+}
+"""Cell name -> :class:`CellRecipe` (or any layer factory with the same signature)."""
+
+
+def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+                    dropout: float = 0.0, batch_first: bool = True) -> Recurrent:
+    """The rnnlab layer for ``cell`` (a key of :data:`CELLS`): stacked ``num_layers`` deep, ``dropout``
+    between layers, input and output ``(B, T, features)`` unless ``batch_first=False``.
+
+    Raises:
+        ValueError: ``cell`` is not a known name; the message lists the known ones.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    return CELLS[cell](input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                       bidirectional=bidirectional)
+
+
+def decoder_cell(cell: str) -> type[Cell]:
+    """The cell class a step-by-step decoder runs for ``cell`` (a key of :data:`CELLS`).
+
+    Raises:
+        ValueError: ``cell`` is unknown or has no decoder cell; the message lists the names that have one.
+    """
+    decoder = getattr(CELLS.get(cell), "decoder", None)
+    if decoder is None:
+        raise ValueError(f"cell {cell!r} has no step-by-step decoder cell; an encoder-decoder takes one of "
+                         f"{', '.join(decoder_names())}")
+    return decoder
+
+
+def decoder_names() -> list[str]:
+    """The cell names an encoder-decoder takes, in :data:`CELLS`' order."""
+    return [name for name, recipe in CELLS.items() if getattr(recipe, "decoder", None) is not None]

@@ -1,0 +1,515 @@
+"""Recurrent layers: cells unfolded over time, stacked, optionally bidirectional.
+
+:class:`Recurrent` builds a layer from any :class:`~rnnlab.nn.cells.Cell`;
+:class:`RNN`, :class:`LSTM` and :class:`GRU` are drop-in replacements for
+torch.nn's modules of the same names: the same constructor arguments, input
+forms (3-D, 2-D unbatched, ``PackedSequence``), return values, parameter names
+(``weight_ih_l0_reverse``), initialisation and ``state_dict``.
+
+Three engines compute the same function:
+
+* ``"unrolled"``: our cells through :func:`rnnlab.nn.unroll.unroll`.  Works for any
+  cell and can record a trace of every step.
+* ``"native"``: PyTorch's fused kernels (oneDNN on CPU, cuDNN on GPU), for the
+  standard cells.
+* ``"scan"``: for cells whose step is linear in the state (:class:`MinGRU`,
+  :class:`MinLSTM`), every step at once through :func:`rnnlab.nn.scan.linear_scan`.
+
+``engine="auto"`` (the default) uses ``native`` when the cell has one, else ``scan``
+when the cell has one, else ``unrolled``; :meth:`Recurrent.trace` always unrolls.
+
+Shapes: ``T`` time steps, ``B`` batch, ``L`` layers, ``D`` directions (2 if
+bidirectional), ``I`` input features, ``H`` the cell's output size.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnlab.nn.cell import Cell, State, check_dtype_device, check_state
+from rnnlab.nn.cells import GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
+from rnnlab.nn.sequence import check_lengths, padding_mask
+from rnnlab.nn.unroll import Trace, unroll
+
+ENGINES = ("auto", "native", "scan", "unrolled")
+
+_NATIVE_KERNELS = {
+    "LSTM": torch._VF.lstm,
+    "GRU": torch._VF.gru,
+    "RNN_TANH": torch._VF.rnn_tanh,
+    "RNN_RELU": torch._VF.rnn_relu,
+}
+
+
+class Recurrent(nn.Module):
+    """A stacked, optionally bidirectional recurrent layer built from any cell.
+
+    Args:
+        cell: a :class:`~rnnlab.nn.cells.Cell` class (or factory) called as
+            ``cell(input_size, hidden_size, **cell_kwargs)`` once per layer and direction.
+        input_size, hidden_size, num_layers, batch_first, dropout, bidirectional: as torch.nn.LSTM.
+            ``dropout`` is applied to the outputs of every layer but the last, in training mode.
+        engine: ``"auto"``, ``"native"``, ``"scan"`` or ``"unrolled"`` (see the module docstring).
+        cell_kwargs: passed to every cell (for example ``bias``, ``device``, ``dtype``).
+
+    Parameters are registered under torch.nn's names: a cell's ``weight_ih`` of layer ``k`` is
+    ``weight_ih_lk``, and ``weight_ih_lk_reverse`` in the reverse direction (dots in nested names
+    become underscores: ``ln_ih.weight`` -> ``ln_ih_weight_l0``).
+
+    Forward: ``layer(input, hx=None, *, lengths=None) -> (output, h_n)``
+
+    * ``input``: ``(T, B, I)`` (``(B, T, I)`` with ``batch_first``), ``(T, I)`` unbatched, or a
+      ``PackedSequence``.
+    * ``hx``: the initial state, each tensor ``(L * D, B, size)`` (``(L * D, size)`` unbatched); a
+      tensor for one-tensor states (RNN, GRU), a tuple otherwise (LSTM: ``(h_0, c_0)``).
+    * ``lengths`` (rnnlab's addition): ``(B,)`` lengths of padded sequences, an alternative to packing;
+      padded outputs are zero and ``h_n`` is each sequence's state at its own last step.
+    * ``output``: ``(T, B, D * H)`` in the input's layout (a ``PackedSequence`` for packed input);
+      ``h_n``: the final state in ``hx``'s form.
+    """
+
+    def __init__(
+        self,
+        cell: Callable[..., Cell],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        engine: str = "auto",
+        **cell_kwargs,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+        if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} has no effect with num_layers=1 "
+                          "(it applies between layers)", stacklevel=2)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.cell_kwargs = dict(cell_kwargs)
+
+        # The cells live in a plain list, not as submodules: their parameters (and buffers) are
+        # registered on the layer itself under torch.nn's flat names and bound back into the cells
+        # at each call, so that the layer's state_dict and attributes are exactly torch.nn's.
+        cells: list[Cell] = []
+        self._binding: list[tuple[int, str, str, bool]] = []  # (cell index, inner name, flat name, is buffer)
+        for layer in range(num_layers):
+            for direction in range(self.num_directions):
+                in_size = input_size if layer == 0 else cells[0].output_size * self.num_directions
+                c = cell(in_size, hidden_size, **cell_kwargs)
+                if not isinstance(c, Cell):
+                    raise TypeError(f"{name}: cell must build an rnnlab Cell, got {type(c).__name__}")
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                for is_buffer, named in ((False, c.named_parameters()), (True, c.named_buffers())):
+                    for inner, tensor in named:
+                        flat = inner.replace(".", "_") + suffix
+                        if hasattr(self, flat):
+                            raise ValueError(f"{name}: two tensors of the cell map to the same name {flat!r}")
+                        if is_buffer:
+                            self.register_buffer(flat, tensor)
+                        else:
+                            self.register_parameter(flat, tensor)
+                        self._binding.append((len(cells), inner, flat, is_buffer))
+                cells.append(c)
+        self._cells = cells
+        self.engine = engine  # validated by the setter below
+
+    # ----------------------------------------------------------------- engine
+    @property
+    def engine(self) -> str:
+        return self._engine
+
+    @engine.setter
+    def engine(self, value: str) -> None:
+        if value not in ENGINES:
+            raise ValueError(f"{type(self).__name__}: engine must be one of {ENGINES}, got {value!r}")
+        if value == "native" and self.native_mode is None:
+            raise ValueError(f"{type(self).__name__}: engine='native' needs a standard cell (RNN, LSTM, GRU); "
+                             f"{type(self._cells[0]).__name__} has none")
+        if value == "scan" and not self.scannable:
+            raise ValueError(f"{type(self).__name__}: engine='scan' needs a cell whose step is linear in the state "
+                             f"(MinGRUCell, MinLSTMCell: a scan method); {type(self._cells[0]).__name__} "
+                             "has none")
+        self._engine = value
+
+    @property
+    def scannable(self) -> bool:
+        """Whether the cell can run every step at once (it has a ``scan`` method, as the cells whose
+        recurrence is ``h_t = a_t * h_{t-1} + b_t``), so the ``"scan"`` engine can run it."""
+        return callable(getattr(self._cells[0], "scan", None)) and len(self.state_sizes) == 1
+
+    @property
+    def native_mode(self) -> str | None:
+        """The fused kernel for this layer's cell, or ``None`` when it has none."""
+        mode = getattr(self._cells[0], "native_mode", None)
+        return mode if mode in _NATIVE_KERNELS and type(self._cells[0]) in (RNNCell, LSTMCell, GRUCell) else None
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        """Feature size of each state tensor (for an LSTM with projection: ``(proj_size, hidden_size)``)."""
+        return self._cells[0].state_sizes
+
+    def cells(self) -> list[Cell]:
+        """The cell of every layer and direction (index ``layer * D + direction``), bound to the current parameters."""
+        for index, inner, flat, is_buffer in self._binding:
+            owner, _, leaf = inner.rpartition(".")
+            module = self._cells[index].get_submodule(owner)
+            if is_buffer:
+                module._buffers[leaf] = self._buffers[flat]
+            else:
+                module._parameters[leaf] = self._parameters[flat]
+        return self._cells
+
+    # ---------------------------------------------------------------- forward
+    _recorder: Callable | None = None  # set by rnnlab.nn.diagnostics.recording: receives every forward's traces
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None, *,
+                lengths: Tensor | None = None):
+        recorder = self._recorder
+        output, state, traces = self._run(input, hx, lengths, trace=recorder is not None)
+        if recorder is not None:
+            recorder(self, input, lengths, traces)
+        return output, state
+
+    def trace(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None, *,
+              lengths: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor | State, list[Trace]]:
+        """Like ``forward``, through the unrolled engine, also returning a :class:`~rnnlab.nn.unroll.Trace`
+        for every layer and direction (index ``layer * D + direction``), time-major ``(T, B, ...)``."""
+        return self._run(input, hx, lengths, trace=True)
+
+    def _run(self, input, hx, lengths, trace: bool):
+        """Check the input, pick the engine, and return ``(output, h_n, traces)`` in torch.nn's forms."""
+        self._check_input(input, lengths)
+        engine = "unrolled" if trace else self.engine
+        if engine == "auto":
+            engine = "native" if self.native_mode is not None else ("scan" if self.scannable else "unrolled")
+        if isinstance(input, PackedSequence):
+            output, final, traces = self._run_packed(input, hx, engine, trace)
+        else:
+            output, final, traces = self._run_padded(input, hx, lengths, engine, trace)
+        h_n = final[0] if len(final) == 1 else final
+        return output, h_n, traces
+
+    def _run_packed(self, packed: PackedSequence, hx, engine: str, trace: bool):
+        state = self._initial_state(hx, int(packed.batch_sizes[0]), False, packed.data)
+        if engine == "native":
+            output, final = self._native_packed(packed, state)
+            return output, final, []
+        padded, lengths = pad_packed_sequence(packed)  # batch in the original order, as hx and h_n
+        out, final, traces = self._stacked(padded, state, lengths.to(padded.device), engine == "scan", trace)
+        return _repack(out, lengths, packed), final, traces
+
+    def _run_padded(self, input: Tensor, hx, lengths, engine: str, trace: bool):
+        unbatched = input.dim() == 2
+        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+        lengths = check_lengths(lengths, x.shape[1], x.shape[0], x.device)
+        if lengths is not None and int(lengths.min()) == x.shape[0]:
+            lengths = None  # every sequence fills the batch: nothing to mask or pack
+        state = self._initial_state(hx, x.shape[1], unbatched, x)
+        traces: list[Trace] = []
+        if engine == "native" and lengths is not None:
+            packed_out, final = self._native_packed(pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False),
+                                                    state)
+            out = pad_packed_sequence(packed_out, total_length=x.shape[0])[0]
+        elif engine == "native":
+            out, final = self._native(x, state)
+        else:
+            out, final, traces = self._stacked(x, state, lengths, engine == "scan", trace)
+        if unbatched:
+            return out.squeeze(1), tuple(s.squeeze(1) for s in final), traces
+        return (out.transpose(0, 1) if self.batch_first else out), final, traces
+
+    def _check_input(self, input, lengths) -> None:
+        name = type(self).__name__
+        reference = next(iter(self._parameters.values()), None)
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(f"{name}: lengths cannot be given with a PackedSequence, which carries its own")
+            self._check_features(input.data, "input (PackedSequence.data)")
+            check_dtype_device(name, "input", input.data, reference)
+            return
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a Tensor or PackedSequence, got {type(input).__name__}")
+        if input.dim() not in (2, 3):
+            layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+            raise ValueError(f"{name}: input must be 3-D {layout} or 2-D (seq_len, input_size), "
+                             f"got {input.dim()}-D with shape {tuple(input.shape)}")
+        self._check_features(input, "input")
+        check_dtype_device(name, "input", input, reference)
+        if input.dim() == 2 and lengths is not None:
+            raise ValueError(f"{name}: lengths needs batched input, got unbatched input of shape "
+                             f"{tuple(input.shape)}")
+
+    def _check_features(self, x: Tensor, label: str) -> None:
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: {label} must have input_size={self.input_size} features "
+                             f"in its last dimension, got shape {tuple(x.shape)}")
+
+    def _initial_state(self, hx, batch: int, unbatched: bool, like: Tensor) -> State:
+        """``hx`` checked and as a tuple of batched ``(L * D, B, size)`` tensors; zeros when omitted."""
+        name, sizes, layers = type(self).__name__, self.state_sizes, self.num_layers * self.num_directions
+        if hx is None:
+            return tuple(like.new_zeros(layers, batch, size) for size in sizes)
+        if len(sizes) == 1 and not isinstance(hx, Tensor):
+            raise TypeError(f"{name}: hx must be a Tensor, got {type(hx).__name__}")
+        if len(sizes) > 1 and (isinstance(hx, Tensor) or len(hx) != len(sizes)):
+            raise TypeError(f"{name}: hx must be a tuple of {len(sizes)} tensors, got {_describe(hx)}")
+        given = (hx,) if isinstance(hx, Tensor) else tuple(hx)
+        shapes = [(layers, size) if unbatched else (layers, batch, size) for size in sizes]
+        form = "(num_layers * num_directions, " + ("" if unbatched else "batch, ") + "size)"
+        state = check_state(name, "hx", given, shapes, like, form)
+        return tuple(h.unsqueeze(1) for h in state) if unbatched else state
+
+    # ---------------------------------------------------------------- engines
+    def _stacked(self, x: Tensor, state: State, lengths: Tensor | None, scan: bool, trace: bool):
+        """``x (T, B, I)`` through every layer and direction, each unrolled or (``scan``) scanned;
+        returns ``(T, B, D * H)``, the final state and the traces."""
+        cells, directions = self.cells(), self.num_directions
+        finals: list[State] = []
+        traces: list[Trace] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                initial = tuple(s[k] for s in state)
+                if scan:
+                    out, final = _scanned(cells[k], layer_input, initial, lengths, reverse=direction == 1)
+                else:
+                    run = unroll(cells[k], layer_input, initial, lengths=lengths, reverse=direction == 1, trace=trace)
+                    out, final = run.outputs, run.state
+                    if trace:
+                        traces.append(run.trace)
+                outputs.append(out)
+                finals.append(final)
+            layer_input = torch.cat(outputs, dim=-1) if directions == 2 else outputs[0]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        return layer_input, tuple(torch.stack(s) for s in zip(*finals)), traces
+
+    def _native_args(self, state: State):
+        hx = state if len(state) > 1 else state[0]
+        return hx, self._flat_weights, self._cells[0].bias, self.num_layers, self.dropout, self.training, \
+            self.bidirectional
+
+    def _native(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        kernel = _NATIVE_KERNELS[self._require_native()]
+        result = call_kernel(kernel, x, *self._native_args(state), False)
+        return result[0], tuple(result[1:])
+
+    def _native_packed(self, packed: PackedSequence, state: State) -> tuple[PackedSequence, State]:
+        kernel = _NATIVE_KERNELS[self._require_native()]
+        if packed.sorted_indices is not None:
+            state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
+        result = call_kernel(kernel, packed.data, packed.batch_sizes, *self._native_args(state))
+        final = tuple(result[1:])
+        if packed.unsorted_indices is not None:
+            final = tuple(s.index_select(1, packed.unsorted_indices) for s in final)
+        output = PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        return output, final
+
+    def _require_native(self) -> str:
+        mode = self.native_mode
+        if mode is None:
+            raise ValueError(f"{type(self).__name__}: no native engine for {type(self._cells[0]).__name__}")
+        return mode
+
+    # ------------------------------------------------- torch.nn compatibility
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        return list(self._parameters)
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        return list(self._parameters.values())
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """Parameters grouped by layer and direction, as torch.nn's ``all_weights``."""
+        groups: list[list[nn.Parameter]] = [[] for _ in self._cells]
+        for index, _, flat, is_buffer in self._binding:
+            if not is_buffer:
+                groups[index].append(self._parameters[flat])
+        return groups
+
+    def flatten_parameters(self) -> None:
+        """Accepted for compatibility: the native kernels read the parameters where they are."""
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every cell as at construction (torch.nn's uniform rule for the standard cells)."""
+        for c in self.cells():
+            c.reset_parameters()
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if getattr(self, "proj_size", 0):
+            text += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if self.cell_kwargs.get("bias", True) is not True:
+            text += f", bias={self.cell_kwargs['bias']}"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        if type(self) is Recurrent and self.native_mode is None:
+            text += f", cell={type(self._cells[0]).__name__}"
+        if self.engine != "auto":
+            text += f", engine={self.engine!r}"
+        return text
+
+
+class RNN(Recurrent):
+    """Drop-in for ``torch.nn.RNN`` (vanilla tanh or relu recurrence); see :class:`Recurrent`."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(RNNCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, engine=engine, bias=bias, nonlinearity=nonlinearity,
+                         device=device, dtype=dtype)
+        self.bias, self.nonlinearity, self.proj_size = bias, nonlinearity, 0
+        self.mode = self.native_mode
+
+
+class LSTM(Recurrent):
+    """Drop-in for ``torch.nn.LSTM`` (with ``proj_size``); see :class:`Recurrent`. ``hx`` is ``(h_0, c_0)``."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(LSTMCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, engine=engine, bias=bias, proj_size=proj_size,
+                         device=device, dtype=dtype)
+        self.bias, self.proj_size, self.mode = bias, proj_size, "LSTM"
+
+
+class GRU(Recurrent):
+    """Drop-in for ``torch.nn.GRU``; see :class:`Recurrent`."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(GRUCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, engine=engine, bias=bias, device=device, dtype=dtype)
+        self.bias, self.proj_size, self.mode = bias, 0, "GRU"
+
+
+def native_unroll(cell: Cell, x: Tensor, state: State) -> tuple[Tensor, State]:
+    """One standard cell (``cell.native_mode`` set) over every step of ``x (T, B, I)`` through PyTorch's
+    fused kernel, from ``state`` (each tensor ``(B, size)``, as :meth:`~rnnlab.nn.cells.Cell.step` takes it):
+    outputs ``(T, B, P)`` and the final state, the same function as stepping the cell ``T`` times."""
+    kernel = _NATIVE_KERNELS[cell.native_mode]
+    hx = tuple(s.unsqueeze(0) for s in state)
+    weights = [p for p in (getattr(cell, name, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                                                    "weight_hr")) if p is not None]
+    result = call_kernel(kernel, x, hx if len(hx) > 1 else hx[0], weights, cell.bias, 1, 0.0, cell.training, False,
+                         False)
+    return result[0], tuple(s.squeeze(0) for s in result[1:])
+
+
+def call_kernel(kernel: Callable, x: Tensor, *args) -> tuple[Tensor, ...]:
+    """``kernel(x, *args)``, one of PyTorch's fused recurrent kernels.
+
+    oneDNN has no 16-bit recurrent kernel on a CPU without native bfloat16 (AVX512-BF16 or AMX): there a
+    bf16 or fp16 call (under autocast, or with 16-bit tensors) fails inside torch, torch.nn's layers
+    included.  It runs in float32 instead, and its results come back in the 16-bit dtype.
+    """
+    low = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+    if x.device.type != "cpu" or low not in (torch.bfloat16, torch.float16) or native_cpu_bf16():
+        return kernel(x, *args)
+    with torch.autocast("cpu", enabled=False):
+        result = kernel(_in_float32(x), *_in_float32(args))
+    return tuple(r.to(low) for r in result)
+
+
+def _in_float32(value):
+    """``value`` with every floating-point tensor in it (also inside lists and tuples) as float32."""
+    if isinstance(value, Tensor):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_in_float32(v) for v in value)
+    return value
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def _scanned(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, reverse: bool) -> tuple[Tensor, State]:
+    """One layer and direction of a linear-recurrence cell over ``x (T, B, I)``, every step at once:
+    outputs ``(T, B, H)`` (zero at padded steps) and the final state, as :func:`~rnnlab.nn.unroll.unroll`."""
+    h = cell.scan(cell.project_input(x), state[0], lengths, reverse)
+    final = h[0] if reverse else h[-1]  # the state is frozen after each sequence's end
+    if lengths is not None:
+        h = h.masked_fill(padding_mask(lengths, h.shape[0]).unsqueeze(-1), 0.0)
+    return h, (final,)
+
+
+def _repack(padded: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
+    """Pack ``padded (T, B, H)`` (batch in original order) with exactly ``like``'s layout."""
+    if like.sorted_indices is not None:
+        padded, lengths = padded.index_select(1, like.sorted_indices), lengths[like.sorted_indices.cpu()]
+    data = pack_padded_sequence(padded, lengths.cpu(), enforce_sorted=True).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+class _MinimalLayer(Recurrent):
+    """A layer of :attr:`cell_class` (a cell linear in its one-tensor state) with torch.nn.GRU's interface."""
+
+    cell_class: type[Cell]
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, engine: str = "auto") -> None:
+        super().__init__(self.cell_class, input_size, hidden_size, num_layers, batch_first=batch_first,
+                         dropout=dropout, bidirectional=bidirectional, engine=engine, bias=bias, device=device,
+                         dtype=dtype)
+        self.bias, self.proj_size = bias, 0
+
+
+class MinGRU(_MinimalLayer):
+    """Stacked, optionally bidirectional minGRU (:class:`~rnnlab.nn.cells.MinGRUCell`), with torch.nn.GRU's
+    interface; see :class:`Recurrent`.  ``engine="auto"`` scans in parallel over time; ``"unrolled"``
+    steps the cell (the reference, and traces).  Parameters: ``weight_ih_l{k}[_reverse]``, ``bias_ih_l{k}...``."""
+
+    cell_class = MinGRUCell
+
+
+class MinLSTM(_MinimalLayer):
+    """Stacked, optionally bidirectional minLSTM (:class:`~rnnlab.nn.cells.MinLSTMCell`), with a GRU-like
+    one-tensor state ``h`` (a minLSTM has no separate cell state); see :class:`MinGRU`."""
+
+    cell_class = MinLSTMCell
+
+
+def _describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"a Tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} of length {len(value)}" if hasattr(value, "__len__") else type(value).__name__

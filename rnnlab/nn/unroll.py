@@ -1,0 +1,187 @@
+"""Unfolding a cell over time.
+
+The loop ``state_t = cell(x_t, state_{t-1})`` is expanded into a chain, one
+copy of the cell per time step, all sharing the same weights; autograd through
+that chain *is* backpropagation through time.  This module runs any
+:class:`~rnnlab.nn.cells.Cell` over a sequence, with an initial state, per-sequence
+lengths, the reverse direction and an optional trace of every step, and cuts
+long streams into chunks for truncated BPTT.
+
+Shapes: ``T`` time steps, ``B`` batch, ``I`` input features, ``H`` the cell's
+output size.  Sequences are time-major ``(T, B, I)`` unless ``batch_first``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.nn.cell import Cell, State
+from rnnlab.nn.sequence import check_lengths, padding_mask, reverse_in_time
+
+
+class Trace(NamedTuple):
+    """What happened inside the unfolded chain, one entry per time step.
+
+    ``states``: every step's state, a tuple like the cell's state with tensors ``(T, B, size)``.
+    ``gates``: gate activations by name (``"i", "f", "g", "o"`` for an LSTM), each ``(T, B, H)``.
+    ``probe``: ``(T, B, H)`` zeros added to every ``h_t`` (``states[0]``), or ``None`` without
+    autograd; ``torch.autograd.grad(loss, trace.probe)`` is ``dloss/dh_t`` for every ``t``, the
+    total derivative through all later steps.
+    Steps past a sequence's length hold its frozen state and zero gates.
+    """
+
+    states: State
+    gates: dict[str, Tensor]
+    probe: Tensor | None
+
+
+class Unrolled(NamedTuple):
+    """The result of :func:`unroll`: ``outputs (T, B, H)`` (``(B, T, H)`` batch-first),
+    the final ``state`` (each ``(B, size)``), and the :class:`Trace` or ``None``."""
+
+    outputs: Tensor
+    state: State
+    trace: Trace | None
+
+
+def unroll(
+    cell: Cell,
+    inputs: Tensor,
+    state: State | None = None,
+    *,
+    lengths: Tensor | None = None,
+    reverse: bool = False,
+    batch_first: bool = False,
+    trace: bool = False,
+) -> Unrolled:
+    """Run ``cell`` over a batch of sequences.
+
+    Args:
+        cell: any :class:`~rnnlab.nn.cells.Cell`.
+        inputs: ``(T, B, I)``, or ``(B, T, I)`` with ``batch_first``.
+        state: initial state, a tuple of ``(B, size)`` tensors; zeros if omitted.
+        lengths: ``(B,)`` integer lengths in ``1..T``.  A sequence's state stops changing after
+            its last step, so the final state is the one at its own end, and its padded outputs are zero.
+        reverse: run from each sequence's last valid step back to its first (outputs stay
+            aligned with the inputs, as in the backward half of a bidirectional layer).
+        trace: also return a :class:`Trace` of every step.
+
+    Returns:
+        :class:`Unrolled` ``(outputs, state, trace)``.
+    """
+    x = inputs.transpose(0, 1) if batch_first else inputs
+    steps, batch = x.shape[0], x.shape[1]
+    lengths = check_lengths(lengths, batch, steps, x.device)
+    if state is None:
+        state = cell.initial_state(batch, x)
+    if reverse:
+        x = reverse_in_time(x, lengths)
+
+    projected = cell.project_input(x)
+    # Steps before the shortest sequence's end need no mask.
+    first_masked = steps if lengths is None else int(lengths.min())
+    valid = None if lengths is None else ~padding_mask(lengths, steps).unsqueeze(-1)
+    probe, probe_steps = None, None
+    if trace and torch.is_grad_enabled():
+        probe = x.new_zeros(steps, batch, cell.output_size, requires_grad=True)
+        probe_steps = (reverse_in_time(probe, lengths) if reverse else probe).unbind(0)
+
+    outputs, states, gates = [], [], []
+    for t, x_t in enumerate(projected.unbind(0)):
+        new_state, step_gates = cell.step(x_t, state)
+        if probe_steps is not None:
+            new_state = (new_state[0] + probe_steps[t], *new_state[1:])
+        if t >= first_masked:
+            keep = valid[t]
+            new_state = tuple(torch.where(keep, new, old) for new, old in zip(new_state, state))
+            outputs.append(torch.where(keep, new_state[0], 0.0))
+            if trace:
+                step_gates = tuple(torch.where(keep, g, 0.0) for g in step_gates)
+        else:
+            outputs.append(new_state[0])
+        state = new_state
+        if trace:
+            states.append(state)
+            gates.append(step_gates)
+
+    out = torch.stack(outputs)
+    recorded = None
+    if trace:
+        recorded = Trace(
+            states=tuple(torch.stack(s) for s in zip(*states)),
+            gates={name: torch.stack(g) for name, g in zip(cell.gate_names, zip(*gates))},
+            probe=probe,
+        )
+    if reverse:
+        out = reverse_in_time(out, lengths)
+        if recorded is not None:
+            recorded = Trace(
+                states=tuple(reverse_in_time(s, lengths) for s in recorded.states),
+                gates={k: reverse_in_time(g, lengths) for k, g in recorded.gates.items()},
+                probe=recorded.probe,
+            )
+    if batch_first:
+        out = out.transpose(0, 1)
+    return Unrolled(out, state, recorded)
+
+
+def detach_state(state):
+    """Cut the graph behind a state (a tensor or a tuple of tensors), keeping its values."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.detach()
+    return type(state)(detach_state(s) for s in state)
+
+
+def truncated_bptt(
+    model: Callable[..., tuple[Tensor, object]],
+    inputs: Tensor,
+    k: int,
+    state=None,
+    *,
+    batch_first: bool = False,
+) -> Iterator[tuple[Tensor, object]]:
+    """Truncated backpropagation through time over a long stream.
+
+    Splits ``inputs`` (``(T, B, I)``, or ``(B, T, I)`` with ``batch_first``) into chunks of ``k``
+    steps and yields ``(output_chunk, state)`` for each, calling ``model(chunk, state)``.  The
+    state carried into a chunk is detached, so gradients flow back at most ``k`` steps while the
+    state itself carries information over the whole stream.  Compute the loss and step the
+    optimiser inside the loop::
+
+        for (out, _), target in zip(truncated_bptt(lstm, x, k=50), y.split(50)):
+            loss = criterion(head(out), target)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k: the chunk length must be a positive integer, got {k!r}")
+    for chunk in inputs.split(k, dim=1 if batch_first else 0):
+        out, state = model(chunk, detach_state(state))
+        yield out, state
+
+
+class Stream(nn.Module):
+    """Streaming inference: feeds successive chunks of one long sequence to ``model``, carrying its state.
+
+    ``stream(chunk)`` returns ``model``'s output for the chunk; the state after it is kept (detached)
+    for the next call.  ``reset()`` starts a new stream.  The result equals running ``model`` over the
+    concatenated chunks at once.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.state = None
+
+    def forward(self, chunk: Tensor) -> Tensor:
+        out, state = self.model(chunk, self.state)
+        self.state = detach_state(state)
+        return out
+
+    def reset(self) -> None:
+        self.state = None

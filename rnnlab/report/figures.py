@@ -1,0 +1,275 @@
+"""Every figure rnnlab draws, as PNG files: matplotlib is set up here, once, for files only.
+
+Plot functions take plain numbers (lists, dicts read from a run's JSON files, tensors) and a path, and
+return the path; none of them imports anything of rnnlab above :mod:`rnnlab.report`.
+
+* :func:`plot_learning_curve`: a run's train loss and validation metric per epoch.
+* :func:`write_memory_plots`: the memory grid's gradient flow, flow heat maps, gate saturation,
+  learning curves, gradient norms and table.
+* :func:`plot_run_diagnostics`: a trained run's gradient flow, Jacobians, gates and gradient norms.
+* :func:`plot_attention`: which source letters each output phoneme of a G2P model looked at.
+* :func:`plot_order`: test accuracy of recurrent against order-blind models.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no window, no display needed
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+from rnnlab.report.tables import format_metric, sorted_rows  # noqa: E402
+
+
+def _cells(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(r["cell"] for r in rows))
+
+
+def _save(fig, path: Path, dpi: int = 90) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def write_memory_plots(rows: list[dict], out_dir: Path) -> list[Path]:
+    """Every plot of a memory grid into ``out_dir``; returns their paths."""
+    synthetic = [r for r in rows if r["task"] in ("adding", "copy")]
+    paths = []
+    if synthetic:
+        paths += [plot_gradient_flow(synthetic, out_dir / "gradient_flow.png"),
+                  plot_flow_heatmaps(synthetic, out_dir / "flow_heatmap.png"),
+                  plot_gate_saturation(synthetic, out_dir / "gate_saturation.png"),
+                  plot_learning_curves(synthetic, out_dir / "learning_curves.png"),
+                  plot_grad_norms(synthetic, out_dir / "grad_norms.png")]
+    paths.append(plot_memory_table(rows, out_dir / "memory_table.png"))
+    return paths
+
+
+def _main_task(rows: list[dict]) -> str:
+    """The task a single-panel plot shows: the adding problem when the grid has it, else the first."""
+    return "adding" if any(r["task"] == "adding" for r in rows) else rows[0]["task"]
+
+
+def _middle(rows: list[dict], task: str) -> int:
+    lengths = sorted({r["length"] for r in rows if r["task"] == task})
+    return lengths[len(lengths) // 2]
+
+
+def plot_gradient_flow(rows: list[dict], path: Path) -> Path:
+    """``||dLoss/dh_t|| / ||dLoss/dh_T||`` against ``t`` after training, per task at its middle length."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        length = _middle(rows, task)
+        for r in rows:
+            if r["task"] == task and r["length"] == length and r["flow"]:
+                norms = r["flow"][-1]
+                last = norms[-1] if norms[-1] > 0 else max(norms) or 1.0
+                ax.plot([max(n / last, 1e-30) for n in norms], label=r["cell"])
+        ax.set_yscale("log")
+        ax.set_xlabel("time step t")
+        ax.set_ylabel("||dLoss/dh_t|| / ||dLoss/dh_T||")
+        ax.set_title(f"{task}, T={length}: how far back the gradient reaches (after training)")
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_flow_heatmaps(rows: list[dict], path: Path) -> Path:
+    """``log10 ||dLoss/dh_t||`` over training updates (rows) x time steps (columns), one panel per cell,
+    for the adding problem (else the first task) at its middle length."""
+    task = _main_task(rows)
+    length = _middle(rows, task)
+    chosen = [r for r in rows if r["task"] == task and r["length"] == length and r["flow"]]
+    columns = min(4, len(chosen)) or 1
+    lines = math.ceil(len(chosen) / columns) or 1
+    fig, axes = plt.subplots(lines, columns, figsize=(4 * columns, 2.8 * lines), squeeze=False)
+    for ax in axes.flat[len(chosen):]:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, chosen):
+        image = [[math.log10(max(v, 1e-30)) for v in norms] for norms in r["flow"]]
+        shown = ax.imshow(image, aspect="auto", origin="lower", cmap="viridis",
+                          extent=(0, length, r["flow_steps"][0], r["flow_steps"][-1] or 1))
+        ax.set_title(f"{r['cell']}", fontsize=9)
+        ax.set_xlabel("time step t", fontsize=8)
+        ax.set_ylabel("update", fontsize=8)
+        fig.colorbar(shown, ax=ax, label="log10 ||dL/dh_t||")
+    fig.suptitle(f"gradient flow during training: {task}, T={length}")
+    return _save(fig, path)
+
+
+def plot_gate_saturation(rows: list[dict], path: Path) -> Path:
+    """Share of each cell's memory gate above 0.95 at each step after training (forget ``f`` for LSTMs, ``z``
+    (update) for GRUs, the normalised ``f`` for minLSTM), per task at its middle length."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 3.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        length = _middle(rows, task)
+        for r in rows:
+            if r["task"] == task and r["length"] == length and r["gates"]:
+                gate = "f" if "f" in r["gates"] else "z"
+                ax.plot(r["gates"][gate], label=f"{r['cell']} ({gate})")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("time step t")
+        ax.set_ylabel("share of gate values > 0.95")
+        ax.set_title(f"{task}, T={length}: gate saturation after training")
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_learning_curves(rows: list[dict], path: Path) -> Path:
+    """Running train metric over updates, one panel per task x length, one line per cell, with the baseline."""
+    panels = sorted({(r["task"], r["length"]) for r in rows})
+    columns = min(5, len(panels))
+    lines = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.6 * columns, 2.8 * lines), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (task, length) in zip(axes.flat, panels):
+        base = None
+        for r in rows:
+            if (r["task"], r["length"]) == (task, length):
+                every = r["updates"] / max(1, len(r["curve"]))
+                ax.plot([every * (k + 1) for k in range(len(r["curve"]))], r["curve"], label=r["cell"])
+                base = r["baseline"]
+        if base is not None:
+            ax.axhline(base, color="black", linestyle="--", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_title(f"{task} T={length}", fontsize=9)
+        ax.set_xlabel("update", fontsize=8)
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle("learning curves (train metric; dashed: memoryless baseline)")
+    return _save(fig, path)
+
+
+def plot_grad_norms(rows: list[dict], path: Path) -> Path:
+    """The global gradient norm of every update before clipping, per cell, for the longest adding run."""
+    task = _main_task(rows)
+    length = max(r["length"] for r in rows if r["task"] == task)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for r in rows:
+        if r["task"] == task and r["length"] == length and r["grad_norms"]:
+            ax.plot(r["grad_norms"], label=r["cell"], linewidth=0.7)
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=0.8, label="clip threshold")
+    ax.set_yscale("log")
+    ax.set_xlabel("update")
+    ax.set_ylabel("global gradient norm (before clipping)")
+    ax.set_title(f"exploding gradients: {task}, T={length}")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_memory_table(rows: list[dict], path: Path) -> Path:
+    """The grid's table as a figure: solved cells in green."""
+    body = []
+    colours = []
+    for r in sorted_rows(rows):
+        solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
+        body.append([r["task"], r["cell"], str(r["length"]), format_metric(r["metric"]), f"{r['baseline']:.4f}", solved,
+                     "-" if r.get("solved_at") is None else str(r["solved_at"]), f"{r['seconds']:.0f}"])
+        tone = "#d9f2d9" if r["solved"] else ("#f7dada" if r["solved"] is False else "#eeeeee")
+        colours.append([tone] * len(body[-1]))
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.22 * len(body)))
+    ax.axis("off")
+    table = ax.table(cellText=body, cellColours=colours, loc="center",
+                     colLabels=["task", "cell", "T", "metric", "baseline", "solved", "at update", "seconds"])
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    return _save(fig, path)
+
+
+def plot_attention(word: str, phonemes: list[str], weights, path: Path) -> Path:
+    """A heat map of attention ``weights (len(phonemes) + 1, len(word))``: one row per output phoneme
+    (and the end token), one column per letter of ``word``."""
+    rows = [*phonemes, "</s>"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(word), 1.0 + 0.4 * len(rows)))
+    ax.imshow(weights[:len(rows), :len(word)].numpy(), cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(word)), list(word))
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("letter")
+    ax.set_ylabel("phoneme")
+    ax.set_title(f"attention: {word}", fontsize=10)
+    return _save(fig, Path(path))
+
+
+def plot_run_diagnostics(summary: dict, out_dir: Path) -> list[Path]:
+    layers = summary["layers"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for layer in layers:
+        ax.plot([max(v, 1e-30) for v in layer["flow_ratio"]], label=layer["name"])
+    ax.set_yscale("log")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("||dLoss/dh_t|| / last step's")
+    ax.set_title("gradient flow through time (one validation batch)")
+    ax.legend(fontsize=7)
+    paths = [_save(fig, out_dir / "gradient_flow.png")]
+
+    fig, (step_ax, product_ax) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for layer in layers:
+        step_ax.plot(layer["jacobian_step"], label=layer["name"])
+        product_ax.plot([max(v, 1e-30) for v in layer["jacobian_product"]], label=layer["name"])
+    step_ax.set_title("||d state_t / d state_t-1|| (spectral)")
+    product_ax.set_title("||d state_t / d state_0|| (running product)")
+    product_ax.set_yscale("log")
+    for ax in (step_ax, product_ax):
+        ax.set_xlabel("time step t")
+        ax.legend(fontsize=6)
+    paths.append(_save(fig, out_dir / "jacobian.png"))
+
+    gated = [layer for layer in layers if layer["gates"]]
+    if gated:
+        fig, axes = plt.subplots(1, len(gated), figsize=(4.5 * len(gated), 3.4), squeeze=False)
+        for ax, layer in zip(axes[0], gated):
+            for name, gate in layer["gates"].items():
+                ax.plot(gate["above_0.95"], label=f"{name} > 0.95")
+                ax.plot(gate["below_0.05"], linestyle="--", label=f"{name} < 0.05")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(layer["name"], fontsize=9)
+            ax.set_xlabel("time step t")
+            ax.legend(fontsize=6)
+        fig.suptitle("gate saturation: share of values near 1 (solid) and near 0 (dashed)")
+        paths.append(_save(fig, out_dir / "gates.png"))
+
+    if summary["grad_norms"]:
+        fig, ax = plt.subplots(figsize=(8, 3.4))
+        ax.plot(summary["grad_norms"], linewidth=0.6)
+        if summary["clip"] > 0:
+            ax.axhline(summary["clip"], color="black", linestyle="--", linewidth=0.8, label="clip threshold")
+            ax.legend(fontsize=7)
+        ax.set_yscale("log")
+        ax.set_xlabel("update")
+        ax.set_ylabel("global gradient norm (before clipping)")
+        paths.append(_save(fig, out_dir / "grad_norms.png"))
+    return paths
+
+
+def plot_learning_curve(metrics: Path, path: Path) -> Path:
+    """Train loss and the validation metric per epoch, from a run's ``metrics.jsonl``."""
+    records = [json.loads(line) for line in Path(metrics).read_text().splitlines() if line]
+    epochs = [r["epoch"] for r in records]
+    fig, loss_axis = plt.subplots(figsize=(6, 3.5))
+    loss_axis.plot(epochs, [r["train_loss"] for r in records], color="tab:blue", label="train loss")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("train loss", color="tab:blue")
+    metric = next((k for k in (records[0] if records else {}) if k.startswith("validation_")), "validation_accuracy")
+    metric_axis = loss_axis.twinx()
+    metric_axis.plot(epochs, [r.get(metric) for r in records], color="tab:orange")
+    metric_axis.set_ylabel(metric.replace("_", " "), color="tab:orange")
+    return _save(fig, Path(path), dpi=100)
+
+
+def plot_order(rows: list[dict], path: Path) -> Path:
+    """A bar chart of test accuracy per data variant and model: recurrent in blue, order-blind in grey."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    labels = [f"{r['data']}\n{r['model']}" for r in rows]
+    ax.bar(range(len(rows)), [r["test_accuracy"] for r in rows],
+           color=["tab:blue" if r["model"] == "recurrent" else "tab:gray" for r in rows])
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title("Order is the point: recurrent (blue) vs feed-forward baselines (grey)")
+    return _save(fig, Path(path), dpi=100)

@@ -1,0 +1,71 @@
+"""The self-contained HTML report of memory grids, training runs and their diagnostics.
+
+:func:`write_report` writes ``report.html`` for one or more directories (memory grids, ``rnnlab train``
+runs, ``rnnlab diagnose`` output), every plot embedded as base64, so the page needs no network
+and no other file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from rnnlab.errors import CheckpointError
+from rnnlab.files import atomic_write
+from rnnlab.report.tables import format_metric, sorted_rows
+
+
+def write_report(directories: list[Path], path: Path) -> Path:
+    """A self-contained HTML page for ``directories`` (memory grids, train runs, diagnostics), written atomically."""
+    sections = []
+    for directory in map(Path, directories):
+        if not directory.is_dir():
+            raise CheckpointError(f"{directory}: no such directory")
+        sections.append(_section(directory))
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rnnlab report</title>\n"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+            "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #bbb;padding:2px 8px}"
+            "img{max-width:100%;display:block;margin:1em 0}figcaption{font-size:13px;color:#555}</style>\n"
+            "</head>\n<body>\n<h1>rnnlab report</h1>\n" + "\n".join(sections) + "\n</body>\n</html>\n")
+    atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return path
+
+
+def _section(directory: Path) -> str:
+    parts = [f"<h2>{html.escape(str(directory))}</h2>"]
+    memory = directory / "memory.json"
+    if memory.exists():
+        data = json.loads(memory.read_text())
+        parts.append(f"<p>Memory grid: {len(data['rows'])} runs in {data['seconds'] / 60:.1f} minutes. "
+                     f"Solved: test metric below {data['solved_fraction']} of the memoryless baseline.</p>")
+        parts.append(_html_table(data["rows"]))
+    config = directory / "config.json"
+    if config.exists():
+        parts.append("<h3>Configuration</h3><pre>" + html.escape(config.read_text()) + "</pre>")
+    test = directory / "test_metrics.json"
+    if test.exists():
+        metrics = json.loads(test.read_text())
+        shown = {k: metrics[k] for k in ("accuracy", "wer", "per", "perplexity") if k in metrics}
+        parts.append("<p>Test: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) + "</p>")
+    diagnostics = directory / "diagnostics" / "diagnostics.json"
+    if diagnostics.exists():
+        parts.append("<h3>Diagnostics</h3><pre>" + html.escape(diagnostics.read_text()[:4000]) + "</pre>")
+    for image in sorted(directory.glob("*.png")) + sorted((directory / "diagnostics").glob("*.png")):
+        encoded = base64.b64encode(image.read_bytes()).decode("ascii")
+        parts.append(f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(image.name)}">'
+                     f"<figcaption>{html.escape(image.name)}</figcaption></figure>")
+    return "\n".join(parts)
+
+
+def _html_table(rows: list[dict]) -> str:
+    head = "".join(f"<th>{c}</th>" for c in ("task", "cell", "T", "metric", "baseline", "solved", "at update",
+                                               "seconds"))
+    body = []
+    for r in sorted_rows(rows):
+        solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
+        at = "-" if r.get("solved_at") is None else r["solved_at"]
+        body.append(f"<tr><td>{r['task']}</td><td>{r['cell']}</td><td>{r['length']}</td><td>{format_metric(r['metric'])}</td>"
+                    f"<td>{r['baseline']:.4f}</td><td>{solved}</td><td>{at}</td><td>{r['seconds']:.0f}</td></tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"

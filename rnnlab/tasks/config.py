@@ -1,0 +1,208 @@
+"""The typed configuration of a training run; the ``rnnlab train`` options are generated from it.
+
+Options left unset (``None``) take the task's defaults (:data:`rnnlab.tasks.registry.TASKS`), which
+are the recipes behind the published numbers.  The choices of ``--task``, ``--model``, ``--cell`` and
+``--pooling`` come from their registries, so a new task or cell is declared once.
+
+The resolved configuration is printed at the start of a run and saved as ``config.json`` in its run
+directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import torch
+import tyro
+
+from rnnlab.errors import ConfigError
+from rnnlab.files import timestamped
+from rnnlab.models import CELLS, POOLINGS
+from rnnlab.models.cells import decoder_names
+from rnnlab.tasks.registry import MODEL_NAMES, TASKS, family
+
+TaskName = Literal[tuple(TASKS)]  # type: ignore[valid-type]  (the registry's names)
+ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
+CellName = Literal[tuple(CELLS)]  # type: ignore[valid-type]  (the cell registry's names)
+Pooling = Literal[POOLINGS]  # type: ignore[valid-type]
+AttentionName = Literal["multiplicative", "additive"]
+Precision = Literal["fp32", "fp64", "bf16", "fp16"]
+
+TaskDefault = tyro.conf.arg(help_behavior_hint="(default: the task's)")
+
+# The encoder-decoder's own options, at the values that leave them off (the only ones other tasks take).
+ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1,
+                                           reverse_decoder_layers=1)
+COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, **ENCODER_DECODER_OFF)
+# The value a run was trained with when its config.json predates the option (not the task's default now):
+# every encoder-decoder option came after the first runs, which trained with it off.
+BEFORE_OPTION: dict[str, Any] = dict(ENCODER_DECODER_OFF)
+
+
+@dataclass
+class TrainConfig:
+    """What to train and how.
+
+    Attributes:
+        task: The task, each with a real data set: mnist1d (classify 1-D signals; mnist1d-shuffled: with their
+            time steps shuffled by one fixed permutation), word-language (the language of a word), word-generation
+            (generate a word of a given language: the same words, turned around), stress
+            (lexical stress of each phoneme, CMUdict), upos (part of speech, UD English EWT), g2p (spelling ->
+            phonemes, CMUdict, stress marks removed; g2p-stress: with them).
+        model: recurrent (the task's recurrent model), or an order-blind baseline for comparison: mlp (signals),
+            bag-of-chars or char-ngram (character 1-3-grams; text).
+        data: Your own training file, of the task's kind: .npz (mnist1d), TSV text<TAB>label (word-language),
+            CoNLL-U (stress, upos). Validation and test are held out of it unless given below.
+        validation_data: Your own validation file (same format as --data).
+        test_data: Your own test file (same format as --data).
+        cell: Recurrent cell: rnn (tanh), irnn (relu, identity-initialised), lstm, lstm-fb1 (forget-gate bias 1),
+            gru, mingru, minlstm (parallel scan).
+        hidden_size: Hidden units per direction.
+        num_layers: Stacked recurrent layers.
+        bidirectional: Read the sequence in both directions.
+        dropout: Dropout between layers and on the summary/embeddings.
+        pooling: How a classifier summarises the sequence.
+        epochs: Passes over the training data.
+        batch_size: Sequences per batch.
+        lr: Peak learning rate (AdamW with a one-cycle schedule).
+        warmup: Share of the training steps over which the learning rate rises to its peak (one-cycle's
+            ``pct_start``); a cosine takes it down to nearly zero over the rest.
+        weight_decay: AdamW weight decay.
+        label_smoothing: Share of the target probability spread over all classes (classifiers).
+        attention: G2P: how the decoder scores the encoder's steps: multiplicative (Luong) or additive (Bahdanau).
+        input_feeding: G2P: feed the decoder's previous attentional vector back in with the previous phoneme
+            (off: the decoder trains through one fused kernel over the whole target, 1.4-1.8x faster).
+        ctc_weight: G2P: weight of an auxiliary CTC loss on the encoder (joint CTC-attention training): each
+            letter's encoding also predicts two phoneme slots, trained with CTC against the reference, so the
+            encoder learns a monotonic letter-to-phoneme alignment; the loss is ``(1 - w) * decoder's + w * CTC``
+            (0: off). Training only: decoding uses the decoder alone.
+        reverse_decoder_size: G2P: also train a right-to-left decoder of this size on the same encoder (the
+            loss is the mean of the two decoders'); the left-to-right beam's ``beam_width`` best sequences are
+            then rescored by the sum of both decoders' log-probabilities (0: off; G2P's default: 256).
+        decoder_layers: G2P: layers of the (left-to-right) decoder: the first attends; each one above reads the
+            attention's context with the output of the layer below, so the decoder remembers where it looked
+            without input feeding (Wu et al. 2016; G2P's default: 2).
+        reverse_decoder_layers: G2P: layers of the right-to-left decoder, stacked the same way (G2P's default: 2).
+        beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
+        word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
+            replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
+            to tag words it has never seen.
+        ema: Also keep an exponential moving average of the weights, ``avg = ema * avg + (1 - ema) * w`` after
+            every update (e.g. 0.999; 0: off). Validation, the best checkpoint's choice, the test and every later
+            command (evaluate, predict, ...) use the average; training continues from the raw weights.
+        clip: Gradient-norm clipping threshold (0 turns clipping off).
+        patience: Stop after this many epochs without a better validation metric (0: never stop early).
+        seed: Seeds the model, the data order and dropout: the same seed on the same CPU gives the same metrics.
+        device: cpu, cuda, or auto (cuda when available). Under torchrun, each process of a machine takes the
+            GPU of its local rank.
+        precision: fp32; fp64 (parameters and inputs in float64); bf16 or fp16 (mixed precision: autocast,
+            with a gradient scaler for fp16; weights, optimizer and evaluation stay in float32); bf16 pays on CPUs
+            with AVX512-BF16 or AMX and on recent GPUs (the task's default: bf16 for G2P, fp32 otherwise).
+        run_dir: Where the run is written (default: runs/TASK-TIME).
+    """
+
+    task: TaskName = "mnist1d"
+    model: ModelName = "recurrent"
+    data: Path | None = None
+    validation_data: Path | None = None
+    test_data: Path | None = None
+    cell: Annotated[CellName | None, TaskDefault] = None
+    hidden_size: Annotated[int | None, TaskDefault] = None
+    num_layers: Annotated[int | None, TaskDefault] = None
+    bidirectional: Annotated[bool | None, TaskDefault] = None
+    dropout: Annotated[float | None, TaskDefault] = None
+    pooling: Annotated[Pooling | None, TaskDefault] = None
+    epochs: Annotated[int | None, TaskDefault] = None
+    batch_size: Annotated[int | None, TaskDefault] = None
+    lr: Annotated[float | None, TaskDefault] = None
+    warmup: Annotated[float | None, TaskDefault] = None
+    weight_decay: Annotated[float | None, TaskDefault] = None
+    label_smoothing: Annotated[float | None, TaskDefault] = None
+    attention: Annotated[AttentionName | None, TaskDefault] = None
+    input_feeding: bool = False
+    beam_width: Annotated[int | None, TaskDefault] = None
+    ctc_weight: float = 0.0
+    reverse_decoder_size: Annotated[int | None, TaskDefault] = None
+    decoder_layers: Annotated[int | None, TaskDefault] = None
+    reverse_decoder_layers: Annotated[int | None, TaskDefault] = None
+    word_dropout: Annotated[float | None, TaskDefault] = None
+    ema: float = 0.0
+    clip: float = 1.0
+    patience: int = 0
+    seed: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    precision: Annotated[Precision | None, TaskDefault] = None
+    run_dir: Path | None = None
+
+    @property
+    def kind(self) -> str:
+        """The task's family: ``signal``, ``text``, ``tagging``, ``transcription`` or ``generation``."""
+        return family(self.task).kind
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every unset option filled from the task's defaults, and checked."""
+        defaults = {**COMMON_DEFAULTS, **TASKS[self.task].defaults}
+        filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        config = dataclasses.replace(self, **filled)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "beam_width", "decoder_layers",
+                     "reverse_decoder_layers"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        for name in ("dropout", "ema", "warmup", "ctc_weight"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+        if self.reverse_decoder_size is not None and self.reverse_decoder_size < 0:
+            raise ConfigError(f"--reverse-decoder-size must be 0 (off) or positive, got {self.reverse_decoder_size}")
+        task_family = family(self.task)
+        for name, off in ENCODER_DECODER_OFF.items():  # options of the encoder-decoder only
+            if getattr(self, name) not in (None, off) and not task_family.encoder_decoder:
+                raise ConfigError(f"--{name.replace('_', '-')} is for the G2P tasks (an encoder-decoder), "
+                                  f"not task {self.task}")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.model not in task_family.models:
+            raise ConfigError(f"--model {self.model} does not fit task {self.task}; choose one of {task_family.models}")
+        if task_family.encoder_decoder and self.cell is not None and self.cell not in decoder_names():
+            decoders = decoder_names()
+            raise ConfigError(f"--cell {self.cell} does not fit task {self.task}: its decoder steps one token at a "
+                              f"time and {self.cell} has no step-by-step decoder cell; choose one of {decoders}")
+        if task_family.causal and self.bidirectional:
+            raise ConfigError(f"--bidirectional does not fit task {self.task}: a generator reads only what it has "
+                              "generated so far")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+
+    def run_directory(self) -> Path:
+        return self.run_dir if self.run_dir is not None else timestamped(self.task)
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def describe(self) -> str:
+        return "  ".join(f"{k}={v}" for k, v in self.to_dict().items() if v is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A run's saved configuration (``config.json``); an option it predates takes the value it was
+        trained with (:data:`BEFORE_OPTION`), not the task's default now."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ConfigError(f"config: unknown options {sorted(unknown)}")
+        paths = {"data", "validation_data", "test_data", "run_dir"}
+        values = {**BEFORE_OPTION, **values}
+        return cls(**{k: (Path(v) if k in paths and v is not None else v) for k, v in values.items()})

@@ -1,0 +1,122 @@
+"""The task registry: every task name, declared once, with its family, data set and recipe.
+
+A task name (``rnnlab train --task NAME``) maps to a :class:`TaskSpec`: the :class:`~rnnlab.tasks.base.Task`
+family that connects the data to a model, a loss and a metric; the loader of the embedded data
+set; and the task's defaults, the recipe behind the published numbers (options a user leaves out
+take them).  The configuration's choices, the file reader for ``--data``, the model names a task
+accepts and the task object itself all come from this one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rnnlab.data import (
+    DataError,
+    Splits,
+    Transcriptions,
+    load_g2p,
+    load_mnist1d,
+    load_stress,
+    load_ud_ewt,
+    load_word_language,
+)
+from rnnlab.data.subsets import split_items
+from rnnlab.tasks.base import Task
+from rnnlab.tasks.classification import SignalTask, TextTask
+from rnnlab.tasks.generation import GenerationTask
+from rnnlab.tasks.tagging import TaggingTask
+from rnnlab.tasks.transcription import TranscriptionTask
+
+if TYPE_CHECKING:
+    from rnnlab.tasks.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: its ``family`` (a :class:`Task` subclass), the ``load`` function of its embedded data
+    set, and its ``defaults`` (option name -> value)."""
+
+    family: type[Task]
+    load: Callable[[], Splits]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_SIGNAL = dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
+               epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1)
+_G2P = dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
+            epochs=12, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
+            attention="multiplicative", beam_width=5, precision="bf16", reverse_decoder_size=256,
+            decoder_layers=2, reverse_decoder_layers=2)
+
+TASKS: dict[str, TaskSpec] = {
+    # many-to-one over float signals (.npz files with --data)
+    "mnist1d": TaskSpec(SignalTask, load_mnist1d, _SIGNAL),
+    # the same, every signal's steps shuffled by one fixed permutation
+    "mnist1d-shuffled": TaskSpec(SignalTask, partial(load_mnist1d, shuffle_seq=True), _SIGNAL),
+    # many-to-one over characters (TSV files with --data)
+    "word-language": TaskSpec(TextTask, load_word_language, dict(
+        cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2, pooling="meanmax", epochs=12,
+        batch_size=128, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0)),
+    # one-to-many: language -> a word of it (TSV word<TAB>language with --data)
+    "word-generation": TaskSpec(GenerationTask, load_word_language, dict(
+        cell="gru", hidden_size=256, num_layers=2, bidirectional=False, dropout=0.2, pooling="last", epochs=20,
+        batch_size=64, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0)),
+    # many-to-many synchronous (CoNLL-U files with --data)
+    "stress": TaskSpec(TaggingTask, load_stress, dict(
+        cell="lstm", hidden_size=64, num_layers=2, bidirectional=True, dropout=0.1, pooling="last", epochs=6,
+        batch_size=64, lr=3e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25)),
+    "upos": TaskSpec(TaggingTask, load_ud_ewt, dict(
+        cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last", epochs=18,
+        batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25)),
+    # many-to-many asynchronous: spelling -> phonemes (CMUdict), stress marks removed
+    "g2p": TaskSpec(TranscriptionTask, load_g2p, _G2P),
+    # the same, phonemes with their stress marks (AH0, AE1, ...)
+    "g2p-stress": TaskSpec(TranscriptionTask, partial(load_g2p, stress=True), _G2P),
+}
+"""Task name -> :class:`TaskSpec`."""
+
+MODEL_NAMES: tuple[str, ...] = tuple(dict.fromkeys(m for spec in TASKS.values() for m in spec.family.models))
+"""Every model name some task builds (``recurrent`` and the order-blind baselines)."""
+
+
+def family(task: str) -> type[Task]:
+    """The :class:`Task` subclass of the task named ``task``."""
+    return TASKS[task].family
+
+
+def make_task(config: TrainConfig, state: dict | None = None, load_data: bool = True) -> Task:
+    """The task ``config`` names, with its data loaded (unless ``load_data`` is false) and its
+    vocabularies learned from the training split or restored from ``state``."""
+    splits = load_splits(config) if load_data else None
+    return family(config.task)(config, splits, state)
+
+
+def read_file(config: TrainConfig, path: Path):
+    """A user's file in the format of ``config``'s task, read into the task's data container."""
+    return family(config.task).read_file(path)
+
+
+def load_splits(config: TrainConfig) -> Splits:
+    """The embedded data set of the task, or the user's files (validation and test held out of ``data``
+    by a seeded split when not given)."""
+    if config.data is None:
+        return TASKS[config.task].load()
+    train = read_file(config, config.data)
+    validation = read_file(config, config.validation_data) if config.validation_data else None
+    test = read_file(config, config.test_data) if config.test_data else None
+    if validation is None or test is None:
+        parts = split_items(train, [0.8, 0.1, 0.1], config.seed)
+        train = parts[0]
+        validation = parts[1] if validation is None else validation
+        test = parts[2] if test is None else test
+    for name, part in (("training", train), ("validation", validation), ("test", test)):
+        if len(part) == 0:
+            raise DataError(f"{config.data}: the {name} split is empty (too few items to hold one out)")
+    if isinstance(train, Transcriptions):
+        train = train.pairs()  # one training item per (word, pronunciation)
+    return Splits(train, validation, test)

@@ -1,0 +1,79 @@
+"""The rnnlab command: help at every level, and the layer benchmark wired to it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rnnlab
+from rnnlab import cli
+from rnnlab.bench import dropout as bench_dropout
+from rnnlab.bench import layers as bench
+from rnnlab.bench import seq2seq as bench_seq2seq
+
+TINY = bench.Size(T=3, B=2, I=3, H=4)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["bench", "--help"], ["bench", "layers", "--help"]])
+def test_help_exits_zero(args, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(args)
+    assert raised.value.code == 0
+    assert "usage: rnnlab" in capsys.readouterr().out
+
+
+def test_bench_module_runs_as_a_script():
+    root = Path(rnnlab.__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "rnnlab.bench", "layers", "--help"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--repeats" in result.stdout
+
+
+def test_bench_layers_command_passes_its_options_on(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench, "bench_layers", lambda **kwargs: calls.append(kwargs))
+    cli.main(["bench", "layers", "--repeats", "2", "--quick"])
+    assert calls == [{"repeats": 2, "quick": True}]
+
+
+def test_bench_layers_returns_a_row_of_times_and_ratios_per_cell(capsys):
+    rows = bench.bench_layers(repeats=1, quick=True, sizes=[TINY])
+    assert [row["cell"] for row in rows] == ["LSTM", "GRU", "RNN"]
+    for row in rows:
+        assert (row["T"], row["B"], row["I"], row["H"]) == TINY
+        for kind in ("fwd", "fwd_bwd"):
+            assert all(row[f"{name}_{kind}_ms"] > 0 for name in ("torch", "native", "unrolled"))
+            assert all(row[f"{name}_{kind}_ratio"] > 0 for name in ("native", "unrolled"))
+    table = capsys.readouterr().out
+    assert "threads" in table and "T=3 B=2 I=3 H=4" in table
+
+
+def test_bench_seq2seq_times_feeding_stepped_and_fused_on_cmudict_batches(capsys):
+    rows = bench_seq2seq.bench_seq2seq(hidden_sizes=(8,), precisions=("fp32", "bf16"), repeats=1)
+    assert [(row["hidden_size"], row["precision"]) for row in rows] == [(8, "fp32"), (8, "bf16")]
+    for row in rows:
+        assert all(row[f"{name}_ms"] > 0 for name in ("feeding", "stepped", "fused"))
+        assert row["fused_ratio"] == row["fused_ms"] / row["feeding_ms"]
+    assert "fused ratio" in capsys.readouterr().out
+
+
+def test_bench_dropout_times_both_dropouts_alone_and_in_the_g2p_step(capsys):
+    rows = bench_dropout.bench_dropout(widths=(8,), repeats=1)
+    assert [row["what"] for row in rows] == ["(128, 12, 8) float32", "(128, 12, 8) bfloat16",
+                                             "G2P default model, batch 128, bf16"]
+    for row in rows:
+        assert row["torch_ms"] > 0 and row["rnnlab_ms"] > 0 and row["ratio"] == row["rnnlab_ms"] / row["torch_ms"]
+    assert "ratio = rnnlab / torch" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["bench", "dropout", "--widths", "0", "--no-model"])
+    assert stop.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+def test_bench_seq2seq_command_refuses_a_zero_size(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["bench", "seq2seq", "--hidden-sizes", "0"])
+    assert stop.value.code == 2 and "at least 1" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""Shared test helpers: build a torch.nn module and its rnnlab twin, and compare them in float64."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+import rnnlab
+
+TOLERANCE = 1e-10
+
+KINDS = {
+    # name: (torch.nn class, rnnlab class, extra constructor arguments)
+    "lstm": (nn.LSTM, rnnlab.LSTM, {}),
+    "lstm_proj": (nn.LSTM, rnnlab.LSTM, {"proj_size": 3}),
+    "gru": (nn.GRU, rnnlab.GRU, {}),
+    "rnn_tanh": (nn.RNN, rnnlab.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (nn.RNN, rnnlab.RNN, {"nonlinearity": "relu"}),
+}
+
+
+def twin_layers(kind: str, input_size: int, hidden_size: int, engine: str = "auto", **kwargs):
+    """``(reference, ours)`` built from the same seed in float64."""
+    ref_cls, our_cls, extra = KINDS[kind]
+    options = {**extra, **kwargs, "dtype": torch.float64}
+    torch.manual_seed(7)
+    reference = ref_cls(input_size, hidden_size, **options)
+    torch.manual_seed(7)
+    ours = our_cls(input_size, hidden_size, engine=engine, **options)
+    return reference, ours
+
+
+def state_shapes(module, batch: int | None) -> list[tuple[int, ...]]:
+    """Shapes of the initial-state tensors torch.nn expects (``batch=None`` for unbatched input)."""
+    layers = module.num_layers * (2 if module.bidirectional else 1)
+    sizes = [module.proj_size or module.hidden_size]
+    if isinstance(module, (nn.LSTM, rnnlab.LSTM)):
+        sizes.append(module.hidden_size)
+    return [(layers, size) if batch is None else (layers, batch, size) for size in sizes]
+
+
+def as_hx(tensors: list[torch.Tensor]):
+    return tensors[0] if len(tensors) == 1 else tuple(tensors)
+
+
+def flatten_output(output, h_n) -> list[torch.Tensor]:
+    out = output.data if isinstance(output, PackedSequence) else output
+    return [out, *([h_n] if isinstance(h_n, torch.Tensor) else list(h_n))]
+
+
+def run_and_grad(module, make_input, hx_values, seed: int = 99):
+    """Forward ``module``, backprop a random projection of everything it returns.
+
+    Returns (outputs, gradients of: input, each initial-state tensor, each parameter by name).
+    """
+    x_leaf, model_input = make_input()
+    hx_leaves = [h.clone().requires_grad_(True) for h in hx_values] if hx_values is not None else None
+    output, h_n = module(model_input, as_hx(hx_leaves) if hx_leaves is not None else None)
+    results = flatten_output(output, h_n)
+    generator = torch.Generator().manual_seed(seed)
+    loss = sum((r * torch.randn(r.shape, generator=generator, dtype=r.dtype).to(r.device)).sum() for r in results)
+    leaves = [x_leaf, *(hx_leaves or []), *module.parameters()]
+    grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+    return results, grads
+
+
+def assert_close(actual, expected, what: str) -> None:
+    assert len(actual) == len(expected), what
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        if e is None or a is None:
+            assert a is None and e is None or (a is not None and torch.all(a == 0)) or (
+                e is not None and torch.all(e == 0)), f"{what}[{k}]: one gradient is missing"
+            continue
+        assert a.shape == e.shape, f"{what}[{k}]: shape {tuple(a.shape)} != {tuple(e.shape)}"
+        error = (a - e).abs().max().item() if a.numel() else 0.0
+        assert error <= TOLERANCE, f"{what}[{k}]: max abs difference {error:.3e}"

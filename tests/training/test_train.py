@@ -1,0 +1,278 @@
+"""The training workflow end to end on small real slices: train, checkpoint, evaluate, predict, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab import cli
+from rnnlab.data import load_mnist1d, load_stress, load_word_language
+from rnnlab.tasks import TaggingTask, TrainConfig, make_task
+from rnnlab.training import load_run, train
+
+TINY = dict(hidden_size=16, num_layers=1, batch_size=32, lr=1e-2, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def signal_file(tmp_path_factory) -> Path:
+    """300 real MNIST-1D training signals as a user's .npz file."""
+    train_split = load_mnist1d().train
+    path = tmp_path_factory.mktemp("data") / "signals.npz"
+    np.savez(path, x=train_split.x[:300, :, 0].numpy(), y=train_split.y[:300].numpy())
+    return path
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory) -> Path:
+    """Real words of three languages as a user's TSV file."""
+    data = load_word_language().train
+    keep = {"en", "de", "fr"}
+    rows = [(w, lang) for w, lang in zip(data.texts, data.labels) if lang in keep][:600]
+    path = tmp_path_factory.mktemp("data") / "words.tsv"
+    path.write_text("".join(f"{w}\t{lang}\n" for w, lang in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tagged_file(tmp_path_factory) -> Path:
+    """Real CMUdict stress examples as a user's CoNLL-U file."""
+    data = load_stress().train
+    path = tmp_path_factory.mktemp("data") / "stress.conllu"
+    blocks = []
+    for words, tags in list(zip(data.sentences, data.tags))[:400]:
+        blocks.append("\n".join(f"{k}\t{w}\t_\t{t}\t_\t_\t_\t_\t_\t_" for k, (w, t) in enumerate(zip(words, tags), 1)))
+    path.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return path
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+CASES = {
+    "signal": ("mnist1d", "signal_file"),
+    "text": ("word-language", "text_file"),
+    "tagging": ("stress", "tagged_file"),
+}
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_train_writes_a_complete_run_and_the_loss_falls(kind, tmp_path, request):
+    task, fixture = CASES[kind]
+    data = request.getfixturevalue(fixture)
+    run_dir = tmp_path / "run"
+    summary = train(TrainConfig(task=task, data=data, epochs=4, run_dir=run_dir, **TINY), progress_bar=False)
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "task.json", "metrics.jsonl", "last.pt", "best.pt", "learning_curve.png",
+            "test_metrics.json"} <= names
+    records = _metrics(run_dir)
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    test = json.loads((run_dir / "test_metrics.json").read_text())
+    assert test["accuracy"] == summary["test_accuracy"] and test["total"] > 0
+    assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+@pytest.mark.parametrize("kind", CASES)
+def test_parallel_scan_cells_train_on_every_kind_of_task_from_the_command_line(cell, kind, tmp_path, request, capsys):
+    task, fixture = CASES[kind]
+    run_dir = tmp_path / "run"
+    cli.main(["train", "--task", task, "--data", str(request.getfixturevalue(fixture)), "--cell", cell,
+              "--epochs", "4", "--hidden-size", "16", "--num-layers", "2", "--batch-size", "32", "--lr", "1e-2",
+              "--run-dir", str(run_dir)])
+    records = _metrics(run_dir)
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    assert json.loads((run_dir / "config.json").read_text())["cell"] == cell
+    capsys.readouterr()
+    cli.main(["evaluate", str(run_dir)])
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_resume_drops_log_lines_of_epochs_its_checkpoint_does_not_hold(signal_file, tmp_path):
+    run_dir = tmp_path / "run"
+    train(TrainConfig(task="mnist1d", data=signal_file, epochs=2, run_dir=run_dir, **TINY), progress_bar=False)
+    with open(run_dir / "metrics.jsonl", "a") as log:  # as if stopped after logging epoch 3, before its checkpoint
+        log.write(json.dumps({"epoch": 3, "train_loss": 0.0, "validation_accuracy": 0.0}) + "\n")
+    saved = json.loads((run_dir / "config.json").read_text())
+    del saved["warmup"]  # a run written before --warmup existed resumes with the schedule it was trained on
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    train(TrainConfig(), resume=run_dir, progress_bar=False)
+    assert [r["epoch"] for r in _metrics(run_dir)] == [1, 2]
+
+
+@pytest.mark.parametrize("warmup", [0.0, 0.5])
+def test_the_learning_rate_peaks_when_the_warmup_ends(warmup, signal_file, tmp_path):
+    config = TrainConfig(task="mnist1d", data=signal_file, epochs=4, warmup=warmup, run_dir=tmp_path / "run", **TINY)
+    train(config, progress_bar=False)
+    lrs = [r["lr"] for r in _metrics(tmp_path / "run")]  # each epoch's last learning rate
+    if warmup == 0:
+        assert lrs == sorted(lrs, reverse=True) and lrs[0] > 0.8 * TINY["lr"]  # falls from the first step
+    else:
+        assert max(lrs) == lrs[1] and lrs[1] > 0.99 * TINY["lr"] and lrs[0] < 0.6 * TINY["lr"]  # peak at half time
+
+
+@pytest.mark.parametrize("warmup_steps", [1, 1.5])
+def test_a_warmup_shorter_than_two_steps_starts_at_the_peak(warmup_steps, signal_file, tmp_path):
+    config = TrainConfig(task="mnist1d", data=signal_file, epochs=2, run_dir=tmp_path / "run", **TINY).resolved()
+    steps = 2 * math.ceil(len(make_task(config).splits.train) / config.batch_size)
+    train(dataclasses.replace(config, warmup=warmup_steps / steps), progress_bar=False)
+    train(dataclasses.replace(config, warmup=0.0, run_dir=tmp_path / "none"), progress_bar=False)
+    # the same schedule as no warm-up at all: every epoch ends at the same rate
+    assert [r["lr"] for r in _metrics(tmp_path / "run")] == [r["lr"] for r in _metrics(tmp_path / "none")]
+
+
+def test_evaluate_and_predict_use_the_saved_run(signal_file, text_file, tagged_file, tmp_path, capsys):
+    runs = {}
+    for kind, (task, _fixture) in CASES.items():
+        data = {"signal": signal_file, "text": text_file, "tagging": tagged_file}[kind]
+        runs[kind] = tmp_path / kind
+        train(TrainConfig(task=task, data=data, epochs=1, run_dir=runs[kind], **TINY), progress_bar=False)
+    capsys.readouterr()
+
+    cli.main(["evaluate", str(runs["text"]), "--data", str(text_file)])
+    assert "accuracy" in capsys.readouterr().out
+    report = json.loads((runs["text"] / "evaluation-words.json").read_text())
+    assert set(report["per_label"]) == {"de", "en", "fr"} and report["total"] == 600
+
+    cli.main(["predict", str(runs["text"]), "haus", "maison", "--top-k", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("haus\t") and lines[0].count("(") == 2
+
+    signal_values = ",".join(f"{v:.3f}" for v in np.load(signal_file)["x"][0])
+    cli.main(["predict", str(runs["signal"]), signal_values, "--top-k", "1"])
+    assert capsys.readouterr().out.count("(") == 1
+    unlabelled = tmp_path / "unlabelled.npz"
+    np.savez(unlabelled, x=np.load(signal_file)["x"][:3])
+    cli.main(["predict", str(runs["signal"]), "--file", str(unlabelled), "--top-k", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["unlabelled.npz[0]", "unlabelled.npz[1]", "unlabelled.npz[2]"]
+
+    cli.main(["predict", str(runs["tagging"]), "K AE T", "D AO G Z"])
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines() if line]
+    assert [r[1] for r in rows] == ["K", "AE", "T", "D", "AO", "G", "Z"]
+    assert all(r[3] in {"0", "1", "2", "none"} for r in rows)
+
+
+def test_predict_fills_the_upos_column_of_a_conllu_file(tagged_file, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train(TrainConfig(task="stress", data=tagged_file, epochs=1, run_dir=run_dir, **TINY), progress_bar=False)
+    source = tmp_path / "in.conllu"
+    source.write_text("# sent_id = 1\n# text = K AE-T\n1\tK\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                      "2-3\tAE-T\t_\t_\t_\t_\t_\t_\t_\t_\n2\tAE\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                      "3\tT\t_\t_\t_\t_\t_\t_\t_\t_\n3.1\tX\t_\t_\t_\t_\t_\t_\t_\t_\n\n", encoding="utf-8")
+    out = tmp_path / "out.conllu"
+    cli.main(["predict", str(run_dir), "--file", str(source), "--output", str(out)])
+    lines = out.read_text().splitlines()
+    assert lines[0] == "# sent_id = 1" and lines[1] == "# text = K AE-T"
+    columns = [line.split("\t") for line in lines[2:] if line]
+    assert [c[0] for c in columns] == ["1", "2-3", "2", "3", "3.1"]
+    assert all(c[3] in {"0", "1", "2", "none"} for c in columns if c[0] in {"1", "2", "3"})
+    assert columns[1][3] == "_" and columns[4][3] == "_"
+
+
+def test_same_seed_gives_the_same_metrics(text_file, tmp_path):
+    a = train(TrainConfig(task="word-language", data=text_file, epochs=2, run_dir=tmp_path / "a", **TINY),
+              progress_bar=False)
+    b = train(TrainConfig(task="word-language", data=text_file, epochs=2, run_dir=tmp_path / "b", **TINY),
+              progress_bar=False)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in _metrics(tmp_path / "a")]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in _metrics(tmp_path / "b")]
+    assert a["test_accuracy"] == b["test_accuracy"]
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_ctrl_c_saves_and_resume_reaches_the_uninterrupted_result(ema, tagged_file, tmp_path, monkeypatch):
+    options = dict(task="stress", data=tagged_file, epochs=3, ema=ema, **{**TINY, "dropout": 0.2, "num_layers": 2})
+    whole = train(TrainConfig(run_dir=tmp_path / "whole", **options), progress_bar=False)
+
+    calls = {"n": 0}
+    original = TaggingTask.loss
+
+    def interrupting_loss(self, model, batch):
+        calls["n"] += 1
+        if calls["n"] == 15:  # in the middle of the second epoch
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, model, batch)
+
+    monkeypatch.setattr(TaggingTask, "loss", interrupting_loss)
+    run_dir = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(run_dir=run_dir, **options), progress_bar=False)
+    saved = torch.load(run_dir / "last.pt", weights_only=True)
+    assert saved["progress"]["epoch"] == 1 and saved["progress"]["batch"] > 0
+    monkeypatch.setattr(TaggingTask, "loss", original)
+
+    resumed = train(TrainConfig(), resume=run_dir, progress_bar=False)
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+    strip = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
+    assert strip(_metrics(run_dir)) == strip(_metrics(tmp_path / "whole"))
+    if ema:
+        final = [torch.load(d / "last.pt", weights_only=True)["averaged"] for d in (run_dir, tmp_path / "whole")]
+        assert final[0].keys() == final[1].keys() and all(torch.equal(final[0][k], final[1][k]) for k in final[0])
+
+
+def test_the_weight_average_follows_its_formula_and_later_commands_use_it(tagged_file, tmp_path, monkeypatch):
+    decay = 0.8
+    config = TrainConfig(task="stress", data=tagged_file, epochs=2, ema=decay, precision="fp64",
+                         run_dir=tmp_path / "run", **{**TINY, "dropout": 0.2})
+    seen = []  # the raw weights before every training update
+    original = TaggingTask.loss
+
+    def recording_loss(self, model, batch):
+        if model.training:
+            seen.append([p.detach().clone() for p in model.parameters()])
+        return original(self, model, batch)
+
+    monkeypatch.setattr(TaggingTask, "loss", recording_loss)
+    train(config, progress_bar=False)
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    _, _, model = load_run(tmp_path / "run", "last")
+    names = [name for name, _ in model.named_parameters()]
+    after_updates = seen[1:] + [[last["model"][name] for name in names]]  # weights after update 1, 2, ..., N
+    average = [w.clone() for w in after_updates[0]]  # the average starts at the weights after the first update
+    for weights in after_updates[1:]:
+        average = [decay * a + (1 - decay) * w for a, w in zip(average, weights)]
+    assert last["averaged"]["n_averaged"].item() == len(after_updates)
+    for name, a in zip(names, average):
+        torch.testing.assert_close(last["averaged"][f"module.{name}"], a, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(model.state_dict()[name], a.to(torch.float32))  # what evaluate/predict load
+    assert any(not torch.equal(last["model"][name], last["averaged"][f"module.{name}"]) for name in names)
+
+
+@pytest.mark.parametrize("model,fixture,task", [("mlp", "signal_file", "mnist1d"),
+                                                ("bag-of-chars", "text_file", "word-language"),
+                                                ("char-ngram", "text_file", "word-language")])
+def test_order_blind_baselines_train_through_the_same_workflow(model, fixture, task, tmp_path, request):
+    data = request.getfixturevalue(fixture)
+    summary = train(TrainConfig(task=task, model=model, data=data, epochs=3, run_dir=tmp_path / "run", **TINY),
+                    progress_bar=False)
+    records = _metrics(tmp_path / "run")
+    assert records[-1]["train_loss"] < records[0]["train_loss"] and 0 <= summary["test_accuracy"] <= 1
+
+
+def test_a_baseline_that_does_not_fit_the_task_is_refused():
+    from rnnlab.tasks import ConfigError
+
+    with pytest.raises(ConfigError, match="--model mlp does not fit task stress"):
+        TrainConfig(task="stress", model="mlp").resolved()
+
+
+def test_order_table_and_figure(tmp_path):
+    from rnnlab.experiments.order import order_table, write_order_figure
+
+    rows = [{"data": "mnist1d", "model": "recurrent", "test_accuracy": 0.99, "seconds": 300.0},
+            {"data": "mnist1d", "model": "mlp", "test_accuracy": 0.68, "seconds": 20.0}]
+    table = order_table(rows)
+    assert "recurrent" in table and "0.6800" in table
+    write_order_figure(rows, tmp_path)
+    assert json.loads((tmp_path / "order.json").read_text()) == rows
+    assert (tmp_path / "order.png").read_bytes()[:4] == b"\x89PNG"

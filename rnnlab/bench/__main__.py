@@ -7,4 +7,4 @@ import sys
 
 from rnnlab.cli import main
 
-main(["bench", *sys.argv[1:]], prog="python -m rnnlab.bench")
+main(["bench", *sys.argv[1:]], prog="python -m rnnlab")

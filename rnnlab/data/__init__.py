@@ -10,6 +10,9 @@ Loaders return :class:`Splits` (train, validation, test) of plain containers:
 
 and users' own files read into the same containers: :func:`read_npz`, :func:`read_tsv`,
 :func:`read_conllu`, :func:`read_lexicon`.  Every bad input raises :class:`DataError`.
+
+Also :mod:`~rnnlab.data.subsets` (seeded held-out parts) and :mod:`~rnnlab.data.sharding` (each
+process's share of a batch under ``torchrun``).  Imports nothing of rnnlab but its errors.
 """
 
 from rnnlab.data.batching import batches, pad, pad_chars, teacher_forcing

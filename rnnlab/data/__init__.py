@@ -15,7 +15,7 @@ Also :mod:`~rnnlab.data.subsets` (seeded held-out parts) and :mod:`~rnnlab.data.
 process's share of a batch under ``torchrun``).  Imports nothing of rnnlab but its errors.
 """
 
-from rnnlab.data.batching import batches, pad, pad_chars, teacher_forcing
+from rnnlab.data.batching import pad, pad_chars, teacher_forcing
 from rnnlab.data.conllu_files import load_ud_ewt, read_conllu
 from rnnlab.data.containers import SignalData, Splits, TaggedData, TextData
 from rnnlab.data.mnist1d import load_mnist1d
@@ -23,14 +23,14 @@ from rnnlab.data.pronunciations import Transcriptions, load_g2p, read_lexicon
 from rnnlab.data.stress import load_stress
 from rnnlab.data.synthetic import adding_problem
 from rnnlab.data.user_files import read_npz, read_tsv
-from rnnlab.data.vocab import Labels, Vocabulary
+from rnnlab.data.vocab import Vocabulary
 from rnnlab.data.words import ambiguous_words, load_word_language
 from rnnlab.errors import DataError
 
 __all__ = [
     "DataError", "SignalData", "TextData", "TaggedData", "Transcriptions", "Splits",
-    "Vocabulary", "Labels",
-    "pad", "pad_chars", "teacher_forcing", "batches",
+    "Vocabulary",
+    "pad", "pad_chars", "teacher_forcing",
     "load_mnist1d", "load_word_language", "ambiguous_words", "load_stress", "load_ud_ewt", "load_g2p",
     "read_conllu", "read_npz", "read_tsv", "read_lexicon",
     "adding_problem",

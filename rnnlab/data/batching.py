@@ -6,7 +6,7 @@ which is what rnnlab's layers (``lengths=``) and ``pack_padded_sequence`` need.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -67,15 +67,3 @@ def pad_chars(sentences_char_ids: Sequence[Sequence[Sequence[int]]], value: int 
     chars = torch.tensor(padded, dtype=torch.long).reshape(batch, words, width)
     word_lengths = torch.tensor(lengths, dtype=torch.long).reshape(batch, words)
     return chars, word_lengths
-
-
-def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
-            shuffle: bool = True) -> Iterator[Tensor]:
-    """Index batches covering ``0 .. n - 1`` once: int64 tensors of ``batch_size`` indices, the last
-    one possibly shorter.  With ``shuffle`` the order is a permutation drawn from ``generator``
-    (the global generator when ``None``); without it, the indices come in order.
-    """
-    if n < 0 or batch_size < 1:
-        raise DataError(f"batches: need n >= 0 and batch_size >= 1, got n={n}, batch_size={batch_size}")
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    return iter(order.split(batch_size) if n else ())  # split() of nothing gives one empty batch

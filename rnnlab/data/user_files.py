@@ -25,7 +25,7 @@ def read_npz(path: Path | str, labels_required: bool = True) -> SignalData:
     float32 ``(N, T, F)``.  ``y`` is ``(N,)``: integer labels ``0 .. K-1`` keep their values and are
     named ``"0" .. "K-1"`` (``K`` = the largest label + 1, so files missing a class still agree on
     ids); string labels get ids in sorted order.  To combine files with string labels, map through
-    the class names (e.g. with :class:`rnnlab.data.vocab.Labels`), not the ids.
+    the class names (e.g. a task's class list), not the ids.
     """
     path = Path(path)
     x, y = _arrays(path, labels_required)

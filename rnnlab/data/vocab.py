@@ -1,14 +1,11 @@
 """Vocabularies: tokens (strings) to integer ids and back.
 
-Two kinds, because inputs and targets need different rules:
+:class:`Vocabulary` is for model inputs (words, characters, phonemes): id 0 is padding
+(``"<pad>"``), id 1 stands for every token it has not seen (``"<unk>"``), and the rest follow by
+frequency.  Encoding never fails.  (Targets are the tasks' lists of class names, in which an unseen
+label is refused by name.)
 
-- :class:`Vocabulary` for model inputs (words, characters, phonemes): id 0 is padding
-  (``"<pad>"``), id 1 stands for every token it has not seen (``"<unk>"``), and the rest follow
-  by frequency.  Encoding never fails.
-- :class:`Labels` for targets (classes, tags): no reserved ids, and encoding a label it has not
-  seen raises :class:`DataError`, since a wrong target must not pass silently.
-
-Both save as a small JSON-serialisable dictionary (``to_dict``) to be stored beside a checkpoint,
+It saves as a small JSON-serialisable dictionary (``to_dict``) to be stored beside a checkpoint,
 and load back from it (``from_dict``) with the same ids.
 """
 
@@ -103,64 +100,6 @@ class Vocabulary:
         vocabulary = cls.__new__(cls)
         vocabulary._set_tokens(tokens)
         return vocabulary
-
-
-class Labels:
-    """Target labels to class ids ``0 .. len - 1``, with no reserved ids.
-
-    Ids follow the order of first appearance in ``names`` (pass ``sorted(set(names))`` for
-    alphabetical ids); ``Labels(data.classes)`` keeps a :class:`SignalData`'s class ids.
-    """
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self._set_names(list(dict.fromkeys(names)))
-
-    def _set_names(self, names: list[str]) -> None:
-        self._names = names
-        self._ids = {name: i for i, name in enumerate(names)}
-
-    def encode(self, labels: Iterable[str]) -> list[int]:
-        """The class id of each label; a label not seen at construction raises :class:`DataError`."""
-        try:
-            return [self._ids[label] for label in labels]
-        except KeyError as error:
-            known = ", ".join(map(repr, self._names[:20])) + (", ..." if len(self._names) > 20 else "")
-            raise DataError(f"unknown label {error.args[0]!r}; known labels: {known}") from None
-
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        """The label of each class id; accepts ints or a 1-D tensor."""
-        names = []
-        for i in map(int, ids):
-            if not 0 <= i < len(self._names):
-                raise DataError(f"class id {i} is outside the labels (0..{len(self._names) - 1})")
-            names.append(self._names[i])
-        return names
-
-    @property
-    def names(self) -> list[str]:
-        """All labels, in id order (a copy)."""
-        return list(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __contains__(self, label: object) -> bool:
-        return label in self._ids
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._names == self._names
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._names!r})"
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"labels": [...]}`` in id order; JSON-serialisable."""
-        return {"labels": list(self._names)}
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> Labels:
-        """The labels saved by :meth:`to_dict`, with the same ids."""
-        return cls(_token_list(state, "labels", cls.__name__))
 
 
 def _token_list(state: dict[str, Any], key: str, owner: str) -> list[str]:

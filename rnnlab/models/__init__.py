@@ -5,7 +5,7 @@
 * :class:`Seq2Seq` (many-to-many, asynchronous): an attention encoder-decoder; :class:`Ensemble`
   decodes with several of them as one.
 * :class:`SequenceTagger` (many-to-many, synchronous): a sentence -> one tag per word, from word
-  and character embeddings; with :func:`masked_cross_entropy` and :func:`masked_accuracy`.
+  and character embeddings; with :func:`masked_cross_entropy`.
 * Baselines with no sense of order, or only a local one: :class:`SignalMLP`,
   :class:`BagOfCharacters`, :class:`CharNgramModel`.
 
@@ -20,14 +20,14 @@ from rnnlab.models.baselines import BagOfCharacters, CharNgramModel, SignalMLP
 from rnnlab.models.cells import CELLS, decoder_cell, recurrent_layer
 from rnnlab.models.classifier import POOLINGS, SequenceClassifier
 from rnnlab.models.generator import ConditionalGenerator
-from rnnlab.models.losses import masked_accuracy, masked_cross_entropy
+from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import Ensemble, Seq2Seq
 from rnnlab.models.tagger import SequenceTagger
 
 __all__ = [
     "CELLS", "recurrent_layer", "decoder_cell",
     "SequenceClassifier", "POOLINGS",
-    "SequenceTagger", "masked_cross_entropy", "masked_accuracy",
+    "SequenceTagger", "masked_cross_entropy",
     "ConditionalGenerator", "Seq2Seq", "Ensemble",
     "SignalMLP", "BagOfCharacters", "CharNgramModel",
 ]

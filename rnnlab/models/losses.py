@@ -18,10 +18,3 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor, label
     """
     mask = length_mask(lengths.to(logits.device), logits.shape[1])
     return F.cross_entropy(logits[mask], targets[mask], label_smoothing=label_smoothing)
-
-
-def masked_accuracy(logits: Tensor, targets: Tensor, lengths: Tensor) -> tuple[int, int]:
-    """``(correct, total)`` argmax predictions over the real steps; sum them over batches and divide once."""
-    mask = length_mask(lengths.to(logits.device), logits.shape[1])
-    correct = (logits.argmax(-1) == targets)[mask]
-    return int(correct.sum()), int(correct.numel())

@@ -13,14 +13,12 @@ import torch
 
 from rnnlab.data import (
     DataError,
-    Labels,
     SignalData,
     Splits,
     TaggedData,
     TextData,
     Vocabulary,
     ambiguous_words,
-    batches,
     load_mnist1d,
     load_stress,
     load_ud_ewt,
@@ -78,13 +76,10 @@ def test_vocabulary_min_count_sends_rare_tokens_to_unk():
         vocab.decode([7])
 
 
-def test_vocabulary_and_labels_round_trip_through_json():
+def test_vocabulary_round_trips_through_json():
     vocab = Vocabulary("the cat sat on the mat".split())
     restored = Vocabulary.from_dict(json.loads(json.dumps(vocab.to_dict())))
     assert restored == vocab and restored.encode(["mat", "dog"]) == vocab.encode(["mat", "dog"])
-    labels = Labels(["NOUN", "VERB", "NOUN", "DET"])
-    restored = Labels.from_dict(json.loads(json.dumps(labels.to_dict())))
-    assert restored == labels and restored.names == ["NOUN", "VERB", "DET"]
 
 
 def test_from_dict_refuses_what_to_dict_cannot_have_written():
@@ -92,22 +87,6 @@ def test_from_dict_refuses_what_to_dict_cannot_have_written():
         Vocabulary.from_dict({"tokens": ["a", "b"]})
     with pytest.raises(DataError, match="repeated entries"):
         Vocabulary.from_dict({"tokens": ["<pad>", "<unk>", "a", "a"]})
-    with pytest.raises(DataError, match=r"expected \{'labels': \[strings\]\}"):
-        Labels.from_dict({"tokens": ["a"]})
-
-
-def test_labels_have_no_reserved_ids_and_refuse_an_unseen_label_by_name():
-    labels = Labels(["en", "de", "en", "fr"])
-    assert labels.encode(["de", "fr", "en"]) == [1, 2, 0]
-    assert labels.decode(torch.tensor([2, 0])) == ["fr", "en"]
-    assert len(labels) == 3 and "de" in labels
-    with pytest.raises(DataError, match=r"unknown label 'xx'; known labels: 'en', 'de', 'fr'"):
-        labels.encode(["en", "xx"])
-    with pytest.raises(DataError, match=r"class id 3 is outside the labels \(0..2\)"):
-        labels.decode([3])
-
-
-# ----------------------------------------------------------------------------- batching
 
 
 def test_pad_gives_a_rectangle_and_the_real_lengths():
@@ -132,21 +111,6 @@ def test_pad_chars_pads_words_and_sentences_and_marks_padding_words_by_length_ze
     assert pad_chars([[], []])[0].shape == (2, 0, 1)  # C >= 1 even with no words at all
     with pytest.raises(DataError, match="word 1 of sentence 0 has no characters"):
         pad_chars([[[1], []]])
-
-
-def test_batches_cover_every_index_once_in_a_seeded_order():
-    first = list(batches(10, 4, torch.Generator().manual_seed(3), shuffle=True))
-    again = list(batches(10, 4, torch.Generator().manual_seed(3), shuffle=True))
-    assert [len(b) for b in first] == [4, 4, 2]
-    assert sorted(torch.cat(first).tolist()) == list(range(10))
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
-    assert torch.cat(list(batches(5, 2, None, shuffle=False))).tolist() == [0, 1, 2, 3, 4]
-    assert list(batches(0, 2, None, shuffle=True)) == []
-    with pytest.raises(DataError, match="batch_size >= 1, got n=5, batch_size=0"):
-        batches(5, 0, None, shuffle=False)
-
-
-# ----------------------------------------------------------------------------- splitting
 
 
 def test_stable_hash_is_fixed_across_processes_and_seeds_change_it():

@@ -26,11 +26,14 @@ class SequenceClassifier(nn.Module):
     Args:
         num_classes: ``K``.
         input_size: ``F``, for float signals ``x (B, T, F)``.
-        vocab_size, embedding_size: for token ids ``x (B, T)`` (PAD id 0), embedded by an
+        vocab_size: for token ids ``x (B, T)`` (PAD id 0), embedded by an
             ``nn.Embedding(vocab_size, embedding_size, padding_idx=0)``.  Give either ``input_size`` or
-            these two, not both.
+            this and ``embedding_size``, not both.
+        embedding_size: the width of those embeddings.
         cell: a name in :data:`rnnlab.models.CELLS` (``"rnn"``, ``"lstm"``, ``"gru"``).
-        hidden_size, num_layers, bidirectional: of the recurrent encoder.
+        hidden_size: ``H``, of the recurrent encoder (per direction).
+        num_layers: stacked layers of the recurrent encoder.
+        bidirectional: whether the encoder reads both directions (``D = 2``).
         dropout: between recurrent layers and on the summary, in training mode.
         pooling: how the outputs become one vector, over each sequence's real steps only:
 

@@ -43,8 +43,12 @@ class ConditionalGenerator(nn.Module):
         vocab_size: ``V`` (id 0 = PAD).
         num_conditions: for class conditions: their number (embedded by a table); or
         condition_size: for vector conditions ``(B, F)``: ``F`` (embedded by a linear map).  Give one.
-        condition_embedding_size, embedding_size: ``C`` and ``E``.
-        cell, hidden_size, num_layers, dropout: of the (unidirectional) recurrent layer.
+        condition_embedding_size: ``C``.
+        embedding_size: ``E``, of the previous token.
+        cell: a name in :data:`rnnlab.models.CELLS`, for the (unidirectional) recurrent layer.
+        hidden_size: ``H``, of the recurrent layer.
+        num_layers: stacked layers of the recurrent layer.
+        dropout: on the embedded inputs, between the layers and on the outputs, in training mode.
 
     Forward (teacher forcing): ``model(condition, previous (B, T), lengths (B,))`` -> logits ``(B, T, V)``,
     ``previous`` being START followed by the reference without its last token.

@@ -125,9 +125,11 @@ class Seq2Seq(nn.Module):
     """An attention encoder-decoder over token ids.
 
     Args:
-        source_vocab_size, target_vocab_size: vocabulary sizes (id 0 = PAD in both).
+        source_vocab_size: source tokens known (id 0 = PAD).
+        target_vocab_size: target tokens known (id 0 = PAD).
         embedding_size: ``E``, for source and target tokens.
-        hidden_size, num_layers: of the bidirectional encoder (``H`` per direction).
+        hidden_size: ``H``, the bidirectional encoder's size per direction.
+        num_layers: stacked layers of the encoder.
         decoder_size: ``Hd``, the decoder cell's size (and of the attentional vector).
         decoder_layers: ``L``, the decoder's layers: the first attends, the ones above read the context with
             the output below.

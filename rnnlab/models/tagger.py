@@ -54,10 +54,16 @@ class SequenceTagger(nn.Module):
     """Word and character embeddings, a stacked recurrent encoder, and a tag classifier per step.
 
     Args:
-        word_vocab_size, char_vocab_size, num_tags: vocabulary sizes (ids 0 = PAD; word id 1 = UNK) and ``K``.
-        word_embedding_size, char_embedding_size, char_hidden_size: ``Ew``, ``Ec``, ``Hc``.
+        word_vocab_size: words known (id 0 = PAD, id 1 = UNK).
+        char_vocab_size: characters known (id 0 = PAD).
+        num_tags: ``K``.
+        word_embedding_size: ``Ew``.
+        char_embedding_size: ``Ec``.
+        char_hidden_size: ``Hc``, the character encoder's size per direction.
         cell: a name in :data:`rnnlab.models.CELLS`, for both the character and the word encoder.
-        hidden_size, num_layers, bidirectional: of the word-level encoder.
+        hidden_size: ``H``, of the word-level encoder (per direction).
+        num_layers: stacked layers of the word-level encoder.
+        bidirectional: whether the word-level encoder reads both directions.
         dropout: on the embeddings, between recurrent layers and on the encoder's output, in training.
         word_dropout: ``alpha``: in training, each real word id is replaced by UNK, so that the model
             learns to tag from the characters alone, with probability ``alpha`` for every word, or, given

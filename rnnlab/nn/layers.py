@@ -54,8 +54,12 @@ class Recurrent(nn.Module):
     Args:
         cell: a :class:`~rnnlab.nn.cells.Cell` class (or factory) called as
             ``cell(input_size, hidden_size, **cell_kwargs)`` once per layer and direction.
-        input_size, hidden_size, num_layers, batch_first, dropout, bidirectional: as torch.nn.LSTM.
-            ``dropout`` is applied to the outputs of every layer but the last, in training mode.
+        input_size: ``I``, features of each input step (as torch.nn.LSTM).
+        hidden_size: ``H``, the cell's size (as torch.nn.LSTM).
+        num_layers: layers stacked, each reading the outputs of the one below.
+        batch_first: inputs and outputs ``(B, T, features)`` instead of ``(T, B, features)``.
+        dropout: applied to the outputs of every layer but the last, in training mode.
+        bidirectional: also read every sequence backwards; outputs concatenate both directions.
         engine: ``"auto"``, ``"native"``, ``"scan"`` or ``"unrolled"`` (see the module docstring).
         cell_kwargs: passed to every cell (for example ``bias``, ``device``, ``dtype``).
 

@@ -47,7 +47,8 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, *, lengths: Tens
     """Every state of ``h_t = a_t * h_{t-1} + b_t``.
 
     Args:
-        a, b: ``(T, B, H)`` (``(B, T, H)`` with ``batch_first``), the same shape, dtype and device.
+        a: ``(T, B, H)`` (``(B, T, H)`` with ``batch_first``), the weight of the previous state.
+        b: the same shape, dtype and device as ``a``, what each step adds.
         h0: ``(B, H)`` initial state; zeros if omitted.
         lengths: ``(B,)`` integer lengths in ``1..T``: a sequence's state is frozen after its last
             step, so ``h`` at its padded steps (and at ``T - 1``) is its final state.

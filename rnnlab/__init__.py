@@ -4,7 +4,7 @@ Cells (one time step), unfolding over time, drop-in replacements for torch.nn's 
 and cells, and parallel-scan recurrences (minGRU, minLSTM).  This is the public API; the package
 is built in floors that import only downwards (each subpackage's docstring says what it may import)::
 
-    cli  <-  bench  <-  experiments  <-  training  <-  report, tasks  <-  models  <-  nn, data  <-  errors, files
+    cli  >  bench  >  experiments  >  training  >  tasks  >  models  >  nn, data, report  >  files  >  errors
 """
 
 from rnnlab.nn import (

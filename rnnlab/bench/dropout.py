@@ -26,8 +26,9 @@ from torch import nn
 
 from rnnlab.bench.seq2seq import timed_step, training_batches
 from rnnlab.bench.timing import interleaved_medians
+from rnnlab.errors import ConfigError
 from rnnlab.nn.dropout import Dropout, dropout
-from rnnlab.tasks import ConfigError, TrainConfig, make_task
+from rnnlab.tasks import TrainConfig, make_task
 
 CONTENDERS = ("torch", "rnnlab")
 WIDTHS = (512, 1024)

@@ -26,7 +26,8 @@ import time
 import torch
 
 from rnnlab.bench.timing import interleaved_medians
-from rnnlab.tasks import ConfigError, TrainConfig, make_task
+from rnnlab.errors import ConfigError
+from rnnlab.tasks import TrainConfig, make_task
 from rnnlab.training import epoch_order
 
 CONTENDERS = ("feeding", "stepped", "fused")

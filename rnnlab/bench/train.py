@@ -82,7 +82,8 @@ def _worker(task_name: str, steps: int, device_name: str) -> None:
     model = task.build_model().to(device)
     learner = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if world.distributed else model
-    update = TrainingStep(model, torch.optim.AdamW(model.parameters(), lr=config.lr), clip=config.clip)
+    update = TrainingStep(model, torch.optim.AdamW(model.parameters(), lr=config.lr), clip=config.clip,
+                          device_type=device.type)
     batches = itertools.chain.from_iterable(  # as many epochs as the steps need
         task.batches(task.splits.train, config.batch_size, epoch_order(len(task.splits.train), 0, epoch), device,
                      world, even=True) for epoch in itertools.count())

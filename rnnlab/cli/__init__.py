@@ -2,7 +2,7 @@
 
 Each sub-command is a small typed function that tyro turns into a parser (its signature gives the
 options, its docstring the help); its body calls one library function and prints.  Commands are
-registered on :data:`rnnlab.cli.app.app`:
+registered on :data:`rnnlab.cli.root.app`:
 
     rnnlab train --task mnist1d                  train on a task's embedded data set (rnnlab.cli.train)
     rnnlab train --resume RUN_DIR                continue an interrupted run
@@ -27,9 +27,15 @@ from collections.abc import Sequence
 
 import tyro
 
-from rnnlab.cli import bench, inspection, train  # noqa: F401 - each registers its commands on the app
-from rnnlab.cli.app import app
+from rnnlab.cli.root import app
 from rnnlab.errors import UsageError
+
+# Each module registers its commands on the app, in the order --help lists them: training first.
+# isort: off
+from rnnlab.cli import train  # noqa: F401, E402
+from rnnlab.cli import inspection  # noqa: F401, E402
+from rnnlab.cli import bench  # noqa: F401, E402
+# isort: on
 
 
 def main(args: Sequence[str] | None = None, prog: str = "rnnlab") -> None:

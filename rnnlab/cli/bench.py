@@ -9,7 +9,7 @@ import tyro
 from tyro.extras import SubcommandApp
 
 from rnnlab.bench import dropout, layers, scan, seq2seq, train
-from rnnlab.cli.app import app
+from rnnlab.cli.root import app
 from rnnlab.experiments import order
 
 bench_app = SubcommandApp()

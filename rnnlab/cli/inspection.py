@@ -6,7 +6,7 @@ from pathlib import Path
 
 import tyro
 
-from rnnlab.cli.app import app
+from rnnlab.cli.root import app
 from rnnlab.errors import ConfigError
 from rnnlab.experiments.memory import GRID_CELLS, run_grid
 from rnnlab.report.html import write_report

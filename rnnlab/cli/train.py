@@ -7,7 +7,7 @@ from typing import Annotated
 
 import tyro
 
-from rnnlab.cli.app import app
+from rnnlab.cli.root import app
 from rnnlab.files import write_json
 from rnnlab.tasks import TrainConfig
 from rnnlab.training import train

@@ -47,7 +47,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.models.cells import decoder_cell, recurrent_layer
+from rnnlab.models.cells import decoder_cell as step_cell
+from rnnlab.models.cells import recurrent_layer
 from rnnlab.models.encoder import top_layer_state
 from rnnlab.nn.dropout import Dropout
 from rnnlab.nn.layers import native_unroll
@@ -135,6 +136,7 @@ class Seq2Seq(nn.Module):
             the output below.
         cell: the encoder's cell, a name in :data:`rnnlab.models.CELLS`; the decoder steps the cell of the
             same name (:func:`rnnlab.models.cells.decoder_cell`; a name without one is refused).
+        decoder_cell: the name of the cell the decoder steps, when it is not ``cell``'s (``None``: ``cell``).
         attention: ``"multiplicative"`` or ``"additive"``.
         input_feeding: give the previous attentional vector to the decoder cell with the previous token.
         dropout: on embeddings, between encoder layers and on the attentional vector, in training.
@@ -159,7 +161,7 @@ class Seq2Seq(nn.Module):
                  attention: str = "multiplicative", input_feeding: bool = True, dropout: float = 0.2,
                  fused: bool = True, ctc: bool = False, reverse_decoder_size: int = 0,
                  with_encoder: bool = True, decoder_layers: int = 1,
-                 reverse_decoder_layers: int = 1) -> None:
+                 reverse_decoder_layers: int = 1, decoder_cell: str | None = None) -> None:
         super().__init__()
         if decoder_layers < 1:
             raise ValueError(f"decoder_layers must be at least 1, got {decoder_layers}")
@@ -171,7 +173,7 @@ class Seq2Seq(nn.Module):
         memory_size = 2 * hidden_size
         self.input_feeding = input_feeding
         self.fused = fused
-        cell_class = decoder_cell(cell)
+        cell_class = step_cell(decoder_cell or cell)
         self.decoder = cell_class(embedding_size + (decoder_size if input_feeding else 0), decoder_size)
         self.upper = nn.ModuleList(cell_class(memory_size + decoder_size, decoder_size)
                                    for _ in range(decoder_layers - 1))
@@ -184,9 +186,9 @@ class Seq2Seq(nn.Module):
         # The right-to-left decoder: the same architecture reading the same memory, without an encoder.
         self.reverse = Seq2Seq(source_vocab_size, target_vocab_size, embedding_size=embedding_size,
                                hidden_size=hidden_size, decoder_size=reverse_decoder_size, cell=cell,
-                               attention=attention,
-                               input_feeding=input_feeding, dropout=dropout, fused=fused,
-                               with_encoder=False, decoder_layers=reverse_decoder_layers) \
+                               attention=attention, input_feeding=input_feeding, dropout=dropout, fused=fused,
+                               with_encoder=False, decoder_layers=reverse_decoder_layers,
+                               decoder_cell=decoder_cell) \
             if reverse_decoder_size else None
 
     def ctc_logits(self, memory: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ Works on any model built from rnnlab's recurrent layers (the task models, a user
 * :func:`gate_statistics`: the mean of each gate over time and the share of saturated values
   (``> 0.95`` or ``< 0.05``): a forget gate near 1 keeps the memory; near 0 it is wiped.
 * Exploding gradients: ``rnnlab train`` records the global gradient norm of every update before
-  clipping (``grad_norms.jsonl`` in the run directory); :func:`rnnlab.experiments.memory.train_adding` too.
+  clipping (``grad_norms.jsonl`` in the run directory); :func:`rnnlab.experiments.memory.train_memory` too.
 
 Shapes: ``T`` time steps, ``B`` batch, ``H`` features, ``S`` the size of the whole state (``2H`` for an LSTM).
 """

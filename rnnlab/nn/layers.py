@@ -1,6 +1,6 @@
 """Recurrent layers: cells unfolded over time, stacked, optionally bidirectional.
 
-:class:`Recurrent` builds a layer from any :class:`~rnnlab.nn.cells.Cell`;
+:class:`Recurrent` builds a layer from any :class:`~rnnlab.nn.cell.Cell`;
 :class:`RNN`, :class:`LSTM` and :class:`GRU` are drop-in replacements for
 torch.nn's modules of the same names: the same constructor arguments, input
 forms (3-D, 2-D unbatched, ``PackedSequence``), return values, parameter names
@@ -52,7 +52,7 @@ class Recurrent(nn.Module):
     """A stacked, optionally bidirectional recurrent layer built from any cell.
 
     Args:
-        cell: a :class:`~rnnlab.nn.cells.Cell` class (or factory) called as
+        cell: a :class:`~rnnlab.nn.cell.Cell` class (or factory) called as
             ``cell(input_size, hidden_size, **cell_kwargs)`` once per layer and direction.
         input_size: ``I``, features of each input step (as torch.nn.LSTM).
         hidden_size: ``H``, the cell's size (as torch.nn.LSTM).
@@ -425,7 +425,7 @@ class GRU(Recurrent):
 
 def native_unroll(cell: Cell, x: Tensor, state: State) -> tuple[Tensor, State]:
     """One standard cell (``cell.native_mode`` set) over every step of ``x (T, B, I)`` through PyTorch's
-    fused kernel, from ``state`` (each tensor ``(B, size)``, as :meth:`~rnnlab.nn.cells.Cell.step` takes it):
+    fused kernel, from ``state`` (each tensor ``(B, size)``, as :meth:`~rnnlab.nn.cell.Cell.step` takes it):
     outputs ``(T, B, P)`` and the final state, the same function as stepping the cell ``T`` times."""
     kernel = _NATIVE_KERNELS[cell.native_mode]
     hx = tuple(s.unsqueeze(0) for s in state)

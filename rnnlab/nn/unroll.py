@@ -3,7 +3,7 @@
 The loop ``state_t = cell(x_t, state_{t-1})`` is expanded into a chain, one
 copy of the cell per time step, all sharing the same weights; autograd through
 that chain *is* backpropagation through time.  This module runs any
-:class:`~rnnlab.nn.cells.Cell` over a sequence, with an initial state, per-sequence
+:class:`~rnnlab.nn.cell.Cell` over a sequence, with an initial state, per-sequence
 lengths, the reverse direction and an optional trace of every step, and cuts
 long streams into chunks for truncated BPTT.
 
@@ -61,7 +61,7 @@ def unroll(
     """Run ``cell`` over a batch of sequences.
 
     Args:
-        cell: any :class:`~rnnlab.nn.cells.Cell`.
+        cell: any :class:`~rnnlab.nn.cell.Cell`.
         inputs: ``(T, B, I)``, or ``(B, T, I)`` with ``batch_first``.
         state: initial state, a tuple of ``(B, size)`` tensors; zeros if omitted.
         lengths: ``(B,)`` integer lengths in ``1..T``.  A sequence's state stops changing after

@@ -1,5 +1,8 @@
 """Every figure rnnlab draws, as PNG files: matplotlib is set up here, once, for files only.
 
+Figures are made with :class:`matplotlib.figure.Figure` directly, never through ``pyplot``: no
+window, no display, and nothing global changes (a notebook that imports rnnlab keeps its own backend).
+
 Plot functions take plain numbers (lists, dicts read from a run's JSON files, tensors) and a path, and
 return the path; none of them imports anything of rnnlab above :mod:`rnnlab.report`.
 
@@ -17,12 +20,15 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: no window, no display needed
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from rnnlab.report.tables import format_metric, sorted_rows
 
-from rnnlab.report.tables import format_metric, sorted_rows  # noqa: E402
+
+def _subplots(*grid: int, figsize: tuple[float, float], **options):
+    """A new figure and its axes, as ``pyplot.subplots`` gives them, without pyplot's global state."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **options)
 
 
 def _cells(rows: list[dict]) -> list[str]:
@@ -32,7 +38,6 @@ def _cells(rows: list[dict]) -> list[str]:
 def _save(fig, path: Path, dpi: int = 90) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return path
 
 
@@ -63,7 +68,7 @@ def _middle(rows: list[dict], task: str) -> int:
 def plot_gradient_flow(rows: list[dict], path: Path) -> Path:
     """``||dLoss/dh_t|| / ||dLoss/dh_T||`` against ``t`` after training, per task at its middle length."""
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 3.8), squeeze=False)
+    fig, axes = _subplots(1, len(tasks), figsize=(6 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         length = _middle(rows, task)
         for r in rows:
@@ -87,7 +92,7 @@ def plot_flow_heatmaps(rows: list[dict], path: Path) -> Path:
     chosen = [r for r in rows if r["task"] == task and r["length"] == length and r["flow"]]
     columns = min(4, len(chosen)) or 1
     lines = math.ceil(len(chosen) / columns) or 1
-    fig, axes = plt.subplots(lines, columns, figsize=(4 * columns, 2.8 * lines), squeeze=False)
+    fig, axes = _subplots(lines, columns, figsize=(4 * columns, 2.8 * lines), squeeze=False)
     for ax in axes.flat[len(chosen):]:
         ax.axis("off")
     for ax, r in zip(axes.flat, chosen):
@@ -106,7 +111,7 @@ def plot_gate_saturation(rows: list[dict], path: Path) -> Path:
     """Share of each cell's memory gate above 0.95 at each step after training (forget ``f`` for LSTMs, ``z``
     (update) for GRUs, the normalised ``f`` for minLSTM), per task at its middle length."""
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 3.5), squeeze=False)
+    fig, axes = _subplots(1, len(tasks), figsize=(6 * len(tasks), 3.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         length = _middle(rows, task)
         for r in rows:
@@ -126,7 +131,7 @@ def plot_learning_curves(rows: list[dict], path: Path) -> Path:
     panels = sorted({(r["task"], r["length"]) for r in rows})
     columns = min(5, len(panels))
     lines = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(lines, columns, figsize=(3.6 * columns, 2.8 * lines), squeeze=False)
+    fig, axes = _subplots(lines, columns, figsize=(3.6 * columns, 2.8 * lines), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, (task, length) in zip(axes.flat, panels):
@@ -150,7 +155,7 @@ def plot_grad_norms(rows: list[dict], path: Path) -> Path:
     """The global gradient norm of every update before clipping, per cell, for the longest adding run."""
     task = _main_task(rows)
     length = max(r["length"] for r in rows if r["task"] == task)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = _subplots(figsize=(8, 3.5))
     for r in rows:
         if r["task"] == task and r["length"] == length and r["grad_norms"]:
             ax.plot(r["grad_norms"], label=r["cell"], linewidth=0.7)
@@ -173,7 +178,7 @@ def plot_memory_table(rows: list[dict], path: Path) -> Path:
                      "-" if r.get("solved_at") is None else str(r["solved_at"]), f"{r['seconds']:.0f}"])
         tone = "#d9f2d9" if r["solved"] else ("#f7dada" if r["solved"] is False else "#eeeeee")
         colours.append([tone] * len(body[-1]))
-    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.22 * len(body)))
+    fig, ax = _subplots(figsize=(9, 0.6 + 0.22 * len(body)))
     ax.axis("off")
     table = ax.table(cellText=body, cellColours=colours, loc="center",
                      colLabels=["task", "cell", "T", "metric", "baseline", "solved", "at update", "seconds"])
@@ -186,7 +191,7 @@ def plot_attention(word: str, phonemes: list[str], weights, path: Path) -> Path:
     """A heat map of attention ``weights (len(phonemes) + 1, len(word))``: one row per output phoneme
     (and the end token), one column per letter of ``word``."""
     rows = [*phonemes, "</s>"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(word), 1.0 + 0.4 * len(rows)))
+    fig, ax = _subplots(figsize=(1.0 + 0.45 * len(word), 1.0 + 0.4 * len(rows)))
     ax.imshow(weights[:len(rows), :len(word)].numpy(), cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(word)), list(word))
     ax.set_yticks(range(len(rows)), rows)
@@ -198,7 +203,7 @@ def plot_attention(word: str, phonemes: list[str], weights, path: Path) -> Path:
 
 def plot_run_diagnostics(summary: dict, out_dir: Path) -> list[Path]:
     layers = summary["layers"]
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = _subplots(figsize=(7, 3.8))
     for layer in layers:
         ax.plot([max(v, 1e-30) for v in layer["flow_ratio"]], label=layer["name"])
     ax.set_yscale("log")
@@ -208,7 +213,7 @@ def plot_run_diagnostics(summary: dict, out_dir: Path) -> list[Path]:
     ax.legend(fontsize=7)
     paths = [_save(fig, out_dir / "gradient_flow.png")]
 
-    fig, (step_ax, product_ax) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (step_ax, product_ax) = _subplots(1, 2, figsize=(11, 3.6))
     for layer in layers:
         step_ax.plot(layer["jacobian_step"], label=layer["name"])
         product_ax.plot([max(v, 1e-30) for v in layer["jacobian_product"]], label=layer["name"])
@@ -222,7 +227,7 @@ def plot_run_diagnostics(summary: dict, out_dir: Path) -> list[Path]:
 
     gated = [layer for layer in layers if layer["gates"]]
     if gated:
-        fig, axes = plt.subplots(1, len(gated), figsize=(4.5 * len(gated), 3.4), squeeze=False)
+        fig, axes = _subplots(1, len(gated), figsize=(4.5 * len(gated), 3.4), squeeze=False)
         for ax, layer in zip(axes[0], gated):
             for name, gate in layer["gates"].items():
                 ax.plot(gate["above_0.95"], label=f"{name} > 0.95")
@@ -235,7 +240,7 @@ def plot_run_diagnostics(summary: dict, out_dir: Path) -> list[Path]:
         paths.append(_save(fig, out_dir / "gates.png"))
 
     if summary["grad_norms"]:
-        fig, ax = plt.subplots(figsize=(8, 3.4))
+        fig, ax = _subplots(figsize=(8, 3.4))
         ax.plot(summary["grad_norms"], linewidth=0.6)
         if summary["clip"] > 0:
             ax.axhline(summary["clip"], color="black", linestyle="--", linewidth=0.8, label="clip threshold")
@@ -251,7 +256,7 @@ def plot_learning_curve(metrics: Path, path: Path) -> Path:
     """Train loss and the validation metric per epoch, from a run's ``metrics.jsonl``."""
     records = [json.loads(line) for line in Path(metrics).read_text().splitlines() if line]
     epochs = [r["epoch"] for r in records]
-    fig, loss_axis = plt.subplots(figsize=(6, 3.5))
+    fig, loss_axis = _subplots(figsize=(6, 3.5))
     loss_axis.plot(epochs, [r["train_loss"] for r in records], color="tab:blue", label="train loss")
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("train loss", color="tab:blue")
@@ -264,7 +269,7 @@ def plot_learning_curve(metrics: Path, path: Path) -> Path:
 
 def plot_order(rows: list[dict], path: Path) -> Path:
     """A bar chart of test accuracy per data variant and model: recurrent in blue, order-blind in grey."""
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = _subplots(figsize=(9, 3.8))
     labels = [f"{r['data']}\n{r['model']}" for r in rows]
     ax.bar(range(len(rows)), [r["test_accuracy"] for r in rows],
            color=["tab:blue" if r["model"] == "recurrent" else "tab:gray" for r in rows])

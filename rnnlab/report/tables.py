@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-TABLE_COLUMNS = ("task", "cell", "length", "metric", "baseline", "solved", "solved_at", "seconds")
-
 
 def memory_table(rows: list[dict]) -> str:
     """The grid as text: task, cell, length, final metric, baseline, solved or not, updates to solve, time."""

@@ -137,20 +137,16 @@ class TrainConfig:
     precision: Annotated[Precision | None, TaskDefault] = None
     run_dir: Path | None = None
 
-    @property
-    def kind(self) -> str:
-        """The task's family: ``signal``, ``text``, ``tagging``, ``transcription`` or ``generation``."""
-        return family(self.task).kind
-
-    def resolved(self) -> TrainConfig:
-        """A copy with every unset option filled from the task's defaults, and checked."""
+    def resolved(self, saved: bool = False) -> TrainConfig:
+        """A copy with every unset option filled from the task's defaults, and checked (``saved``: the
+        configuration of a run trained before, which keeps what it was trained with)."""
         defaults = {**COMMON_DEFAULTS, **TASKS[self.task].defaults}
         filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         config = dataclasses.replace(self, **filled)
-        config.check()
+        config.check(saved)
         return config
 
-    def check(self) -> None:
+    def check(self, saved: bool = False) -> None:
         for name in ("hidden_size", "num_layers", "epochs", "batch_size", "beam_width", "decoder_layers",
                      "reverse_decoder_layers"):
             value = getattr(self, name)
@@ -171,7 +167,8 @@ class TrainConfig:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         if self.model not in task_family.models:
             raise ConfigError(f"--model {self.model} does not fit task {self.task}; choose one of {task_family.models}")
-        if task_family.encoder_decoder and self.cell is not None and self.cell not in decoder_names():
+        # Runs trained before this check (G2P with a scan cell or irnn) stepped an LSTM decoder and keep it.
+        if task_family.encoder_decoder and not saved and self.cell is not None and self.cell not in decoder_names():
             decoders = decoder_names()
             raise ConfigError(f"--cell {self.cell} does not fit task {self.task}: its decoder steps one token at a "
                               f"time and {self.cell} has no step-by-step decoder cell; choose one of {decoders}")

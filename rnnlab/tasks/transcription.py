@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from rnnlab.data import DataError, Transcriptions, Vocabulary, pad, read_lexicon, teacher_forcing
 from rnnlab.data.sharding import World, all_sum
+from rnnlab.models.cells import decoder_names
 from rnnlab.models.decoding import beam_search, sample, select_state
 from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import CTC_SLOTS, PAD, DecoderState, Ensemble, Seq2Seq
@@ -99,7 +100,9 @@ class TranscriptionTask(Task):
                        decoder_size=2 * c.hidden_size, cell=c.cell, attention=c.attention,
                        input_feeding=c.input_feeding, dropout=c.dropout, ctc=bool(c.ctc_weight),
                        reverse_decoder_size=c.reverse_decoder_size, decoder_layers=c.decoder_layers,
-                       reverse_decoder_layers=c.reverse_decoder_layers)
+                       reverse_decoder_layers=c.reverse_decoder_layers,
+                       # a run saved before scan cells were refused here (rnnlab train checks) stepped an LSTM
+                       decoder_cell=None if c.cell in decoder_names() else "lstm")
 
     def label_names(self) -> list[str]:
         return self.phonemes.tokens[4:]

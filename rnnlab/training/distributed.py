@@ -7,8 +7,8 @@ the process group: gloo on CPU, NCCL on GPUs.  The pieces here are small on purp
 * :func:`join` and :func:`leave`: the process group ``torchrun`` set up (a :class:`World`);
 * :func:`device_of`: the GPU of each process's local rank;
 * :func:`barrier`: wait for every process;
-* :class:`World`, :func:`shard` and :func:`all_sum` come from :mod:`rnnlab.data.sharding`, where the
-  tasks use them.
+* :class:`World` and :func:`all_sum` come from :mod:`rnnlab.data.sharding`, where the tasks use them
+  (with :func:`~rnnlab.data.sharding.shard`).
 
 A global batch of ``batch_size`` items is cut into ``WORLD_SIZE`` shards; DDP averages the
 gradients, so with equal shards an update equals the single-process update on the whole batch.
@@ -22,9 +22,9 @@ import os
 import torch
 import torch.distributed as dist
 
-from rnnlab.data.sharding import World, all_sum, shard
+from rnnlab.data.sharding import World, all_sum
 
-__all__ = ["World", "all_sum", "shard", "join", "leave", "device_of", "barrier"]
+__all__ = ["World", "all_sum", "join", "leave", "device_of", "barrier"]
 
 
 def join(device: torch.device) -> World:

@@ -65,7 +65,7 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
     if resume is not None:
         run_dir = Path(resume)
         # resolved(): an option newer than the run takes its default, the value the run was trained with
-        config = run_config(run_dir).resolved()
+        config = run_config(run_dir).resolved(saved=True)
         checkpoint = load_checkpoint(run_dir / "last.pt")
         check_checkpoint(checkpoint, config, run_dir / "last.pt")
     else:
@@ -118,7 +118,7 @@ class _Run:
                                  ema=config.ema, device_type=device.type)
         if MIXED.get(config.precision) is torch.bfloat16 and device.type == "cpu" and not native_cpu_bf16():
             self.say("warning: --precision bf16 on a CPU without native bfloat16 (AVX512-BF16 or AMX) is emulated "
-                     "and may be slower than --precision fp32")
+                     "and can be several times slower than --precision fp32 (the recurrent kernels run in float32)")
         self.state = Progress()
         self.learner: nn.Module = model  # wrapped in DDP once the weights are set (begin or resume)
         distributed.barrier(world)  # every process has checked the run directory before rank 0 writes to it

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import rnnlab
 from rnnlab import cli
 from rnnlab.data import DataError, load_g2p, read_lexicon
 from rnnlab.models import Ensemble, Seq2Seq
@@ -492,3 +493,23 @@ def test_reverse_decoder_size_is_checked_and_a_run_with_it_evaluates_and_predict
     cli.main(["predict", str(run), "cat", "dog"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[0] for line in lines] == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm", "irnn"])
+def test_g2p_refuses_a_cell_without_a_step_decoder_instead_of_building_another(cell):
+    with pytest.raises(ConfigError, match=f"--cell {cell} does not fit task g2p.*choose one of"):
+        TrainConfig(task="g2p", cell=cell).resolved()
+    with pytest.raises(ValueError, match=f"cell '{cell}' has no step-by-step decoder cell"):
+        Seq2Seq(10, 12, hidden_size=4, decoder_size=8, cell=cell)
+
+
+def test_a_g2p_run_saved_with_a_scan_cell_keeps_its_lstm_decoder(tmp_path):
+    # such runs were trained before the cell check: their config loads, resumes and builds the LSTM decoder
+    saved = TrainConfig(task="g2p", cell="mingru", hidden_size=4, num_layers=1, reverse_decoder_size=0,
+                        decoder_layers=1)
+    config = TrainConfig.from_dict(saved.to_dict()).resolved(saved=True)
+    task = make_task(config, state={"chars": {"tokens": ["<pad>", "<unk>", "a", "b"]},
+                                    "phonemes": {"tokens": ["<pad>", "<unk>", "<s>", "</s>", "AH", "B"]}},
+                     load_data=False)
+    model = task.build_model()
+    assert type(model.decoder) is rnnlab.LSTMCell and type(model.encoder) is rnnlab.MinGRU

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
@@ -75,3 +77,16 @@ def assert_close(actual, expected, what: str) -> None:
         assert a.shape == e.shape, f"{what}[{k}]: shape {tuple(a.shape)} != {tuple(e.shape)}"
         error = (a - e).abs().max().item() if a.numel() else 0.0
         assert error <= TOLERANCE, f"{what}[{k}]: max abs difference {error:.3e}"
+
+
+class HtmlImages(HTMLParser):
+    """The tags of an HTML page, in order, and the attributes of its images."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.tags = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs))

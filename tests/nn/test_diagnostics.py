@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import math
-from html.parser import HTMLParser
-
 import pytest
 import torch
 from torch import nn
 
 import rnnlab
-from rnnlab import cli
-from rnnlab.data.synthetic import COPY_DELIMITER, adding_problem, copy_baseline, copy_memory
-from rnnlab.experiments.memory import run_grid, train_memory
 from rnnlab.models import SequenceTagger
 from rnnlab.nn.diagnostics import gate_statistics, gradient_flow, jacobian_norms, recording
 
@@ -114,77 +107,3 @@ def test_recording_finds_every_layer_and_direction_of_a_task_model():
     with pytest.raises(ValueError, match="no rnnlab recurrent layer"):
         with recording(nn.Linear(2, 2)):
             pass
-
-
-def test_memory_task_generators_shapes_and_baselines():
-    x, y = adding_problem(5, 30, torch.Generator().manual_seed(0))
-    assert x.shape == (5, 30, 2) and y.shape == (5,) and x[..., 1].sum(1).eq(2).all()
-    x, y = copy_memory(4, 50, torch.Generator().manual_seed(0))
-    assert x.shape == y.shape == (4, 70)
-    assert torch.equal(y[:, -10:], x[:, :10]) and y[:, :-10].eq(0).all()
-    assert x[:, 59].eq(COPY_DELIMITER).all() and x[:, 10:59].eq(0).all() and x[:, 60:].eq(0).all()
-    assert copy_baseline(100) == pytest.approx(10 * math.log(8) / 120)
-    with pytest.raises(ValueError, match="delay"):
-        copy_memory(1, 0)
-
-
-@pytest.mark.parametrize("task", ["adding", "copy"])
-def test_train_memory_records_curves_norms_flows_and_gates(task):
-    result = train_memory(task, "lstm", 20, updates=6, log_every=2, flow_points=3, test_size=50)
-    assert len(result.curve) == 3 and len(result.grad_norms) == 6 and result.flow_steps == [0, 3, 6]
-    assert all(len(f) == (20 if task == "adding" else 40) for f in result.flow)
-    assert set(result.gates) == {"i", "f", "g", "o"} and math.isfinite(result.metric)
-
-
-class _Images(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.images, self.tags = [], []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        if tag == "img":
-            self.images.append(dict(attrs))
-
-
-def test_memory_grid_writes_table_plots_and_a_self_contained_report(tmp_path, capsys):
-    out = tmp_path / "grid"
-    rows = run_grid(out, cells=("rnn", "mingru"), quick=True, updates=4, workers=1, mnist=False)
-    assert len(rows) == 8 and {r["cell"] for r in rows} == {"rnn", "mingru"}
-    printed = capsys.readouterr().out
-    assert "solved" in printed and "copy" in printed
-    data = json.loads((out / "memory.json").read_text())
-    assert len(data["rows"]) == 8
-    page = (out / "report.html").read_text()
-    parser = _Images()
-    parser.feed(page)
-    assert parser.tags[0] == "html" and "table" in parser.tags
-    named = [image["alt"] for image in parser.images]
-    assert set(named) >= {"gradient_flow.png", "flow_heatmap.png", "gate_saturation.png", "learning_curves.png",
-                          "grad_norms.png", "memory_table.png"}
-    for image in parser.images:  # every plot the page names exists, and is embedded
-        assert (out / image["alt"]).read_bytes()[:4] == b"\x89PNG"
-        assert image["src"].startswith("data:image/png;base64,")
-    with pytest.raises(rnnlab.training.checkpoint.CheckpointError, match="already holds files"):
-        run_grid(out, cells=("rnn",), quick=True, updates=1, workers=1, mnist=False)
-
-
-def test_diagnose_and_report_a_trained_run_from_the_command_line(tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    cli.main(["train", "--task", "mnist1d", "--epochs", "1", "--hidden-size", "8", "--num-layers", "1",
-              "--run-dir", str(run_dir)])
-    cli.main(["diagnose", str(run_dir), "--jacobian-sequences", "2"])
-    printed = capsys.readouterr().out
-    assert "gradient ratio at the far end" in printed and "clipped at 1.0" in printed
-    summary = json.loads((run_dir / "diagnostics" / "diagnostics.json").read_text())
-    assert [layer["name"] for layer in summary["layers"]] == ["encoder/l0", "encoder/l0_reverse"]
-    assert len(summary["layers"][0]["flow_ratio"]) == 40 and summary["grad_norms"]
-    for plot in ("gradient_flow.png", "jacobian.png", "gates.png", "grad_norms.png"):
-        assert (run_dir / "diagnostics" / plot).exists()
-    cli.main(["report", str(run_dir)])
-    parser = _Images()
-    parser.feed((run_dir / "report.html").read_text())
-    assert {"learning_curve.png", "gradient_flow.png", "jacobian.png"} <= {i["alt"] for i in parser.images}
-    with pytest.raises(SystemExit):
-        cli.main(["report", str(tmp_path / "missing")])
-    assert "no such directory" in capsys.readouterr().err

@@ -264,15 +264,3 @@ def test_a_baseline_that_does_not_fit_the_task_is_refused():
 
     with pytest.raises(ConfigError, match="--model mlp does not fit task stress"):
         TrainConfig(task="stress", model="mlp").resolved()
-
-
-def test_order_table_and_figure(tmp_path):
-    from rnnlab.experiments.order import order_table, write_order_figure
-
-    rows = [{"data": "mnist1d", "model": "recurrent", "test_accuracy": 0.99, "seconds": 300.0},
-            {"data": "mnist1d", "model": "mlp", "test_accuracy": 0.68, "seconds": 20.0}]
-    table = order_table(rows)
-    assert "recurrent" in table and "0.6800" in table
-    write_order_figure(rows, tmp_path)
-    assert json.loads((tmp_path / "order.json").read_text()) == rows
-    assert (tmp_path / "order.png").read_bytes()[:4] == b"\x89PNG"

@@ -21,3 +21,7 @@ class ConfigError(UsageError):
 
 class CheckpointError(UsageError):
     """A checkpoint or run directory that cannot be used (missing, unreadable, or for another model)."""
+
+
+class DivergenceError(UsageError):
+    """Training diverged (the loss stayed non-finite); the message says what was kept and what to change."""

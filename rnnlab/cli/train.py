@@ -16,14 +16,18 @@ from rnnlab.training.predict import predict
 
 
 @app.command(name="train")
-def train_command(config: Annotated[TrainConfig, tyro.conf.arg(name="")], resume: Path | None = None) -> None:
+def train_command(config: Annotated[TrainConfig, tyro.conf.arg(name="")], resume: Path | None = None,
+                  quiet: bool = False) -> None:
     """Train a model on a task's data set (or your own file) and write a run directory.
 
     Args:
         config: What to train and how.
-        resume: A run directory to continue from its last checkpoint (its saved options apply).
+        resume: A run directory to continue from its last checkpoint with its saved options (no other
+            option may be given); a run stopped before its first checkpoint starts again.
+        quiet: Print only the final line (and errors): no configuration, no epoch lines, no progress bars.
+            Progress bars are shown on a terminal only.
     """
-    train(config, resume)
+    train(config, resume, progress_bar=not quiet, quiet=quiet)
 
 
 @app.command(name="evaluate")

@@ -144,7 +144,7 @@ class Task:
         names = self.label_names()
         confusion = torch.zeros(len(names), len(names), dtype=torch.long)
         for batch in tqdm(self.batches(data, batch_size, None, device, world), desc="evaluate", unit="batch",
-                          total=-(-len(data) // batch_size), disable=not progress_bar, leave=False):
+                          total=-(-len(data) // batch_size), disable=None if progress_bar else True, leave=False):
             predicted, target = self.predictions_and_targets(model, cast_batch(batch, dtype))
             confusion += torch.bincount(target * len(names) + predicted,
                                         minlength=len(names) ** 2).view(len(names), len(names)).cpu()

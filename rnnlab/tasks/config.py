@@ -95,6 +95,8 @@ class TrainConfig:
             command (evaluate, predict, ...) use the average; training continues from the raw weights.
         clip: Gradient-norm clipping threshold (0 turns clipping off).
         patience: Stop after this many epochs without a better validation metric (0: never stop early).
+        max_skipped_steps: Updates with a non-finite loss or gradient are skipped (the weights stay as they
+            were); after more than this many in a row, training stops with an error (it diverged).
         seed: Seeds the model, the data order and dropout: the same seed on the same CPU gives the same metrics.
         device: cpu, cuda, or auto (cuda when available). Under torchrun, each process of a machine takes the
             GPU of its local rank.
@@ -132,6 +134,7 @@ class TrainConfig:
     ema: float = 0.0
     clip: float = 1.0
     patience: int = 0
+    max_skipped_steps: int = 20
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     precision: Annotated[Precision | None, TaskDefault] = None

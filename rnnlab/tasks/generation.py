@@ -91,7 +91,7 @@ class GenerationTask(Task):
         model.eval()
         totals = torch.zeros(2, dtype=torch.float64)  # summed negative log-likelihood, predicted tokens
         for batch in tqdm(self.batches(data, batch_size, None, device, world), desc="evaluate", unit="batch",
-                          total=-(-len(data) // batch_size), disable=not progress_bar, leave=False):
+                          total=-(-len(data) // batch_size), disable=None if progress_bar else True, leave=False):
             logits = model(batch["condition"], batch["previous"], batch["lengths"]).double()
             count = int(batch["lengths"].sum())
             totals += torch.tensor([masked_cross_entropy(logits, batch["next"], batch["lengths"]).item() * count,

@@ -202,7 +202,7 @@ class TranscriptionTask(Task):
         width = self.config.beam_width if beam_width is None else beam_width
         counts = torch.zeros(4, dtype=torch.float64)
         for batch in tqdm(self.batches(data, batch_size, None, device, world), desc="evaluate", unit="batch",
-                          total=-(-len(data) // batch_size), disable=not progress_bar, leave=False):
+                          total=-(-len(data) // batch_size), disable=None if progress_bar else True, leave=False):
             counts += score_outputs(self.decode(model, batch, width), batch["references"])
         return {**error_rates(all_sum(counts, world)), "beam_width": width}
 

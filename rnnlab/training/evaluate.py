@@ -7,15 +7,16 @@ work, writes what the command saves and returns what the command prints.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from rnnlab.errors import ConfigError
-from rnnlab.files import write_json
+from rnnlab.files import fingerprint, write_json
 from rnnlab.report.figures import plot_attention
 from rnnlab.tasks import GenerationTask, TextTask, TranscriptionTask, load_splits, read_file
 from rnnlab.tasks.generation import sample_report, top_labels
-from rnnlab.training.runs import load_ensemble, load_run
+from rnnlab.training.runs import check_data, load_ensemble, load_run
 
 
 def evaluate_run(run_dir: Path, data: Path | None = None, batch_size: int = 256, beam_width: int | None = None,
@@ -28,14 +29,34 @@ def evaluate_run(run_dir: Path, data: Path | None = None, batch_size: int = 256,
         if not task.encoder_decoder or beam_width < 1:
             raise ConfigError("--beam-width applies to G2P runs and must be at least 1")
         options["beam_width"] = beam_width
+    if data is None:
+        check_data(run_dir, config)  # the test split is the one it was trained beside
     dataset = read_file(config, data) if data is not None else load_splits(config).test
     report = task.evaluate(model, dataset, batch_size, config.torch_device(), progress_bar=True, **options)
     beam = f"-beam{beam_width}" if beam_width is not None and beam_width != config.beam_width else ""
-    name = f"evaluation-{data.stem if data is not None else 'test'}{'-ensemble' if ensemble else ''}{beam}.json"
+    suffix = f"{'-ensemble' if ensemble else ''}{beam}"
     runs = {"ensemble": [str(r) for r in (run_dir, *ensemble)]} if ensemble else {}
-    path = Path(run_dir) / name
-    write_json(path, {"data": str(data) if data else "test split", **runs, **report})
+    if data is None:
+        path, source = Path(run_dir) / f"evaluation-test{suffix}.json", {"data": "test split"}
+    else:
+        source = {"data": str(data.absolute()), "sha256": fingerprint(data)["sha256"]}
+        path = _report_path(Path(run_dir), data.stem, suffix, source["sha256"])
+    write_json(path, {**source, **runs, **report})
     return task.describe(report), path
+
+
+def _report_path(run_dir: Path, stem: str, suffix: str, sha256: str) -> Path:
+    """``evaluation-STEM.json``, unless it holds the report of another file of the same name: then
+    ``evaluation-STEM-HASH.json`` (the first 8 digits of the data's SHA-256), so no report replaces another's."""
+    path = run_dir / f"evaluation-{stem}{suffix}.json"
+    if path.exists():
+        try:
+            same = json.loads(path.read_text()).get("sha256") == sha256
+        except (OSError, ValueError, AttributeError):
+            same = False
+        if not same:
+            path = run_dir / f"evaluation-{stem}-{sha256[:8]}{suffix}.json"
+    return path
 
 
 def generate_words(run_dir: Path, conditions: tuple[str, ...] = (), samples: int = 10, temperature: float = 1.0,
@@ -60,6 +81,7 @@ def generate_words(run_dir: Path, conditions: tuple[str, ...] = (), samples: int
         if not isinstance(word_task, TextTask):
             raise ConfigError(f"{classifier}: --classifier needs a word-language run")
         classified = top_labels(words, word_task, word_model, config.torch_device())
+    check_data(run_dir, config)
     report = sample_report(words, set(load_splits(config).train.texts), classified)
     return {"samples": words, "report": report, "classified": classified is not None}
 

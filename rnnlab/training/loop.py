@@ -1,4 +1,5 @@
-"""The training loop: set-up, resume, one epoch, validate-and-save; early stopping; Ctrl-C.
+"""The training loop: set-up, resume, one epoch, validate-and-save; early stopping; Ctrl-C and SIGTERM;
+divergence.
 
 ``train`` writes a run directory (:mod:`rnnlab.training.runs`).  Each update is one
 :class:`~rnnlab.training.step.TrainingStep` (autocast, clipping, AdamW with a one-cycle schedule,
@@ -8,6 +9,10 @@ Determinism: the data order of epoch ``e`` is a permutation drawn from a generat
 seeded by ``(seed, e)``, and the global random state (dropout) is saved in every
 checkpoint, so a resumed run, even one stopped mid-epoch by Ctrl-C, continues
 exactly as the uninterrupted run would have.
+
+Divergence: an update whose gradient norm is not finite (a NaN or infinite loss) is skipped, as
+AMP's gradient scaler does; after ``--max-skipped-steps`` of them in a row the run stops with an
+error and a non-zero exit, leaving its last finite checkpoints as they were.
 """
 
 from __future__ import annotations
@@ -25,14 +30,23 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab.files import append_jsonl, keep_jsonl, refuse_existing, write_json
+from rnnlab.errors import CheckpointError, ConfigError, DivergenceError
+from rnnlab.files import append_jsonl, keep_jsonl, refuse_existing, remove_temporary, write_json
 from rnnlab.nn.layers import native_cpu_bf16
 from rnnlab.report.figures import plot_learning_curve
 from rnnlab.tasks import Task, TrainConfig, make_task
 from rnnlab.tasks.base import cast_batch
 from rnnlab.training import distributed
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.training.runs import CHECKPOINT_FORMAT, check_checkpoint, evaluated_weights, run_config
+from rnnlab.training.runs import (
+    CHECKPOINT_FORMAT,
+    check_checkpoint,
+    check_data,
+    data_fingerprints,
+    evaluated_weights,
+    run_config,
+    with_absolute_paths,
+)
 from rnnlab.training.step import MIXED, TrainingStep
 
 
@@ -48,6 +62,8 @@ class Progress:
     best_epoch: int = 0
     epochs_without_improvement: int = 0
     grad_norms: list[float] = dataclasses.field(default_factory=list)  # this epoch's, before clipping
+    skipped_in_a_row: int = 0  # updates skipped for a non-finite gradient since the last one taken
+    skipped_steps: int = 0  # this epoch's
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -55,28 +71,44 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool = True) -> dict[str, Any]:
+def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool = True,
+          quiet: bool = False) -> dict[str, Any]:
     """Train (or continue training) a model as ``config`` says; return the run's summary.
+
+    ``resume``: a run directory to continue with its saved options (``config`` must then be left at its
+    defaults); a run stopped before its first checkpoint starts again from its saved options.
+    ``progress_bar``: show progress bars (on a terminal only); ``quiet``: print only the final line.
 
     Under ``torchrun`` every process runs this with the same arguments: each trains on its shard of
     every global batch through ``DistributedDataParallel``; rank 0 alone writes and prints.
     """
     start = time.perf_counter()
     if resume is not None:
+        given = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(config)
+                 if getattr(config, f.name) != f.default]
+        if given:
+            raise ConfigError(f"--resume continues {resume} with the options it was started with; "
+                              f"{', '.join(given)} cannot change them (start a new run to train with other options)")
         run_dir = Path(resume)
         # resolved(): an option newer than the run takes its default, the value the run was trained with
         config = run_config(run_dir).resolved(saved=True)
-        checkpoint = load_checkpoint(run_dir / "last.pt")
-        check_checkpoint(checkpoint, config, run_dir / "last.pt")
+        check_data(run_dir, config)
+        if _before_first_checkpoint(run_dir):
+            checkpoint = None  # killed before its first checkpoint: start it again from its saved options
+        else:
+            checkpoint = load_checkpoint(run_dir / "last.pt")
+            check_checkpoint(checkpoint, config, run_dir / "last.pt")
     else:
-        config = config.resolved()
+        config = with_absolute_paths(config.resolved())
         run_dir = config.run_directory()
+        if run_dir.exists() and not run_dir.is_dir():
+            raise CheckpointError(f"--run-dir {run_dir}: is a file, not a run directory")
         refuse_existing(run_dir, f"continue it with --resume {run_dir} or choose another --run-dir")
         checkpoint = None
 
     world = distributed.join(config.torch_device())
     try:
-        run = _Run(config, run_dir, world, progress_bar and world.main, checkpoint)
+        run = _Run(config, run_dir, world, progress_bar and world.main, checkpoint, quiet)
         if checkpoint is None:
             run.begin()
         else:
@@ -95,9 +127,11 @@ class _Run:
     """One run in progress: its task, model, training step and :class:`Progress`."""
 
     def __init__(self, config: TrainConfig, run_dir: Path, world: distributed.World, progress_bar: bool,
-                 checkpoint: dict | None) -> None:
+                 checkpoint: dict | None, quiet: bool = False) -> None:
         self.config, self.run_dir, self.world, self.progress_bar = config, run_dir, world, progress_bar
-        self.say: Callable[..., None] = print if world.main else _silent
+        self.data_files = data_fingerprints(config)  # before reading them: a device or a directory is refused
+        self.tell: Callable[..., None] = print if world.main else _silent  # the final line
+        self.say: Callable[..., None] = _silent if quiet else self.tell
         torch.manual_seed(config.seed)
         self.device = device = distributed.device_of(config.torch_device(), world)
         self.dtype = torch.float64 if config.precision == "fp64" else torch.float32
@@ -124,10 +158,15 @@ class _Run:
         distributed.barrier(world)  # every process has checked the run directory before rank 0 writes to it
 
     def begin(self) -> None:
-        """A new run: write its configuration and what the task learned."""
+        """A new run (or one stopped before its first checkpoint): write its configuration, its data files'
+        fingerprints and what the task learned."""
         if self.world.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            remove_temporary(self.run_dir)
+            for log in ("metrics.jsonl", "grad_norms.jsonl"):
+                (self.run_dir / log).unlink(missing_ok=True)
             write_json(self.run_dir / "config.json", self.config.to_dict())
+            write_json(self.run_dir / "data.json", self.data_files)
             write_json(self.run_dir / "task.json", self.task.state())
         self.say(f"rnnlab train: {self.config.task} -> {self.run_dir}"
                  + (f" on {self.world.size} processes" if self.world.distributed else "")
@@ -141,6 +180,7 @@ class _Run:
         self.state = Progress(**checkpoint["progress"])
         torch.set_rng_state(checkpoint["rng"])
         if self.world.main:  # a run stopped after logging an epoch but before its checkpoint logs it again
+            remove_temporary(self.run_dir)
             for log in ("metrics.jsonl", "grad_norms.jsonl"):
                 keep_jsonl(self.run_dir / log, lambda record: record["epoch"] <= self.state.epoch)
         self.say(f"rnnlab train: resuming {self.run_dir} at epoch {self.state.epoch + 1}, batch {self.state.batch}")
@@ -169,22 +209,35 @@ class _Run:
         order = epoch_order(len(task.splits.train), config.seed, state.epoch)
         self.model.train()
         bar = tqdm(total=self.steps_per_epoch, initial=state.batch, desc=f"epoch {state.epoch + 1}/{config.epochs}",
-                   unit="batch", disable=not self.progress_bar, leave=False)
+                   unit="batch", disable=None if self.progress_bar else True, leave=False)  # None: terminals only
         for index, batch in enumerate(task.batches(task.splits.train, config.batch_size, order, self.device,
                                                    self.world, even=True)):
             if index < state.batch:
                 continue  # resumed mid-epoch: these batches were already trained on
             (loss, count), norm = self.step(lambda: task.loss(self.learner, cast_batch(batch, self.dtype)))
-            state.grad_norms.append(norm)  # the global norm before clipping
-            state.loss_sum += loss.item() * count
-            state.loss_count += count
+            if math.isfinite(norm):  # the same in every process: the gradients are all-reduced
+                state.grad_norms.append(norm)  # the global norm before clipping
+                state.loss_sum += loss.item() * count
+                state.loss_count += count
+                state.skipped_in_a_row = 0
+            else:  # the step skipped this update
+                state.skipped_steps += 1
+                state.skipped_in_a_row += 1
+                if state.skipped_in_a_row > config.max_skipped_steps:
+                    bar.close()
+                    raise DivergenceError(
+                        f"training diverged: {state.skipped_in_a_row} updates in a row had a non-finite loss or "
+                        f"gradient (epoch {state.epoch + 1}, batch {index + 1}); "
+                        + (f"{self.run_dir}'s checkpoints are those of epoch {state.epoch}, the last finite one; "
+                           if state.epoch else "no checkpoint was saved; ")
+                        + f"train a new run with a lower --lr (now {config.lr:g}) or --clip")
             state.batch = index + 1
             bar.set_postfix(loss=f"{loss.item():.4f}")
             bar.update()
             if _anyone(interrupt.requested, self.world):
                 bar.close()
                 self.snapshot(self.run_dir / "last.pt")
-                self.say(f"\ninterrupted: saved {self.run_dir / 'last.pt'}; continue with: "
+                self.tell(f"\ninterrupted: saved {self.run_dir / 'last.pt'}; continue with: "
                          f"rnnlab train --resume {self.run_dir}")
                 raise KeyboardInterrupt
         bar.close()
@@ -201,11 +254,12 @@ class _Run:
                   f"validation_{task.metric}": metric, "lr": self.schedule.get_last_lr()[0],
                   "grad_norm_median": norms[len(norms) // 2], "grad_norm_max": norms[-1],
                   "clipped_fraction": sum(n > config.clip for n in norms) / len(norms) if config.clip > 0 else 0.0,
+                  **({"skipped_steps": state.skipped_steps} if state.skipped_steps else {}),
                   "seconds": time.perf_counter() - self.epoch_start}
         if self.world.main:
             append_jsonl(self.run_dir / "grad_norms.jsonl", {"epoch": state.epoch + 1, "grad_norms": state.grad_norms})
         state.epoch, state.batch, state.loss_sum, state.loss_count = state.epoch + 1, 0, 0.0, 0
-        state.grad_norms = []
+        state.grad_norms, state.skipped_steps = [], 0
         score = -metric if task.lower_is_better else metric
         improved = score >= state.best_metric  # on a tie, the later (longer-trained) model
         if improved:
@@ -239,10 +293,17 @@ class _Run:
         if self.world.main:
             write_json(self.run_dir / "test_metrics.json", {"epoch": state.best_epoch, **test})
             plot_learning_curve(self.run_dir / "metrics.jsonl", self.run_dir / "learning_curve.png")
-        self.say(f"test {task.describe(test)} (best epoch {state.best_epoch}) in {summary['seconds']:.0f} s; "
+        self.tell(f"test {task.describe(test)} (best epoch {state.best_epoch}) in {summary['seconds']:.0f} s; "
                  f"run written to {self.run_dir}")
         distributed.barrier(self.world)  # no process leaves the group while another still uses it
         return summary
+
+
+def _before_first_checkpoint(run_dir: Path) -> bool:
+    """Whether a run directory holds a run stopped before it saved anything but its configuration."""
+    metrics = run_dir / "metrics.jsonl"
+    return (not (run_dir / "last.pt").exists() and not (run_dir / "best.pt").exists()
+            and not (metrics.exists() and metrics.stat().st_size))
 
 
 def _silent(*args, **kwargs) -> None:
@@ -257,13 +318,16 @@ def _anyone(flag: bool, world: distributed.World) -> bool:
 
 
 class _GracefulInterrupt:
-    """The first Ctrl-C asks the loop to stop after the current batch (and save); a second one stops at once."""
+    """The first Ctrl-C (or SIGTERM, as a scheduler or ``kill`` sends) asks the loop to stop after the current
+    batch (and save); a second one stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self) -> _GracefulInterrupt:
         self.requested = False
-        self._previous = None
+        self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame) -> None:
@@ -272,5 +336,5 @@ class _GracefulInterrupt:
         self.requested = True
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)

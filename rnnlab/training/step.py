@@ -5,7 +5,10 @@ throughput benchmark.
 the old gradients, the backward pass (through a gradient scaler for ``fp16``), unscaling, clipping
 the global gradient norm, the optimizer's update, the learning-rate schedule and the moving average
 of the weights (``ema``).  It returns the loss (and what ``compute_loss`` returned beside it) and the
-global gradient norm before clipping, so callers can log exploding gradients.
+global gradient norm before clipping, so callers can log exploding gradients.  An update whose
+gradient norm is not finite (a NaN or infinite loss, an overflow) is skipped, as AMP's gradient
+scaler skips one: the weights, the optimizer's moments, the schedule and the average stay as they
+were; the returned norm then is not finite, so the caller can count them.
 """
 
 from __future__ import annotations
@@ -59,14 +62,15 @@ class TrainingStep:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()  # DDP averages the gradients over the processes here
         self.scaler.unscale_(self.optimizer)
-        norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.clip if self.clip > 0 else math.inf)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        if self.schedule is not None:
-            self.schedule.step()
-        if self.averaged is not None:
-            self.averaged.update_parameters(self.model)
-        return result, float(norm)
+        norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.clip if self.clip > 0 else math.inf))
+        if math.isfinite(norm):
+            self.scaler.step(self.optimizer)
+            if self.schedule is not None:
+                self.schedule.step()
+            if self.averaged is not None:
+                self.averaged.update_parameters(self.model)
+        self.scaler.update()  # fp16: a smaller scale after an overflow
+        return result, norm
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's, schedule's, scaler's and average's state, for a checkpoint."""

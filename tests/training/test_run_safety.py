@@ -15,10 +15,10 @@ import torch
 
 from rnnlab import cli
 from rnnlab.data import load_word_language
-from rnnlab.errors import DataError
+from rnnlab.errors import ConfigError, DataError
 from rnnlab.files import append_jsonl, atomic_write, fingerprint, write_json
 from rnnlab.tasks import TextTask, TrainConfig
-from rnnlab.training import train
+from rnnlab.training import load_run, train
 from rnnlab.training.step import TrainingStep
 
 TINY = dict(task="word-language", hidden_size=16, num_layers=1, batch_size=32, lr=1e-2, dropout=0.0)
@@ -300,3 +300,20 @@ def test_progress_bars_stay_off_a_pipe_and_quiet_prints_the_final_line(words, tm
 def test_fingerprint_reads_the_content():
     with pytest.raises(DataError, match="not a regular file"):
         fingerprint(Path("/dev/null"))
+
+
+def test_a_run_trained_on_a_gpu_loads_where_there_is_none(trained, tmp_path):
+    run, _ = trained
+    gpu_run = tmp_path / "gpu-run"
+    gpu_run.mkdir()
+    for path in run.iterdir():
+        if path.is_file():
+            (gpu_run / path.name).write_bytes(path.read_bytes())
+    config = json.loads((gpu_run / "config.json").read_text())
+    (gpu_run / "config.json").write_text(json.dumps({**config, "device": "cuda"}))
+    loaded, _, model = load_run(gpu_run)  # device="auto": what this machine has
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert loaded.device == "auto" and next(model.parameters()).device.type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="--device cuda: no CUDA device is available"):
+            load_run(gpu_run, device="cuda")

@@ -5,40 +5,41 @@ and cells, and parallel-scan recurrences (minGRU, minLSTM).  This is the public 
 is built in floors that import only downwards (each subpackage's docstring says what it may import)::
 
     cli  >  bench  >  experiments  >  training  >  tasks  >  models  >  nn, data, report  >  files  >  errors
+
+The names below are imported on first use, so ``import rnnlab`` (and ``rnnlab --help``) does not
+import torch until a layer, a cell or a function is asked for.
 """
 
-from rnnlab.nn import (
-                       GRU,
-                       LSTM,
-                       RNN,
-                       Cell,
-                       GRUCell,
-                       LayerNormLSTMCell,
-                       LSTMCell,
-                       MinGRU,
-                       MinGRUCell,
-                       MinLSTM,
-                       MinLSTMCell,
-                       Recurrent,
-                       RNNCell,
-                       Stream,
-                       Trace,
-                       Unrolled,
-                       detach_state,
-                       linear_scan,
-                       truncated_bptt,
-                       unroll,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rnnlab.nn import (
+                           GRU,
+                           LSTM,
+                           RNN,
+                           Cell,
+                           GRUCell,
+                           LayerNormLSTMCell,
+                           LSTMCell,
+                           MinGRU,
+                           MinGRUCell,
+                           MinLSTM,
+                           MinLSTMCell,
+                           Recurrent,
+                           RNNCell,
+                           Stream,
+                           Trace,
+                           Unrolled,
+                           detach_state,
+                           linear_scan,
+                           truncated_bptt,
+                           unroll,
+    )
 
 __version__ = "0.1.0"
-
-_MODULES = [RNN, LSTM, GRU, MinGRU, MinLSTM, Recurrent, RNNCell, LSTMCell, GRUCell, LayerNormLSTMCell,
-            MinGRUCell, MinLSTMCell]
-
-SAFE_GLOBALS = [*_MODULES, *((cls, f"rnnlab.{cls.__module__.split('.')[-1]}.{cls.__name__}") for cls in _MODULES)]
-"""Classes to pass to ``torch.serialization.add_safe_globals`` (or ``safe_globals``) so that a whole
-pickled rnnlab module loads with ``torch.load(..., weights_only=True)``; each also under the name it
-had in files saved by earlier versions (``rnnlab.layers.LSTM`` for ``rnnlab.nn.layers.LSTM``)."""
 
 __all__ = [
     "Cell", "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell",
@@ -46,3 +47,27 @@ __all__ = [
     "unroll", "Unrolled", "Trace", "truncated_bptt", "detach_state", "Stream",
     "SAFE_GLOBALS",
 ]
+
+_MODULES = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "Recurrent", "RNNCell", "LSTMCell", "GRUCell",
+            "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell"]
+
+
+def _safe_globals() -> list:
+    """``SAFE_GLOBALS``: classes to pass to ``torch.serialization.add_safe_globals`` (or ``safe_globals``) so
+    that a whole pickled rnnlab module loads with ``torch.load(..., weights_only=True)``; each also under the
+    name it had in files saved by earlier versions (``rnnlab.layers.LSTM`` for ``rnnlab.nn.layers.LSTM``)."""
+    classes = [__getattr__(name) for name in _MODULES]
+    return [*classes, *((cls, f"rnnlab.{cls.__module__.split('.')[-1]}.{cls.__name__}") for cls in classes)]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from :mod:`rnnlab.nn` on first use and kept."""
+    if name not in __all__:
+        raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
+    value = _safe_globals() if name == "SAFE_GLOBALS" else getattr(importlib.import_module("rnnlab.nn"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

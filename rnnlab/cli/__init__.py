@@ -18,33 +18,78 @@ registered on :data:`rnnlab.cli.root.app`:
 Every error in what the user gave (:class:`rnnlab.errors.UsageError`: a missing file, a malformed
 line, an unusable option or checkpoint) ends the command with one line, ``rnnlab: error: ...``,
 and exit status 2.  Nothing imports this package (but ``python -m`` entry points).
+
+``rnnlab --help`` and ``rnnlab --version`` answer from :data:`COMMANDS` alone, without importing
+torch; the command modules (and torch with them) are imported once a command is given.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
+from typing import NamedTuple
 
-import tyro
-
-from rnnlab.cli.root import app
 from rnnlab.errors import UsageError
 
-# Each module registers its commands on the app, in the order --help lists them: training first.
-# isort: off
-from rnnlab.cli import train  # noqa: F401, E402
-from rnnlab.cli import inspection  # noqa: F401, E402
-from rnnlab.cli import bench  # noqa: F401, E402
-# isort: on
+DESCRIPTION = "rnnlab: recurrent neural networks from the recurrence up."
+
+
+class Command(NamedTuple):
+    module: str
+    """The module that registers the command on :data:`rnnlab.cli.root.app`."""
+    summary: str
+    """Its line in ``rnnlab --help``."""
+
+
+COMMANDS = {
+    "train": Command("rnnlab.cli.train", "Train a model on a task's data set (or your own file) and write a run "
+                                         "directory."),
+    "evaluate": Command("rnnlab.cli.train", "Evaluate a trained run on its task's test split, or on your file."),
+    "predict": Command("rnnlab.cli.train", "Predict with a trained run: labels, tags or pronunciations."),
+    "generate": Command("rnnlab.cli.train", "Generate words of the requested languages with a word-generation run."),
+    "attention": Command("rnnlab.cli.train", "Plot which letters each phoneme of a G2P run's transcription looked "
+                                             "at."),
+    "diagnose": Command("rnnlab.cli.inspection", "Diagnose a trained run: how far back its gradient reaches, its "
+                                                 "Jacobians, gates and gradient norms."),
+    "memory": Command("rnnlab.cli.inspection", "Memory benchmarks: adding problem, copy memory and shuffled "
+                                               "MNIST-1D, per cell."),
+    "report": Command("rnnlab.cli.inspection", "Write a self-contained HTML report of memory grids, train runs and "
+                                               "their diagnostics."),
+    "bench": Command("rnnlab.cli.bench", "Benchmarks against torch.nn, printed as ratios."),
+}
+"""Every command, in the order ``rnnlab --help`` lists them (training first), with its module and summary."""
 
 
 def main(args: Sequence[str] | None = None, prog: str = "rnnlab") -> None:
     """Run the ``rnnlab`` command on ``args`` (default: ``sys.argv[1:]``)."""
+    args = list(sys.argv[1:] if args is None else args)
+    if not args or args[0] not in COMMANDS:
+        _root_parser(prog).parse_args(args)  # help, --version or an unknown command: it prints and exits
+    # The command modules import torch: only now that a command is given.  All of them, in the table's
+    # order, so that the commands are registered as they are listed.
+    for module in dict.fromkeys(command.module for command in COMMANDS.values()):
+        importlib.import_module(module)
+    import tyro  # heavy (rich, docstring parsing): only for a command
+
+    from rnnlab.cli.root import app  # already imported by the command modules above
     try:
-        app.cli(prog=prog, description="rnnlab: recurrent neural networks from the recurrence up.", args=args,
-                config=(tyro.conf.OmitArgPrefixes,))
+        app.cli(prog=prog, description=DESCRIPTION, args=args, config=(tyro.conf.OmitArgPrefixes,))
     except UsageError as error:
         print(f"rnnlab: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+def _root_parser(prog: str) -> argparse.ArgumentParser:
+    """The light ``rnnlab`` parser: the commands and their summaries, and ``--version``."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION,
+                                     epilog=f"{prog} COMMAND --help shows the options of a command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('rnnlab')}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        commands.add_parser(name, help=command.summary)
+    return parser

@@ -11,6 +11,8 @@ directory.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -150,24 +152,36 @@ class TrainConfig:
         return config
 
     def check(self, saved: bool = False) -> None:
+        """Refuse an option value that cannot train (every option, before anything is created; ``saved``:
+        a run's saved configuration, whose run directory exists already)."""
         for name in ("hidden_size", "num_layers", "epochs", "batch_size", "beam_width", "decoder_layers",
                      "reverse_decoder_layers"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        for name in ("dropout", "ema", "warmup", "ctc_weight"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+            at_least(name, getattr(self, name), 1)
+        at_least("patience", self.patience, 0)
         if self.reverse_decoder_size is not None and self.reverse_decoder_size < 0:
             raise ConfigError(f"--reverse-decoder-size must be 0 (off) or positive, got {self.reverse_decoder_size}")
+        for name in ("dropout", "ema", "warmup", "ctc_weight", "label_smoothing"):
+            in_unit_interval(name, getattr(self, name))
+        for name in ("weight_decay", "word_dropout", "clip"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"--{_option(name)} must be a finite number, 0 or more, got {value}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a finite positive number, got {self.lr}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must be a whole number in [0, 2**32), got {self.seed}")
+        for name in ("validation_data", "test_data"):
+            if getattr(self, name) is not None and self.data is None:
+                raise ConfigError(f"--{_option(name)} needs --data (your training file): the task's own data set "
+                                  "has its own splits; to measure a trained run on your file use "
+                                  "rnnlab evaluate RUN_DIR --data FILE")
+        if not saved:
+            check_writable(self.run_directory(), "--run-dir", directory=True)
         task_family = family(self.task)
         for name, off in ENCODER_DECODER_OFF.items():  # options of the encoder-decoder only
             if getattr(self, name) not in (None, off) and not task_family.encoder_decoder:
                 raise ConfigError(f"--{name.replace('_', '-')} is for the G2P tasks (an encoder-decoder), "
                                   f"not task {self.task}")
-        if self.lr is not None and self.lr <= 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
         if self.model not in task_family.models:
             raise ConfigError(f"--model {self.model} does not fit task {self.task}; choose one of {task_family.models}")
         # Runs trained before this check (G2P with a scan cell or irnn) stepped an LSTM decoder and keep it.
@@ -206,3 +220,34 @@ class TrainConfig:
         paths = {"data", "validation_data", "test_data", "run_dir"}
         values = {**BEFORE_OPTION, **values}
         return cls(**{k: (Path(v) if k in paths and v is not None else v) for k, v in values.items()})
+
+
+def _option(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def at_least(name: str, value: int | None, minimum: int) -> None:
+    """Refuse option ``--name`` below ``minimum`` (``None``: unset, left to a default)."""
+    if value is not None and value < minimum:
+        raise ConfigError(f"--{_option(name)} must be at least {minimum}, got {value}")
+
+
+def in_unit_interval(name: str, value: float | None) -> None:
+    """Refuse option ``--name`` outside [0, 1) (NaN is outside)."""
+    if value is not None and not 0 <= value < 1:
+        raise ConfigError(f"--{_option(name)} must be in [0, 1), got {value}")
+
+
+def check_writable(path: Path, option: str, *, directory: bool = False) -> None:
+    """Refuse ``path`` (option ``option``) where nothing can be written: under a file or on a read-only
+    location, or (``directory``) an existing file where a directory is wanted.  Creates nothing."""
+    path = Path(path)
+    if directory and path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: is a file, not a run directory")
+    parent = path if directory else path.parent  # the nearest folder that exists is where writing begins
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: cannot write in {parent} (read-only)")

@@ -77,3 +77,44 @@ def test_bench_seq2seq_command_refuses_a_zero_size(capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["bench", "seq2seq", "--hidden-sizes", "0"])
     assert stop.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_do_not_import_torch(args):
+    code = f"import sys\nfrom rnnlab.cli import main\ntry:\n    main({args!r})\nexcept SystemExit as stop:\n" \
+           "    print('exit', stop.code, 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().splitlines()[-1] == "exit 0 False", result.stderr
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--version"])
+    assert raised.value.code == 0
+    assert capsys.readouterr().out == f"rnnlab {version('rnnlab')}\n"
+
+
+def test_help_lists_every_command_in_order_with_its_summary(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    names = ["train", "evaluate", "predict", "generate", "attention", "diagnose", "memory", "report", "bench"]
+    assert list(cli.COMMANDS) == names
+    positions = [out.index(f"\n    {name}") for name in names]
+    assert positions == sorted(positions)
+    assert all(" ".join(command.summary.split()[:4]) in " ".join(out.split()) for command in cli.COMMANDS.values())
+
+
+def test_the_table_names_the_commands_its_modules_register():
+    from rnnlab.cli.root import app
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    assert list(app._subcommands) == list(cli.COMMANDS)
+
+
+@pytest.mark.parametrize("args,expected", [([], "required: COMMAND"), (["nope"], "invalid choice: 'nope'")])
+def test_a_missing_or_unknown_command_exits_2(args, expected, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(args)
+    assert raised.value.code == 2 and expected in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,56 @@ def test_bad_option_value(tmp_path, capsys):
 
 def test_predict_needs_items(text_run, capsys):
     assert "either on the command line or with --file" in _fails(["predict", str(text_run)], capsys)
+
+
+@pytest.mark.parametrize("option,value,expected", [
+    ("--lr", "nan", "--lr must be a finite positive number, got nan"),
+    ("--lr", "inf", "--lr must be a finite positive number, got inf"),
+    ("--weight-decay", "nan", "--weight-decay must be a finite number, 0 or more, got nan"),
+    ("--weight-decay", "-1", "--weight-decay must be a finite number, 0 or more, got -1.0"),
+    ("--word-dropout", "-1", "--word-dropout must be a finite number, 0 or more, got -1.0"),
+    ("--label-smoothing", "2", "--label-smoothing must be in [0, 1), got 2.0"),
+    ("--label-smoothing", "nan", "--label-smoothing must be in [0, 1), got nan"),
+    ("--dropout", "nan", "--dropout must be in [0, 1), got nan"),
+    ("--seed", str(10**20), f"--seed must be a whole number in [0, 2**32), got {10**20}"),
+    ("--seed", "-1", "--seed must be a whole number in [0, 2**32), got -1"),
+    ("--clip", "nan", "--clip must be a finite number, 0 or more, got nan"),
+    ("--clip", "-1", "--clip must be a finite number, 0 or more, got -1.0"),
+    ("--patience", "-1", "--patience must be at least 0, got -1"),
+])
+def test_an_unusable_training_option_is_refused_before_anything_is_created(tmp_path, capsys, option, value,
+                                                                             expected):
+    message = _fails(["train", "--task", "word-language", "--run-dir", str(tmp_path / "r"), option, value], capsys)
+    assert message == f"rnnlab: error: {expected}"
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("option", ["--test-data", "--validation-data"])
+def test_own_test_or_validation_data_needs_own_training_data(tmp_path, capsys, option):
+    (tmp_path / "words.tsv").write_text("hello\ten\n", encoding="utf-8")
+    message = _fails(["train", "--task", "word-language", option, str(tmp_path / "words.tsv"),
+                      "--run-dir", str(tmp_path / "r")], capsys)
+    assert message.startswith(f"rnnlab: error: {option} needs --data (your training file)")
+    assert "rnnlab evaluate RUN_DIR --data FILE" in message
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_run_directory_under_a_file_or_on_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "somefile").write_text("keep\n")
+    message = _fails(["train", "--task", "word-language", "--run-dir", str(tmp_path / "somefile" / "x")], capsys)
+    assert message == (f"rnnlab: error: --run-dir {tmp_path / 'somefile' / 'x'}: {tmp_path / 'somefile'} is a "
+                       "file, not a directory")
+    message = _fails(["train", "--task", "word-language", "--run-dir", str(tmp_path / "somefile")], capsys)
+    assert message == f"rnnlab: error: --run-dir {tmp_path / 'somefile'}: is a file, not a run directory"
+    assert (tmp_path / "somefile").read_text() == "keep\n"
+
+
+def test_a_run_directory_on_a_read_only_location_is_refused(tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere: stand in for a read-only file system
+        monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked)
+    message = _fails(["train", "--task", "word-language", "--run-dir", str(locked / "run" / "x")], capsys)
+    assert message == f"rnnlab: error: --run-dir {locked / 'run' / 'x'}: cannot write in {locked} (read-only)"
+    assert list(locked.iterdir()) == []

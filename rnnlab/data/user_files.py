@@ -7,13 +7,15 @@ array, so a bad file is fixed from the message alone.  (CoNLL-U files: :mod:`rnn
 from __future__ import annotations
 
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rnnlab.data.containers import SignalData, TextData
-from rnnlab.data.textfile import read_lines
+from rnnlab.data.limits import MAX_TEXT_CHARS, check_length
+from rnnlab.data.textfile import read_lines, refuse_header
 from rnnlab.errors import DataError
 
 
@@ -92,25 +94,33 @@ def _labels(path: Path, y: np.ndarray) -> tuple[torch.Tensor, list[str]]:
 def read_tsv(path: Path | str) -> TextData:
     """Labelled texts from a UTF-8 file of ``text<TAB>label`` lines.
 
-    The label is what follows the last tab (so a text may contain tabs); both are stripped of
-    surrounding white space.  Blank lines are skipped.  A line without a tab, or with an empty
-    text or label, is a :class:`DataError` naming the file and line.
+    Every line has exactly two tab-separated columns; both are stripped of surrounding white space.
+    Blank lines are skipped.  A line without a tab or with more than one, an empty text or label,
+    a text over :data:`~rnnlab.data.limits.MAX_TEXT_CHARS` characters, and a first line that looks
+    like a header (its label occurs on no other line, while other labels repeat) are each a
+    :class:`DataError` naming the file and line.
     """
     path = Path(path)
-    texts, labels = [], []
+    texts, labels, first = [], [], 0
     for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
-        text, tab, label = line.rpartition("\t")
-        if not tab:
+        columns = line.split("\t")
+        if len(columns) == 1:
             raise DataError(f"{path}:{number}: expected text<TAB>label, found no tab")
-        text, label = text.strip(), label.strip()
+        if len(columns) > 2:
+            raise DataError(f"{path}:{number}: expected text<TAB>label (2 columns), found {len(columns)} columns; "
+                            f"remove the extra tabs")
+        text, label = columns[0].strip(), columns[1].strip()
         if not label:
             raise DataError(f"{path}:{number}: empty label")
         if not text:
             raise DataError(f"{path}:{number}: empty text")
+        check_length(f"{path}:{number}", "the text", len(text), MAX_TEXT_CHARS, "characters")
         texts.append(text)
         labels.append(label)
+        first = first or number
     if not texts:
         raise DataError(f"{path}: no text<TAB>label lines (the file is empty)")
+    refuse_header(path, first, [labels[0]], Counter(labels[1:]))
     return TextData(texts, labels)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from rnnlab.data import DataError, read_lexicon, read_tsv
-from rnnlab.data.limits import MAX_LINE_BYTES, MAX_PHONEMES, MAX_TEXT_CHARS, MAX_WORD_CHARS
+from rnnlab.data import DataError, read_lexicon, read_npz, read_tsv
+from rnnlab.data.limits import MAX_LINE_BYTES, MAX_PHONEMES, MAX_STEPS, MAX_TEXT_CHARS, MAX_WORD_CHARS
 from rnnlab.data.textfile import read_lines
 
 ROWS = [("hello", "en"), ("world", "en"), ("haus", "de"), ("welt", "de")]
@@ -102,3 +103,38 @@ def test_a_lexicon_word_or_pronunciation_over_the_limit_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"lex\.tsv:4: the pronunciation of 'cat' has 1,001 phonemes, more than"):
         read_lexicon(path)
     assert len(read_lexicon(write(tmp_path, "ok.tsv", LEXICON + "a" * MAX_WORD_CHARS + "\tAE\n"))) == 4
+
+
+def test_sparse_integer_labels_are_the_classes_present_named_by_their_values(tmp_path):
+    path = tmp_path / "sparse.npz"
+    np.savez(path, x=np.zeros((6, 3)), y=np.array([0, 1, 100000, 100000, 1, 0]))
+    data = read_npz(path)
+    assert data.classes == ["0", "1", "100000"] and data.y.tolist() == [0, 1, 2, 2, 1, 0]
+
+
+def test_a_file_that_is_not_an_npz_archive_gets_our_advice_not_numpys(tmp_path):
+    path = write(tmp_path, "text.npz", "x,y\n1,2\n")
+    with pytest.raises(DataError) as raised:
+        read_npz(path)
+    assert str(raised.value) == (f"{path}: not an .npz archive (an .npz file is a zip archive of arrays; "
+                                 f"save one with np.savez(path, x=..., y=...))")
+    assert "allow_pickle" not in str(raised.value)
+    with pytest.raises(DataError, match=r"^/dev/zero: not an \.npz archive"):
+        read_npz("/dev/zero")
+
+
+def test_a_directory_given_as_npz_is_named_as_one(tmp_path):
+    folder = tmp_path / "signals.npz"
+    folder.mkdir()
+    with pytest.raises(DataError) as raised:
+        read_npz(folder)
+    assert str(raised.value) == f"{folder}: is a directory, not a file"
+
+
+def test_signals_over_the_step_limit_are_refused(tmp_path):
+    path = tmp_path / "long.npz"
+    np.savez(path, x=np.zeros((2, MAX_STEPS + 1), np.float32), y=np.array([0, 1]))
+    with pytest.raises(DataError) as raised:
+        read_npz(path)
+    assert str(raised.value) == (f"{path}: array 'x': every sequence has 100,001 steps, more than the limit of "
+                                 f"100,000; shorten or split it")

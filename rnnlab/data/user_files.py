@@ -55,7 +55,8 @@ def check_signals(where: str, x: np.ndarray) -> torch.Tensor:
         raise DataError(f"{where} must be numeric (integer or float), got dtype {x.dtype}")
     if not np.isfinite(x).all():
         first = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
-        raise DataError(f"{where} {x.shape} contains NaN or infinite values (first in sequence {first})")
+        raise DataError(f"{where} {x.shape} contains NaN or infinite values"
+                        + (f" (first in sequence {first})" if len(x) > 1 else ""))
     check_length(where, "every sequence", x.shape[1], MAX_STEPS, "steps")
     signals = torch.tensor(x, dtype=torch.float32)
     return signals.unsqueeze(-1) if x.ndim == 2 else signals

@@ -17,6 +17,7 @@ import conllu
 from conllu.exceptions import ParseException
 
 from rnnlab.data.containers import Splits, TaggedData
+from rnnlab.data.limits import MAX_SENTENCE_TOKENS, MAX_WORD_CHARS, check_length
 from rnnlab.data.textfile import read_lines
 from rnnlab.errors import DataError
 
@@ -34,25 +35,47 @@ def read_conllu(path: Path | str) -> TaggedData:
     """The sentences of a CoNLL-U file as word forms, tagged with their UPOS.
 
     Raises :class:`DataError` naming the file when it is missing, unreadable, not UTF-8 or has no
-    sentence, and the file and line for a malformed line.
+    sentence, and the file and line for a malformed line, a word without a UPOS tag, a word form
+    over :data:`~rnnlab.data.limits.MAX_WORD_CHARS` characters or a sentence over
+    :data:`~rnnlab.data.limits.MAX_SENTENCE_TOKENS` words.
     """
-    path = Path(path)
     sentences, tags = [], []
-    for first_line, block in _sentence_blocks(path, read_lines(path)):
+    for sentence in read_conllu_sentences(path):
+        words = [token for token in sentence if isinstance(token["id"], int)]
+        if words:
+            sentences.append([token["form"] for token in words])
+            tags.append([token["upos"] for token in words])
+    return TaggedData(sentences, tags)
+
+
+def read_conllu_sentences(path: Path | str, tagged: bool = True) -> list[conllu.TokenList]:
+    """The sentences of a CoNLL-U file as ``conllu`` token lists (every column kept, to write them
+    back), after the checks of :func:`read_conllu`; with ``tagged`` false (a file to tag), the UPOS
+    column may be empty (``_``)."""
+    path = Path(path)
+    sentences = []
+    for first_line, block in _sentence_blocks(path, read_lines(path), tagged):
         try:
             tokens = conllu.parse_token_and_metadata("\n".join(block), field_parsers=_AS_TEXT)
         except ParseException as error:
             raise DataError(f"{path}:{first_line}: in the sentence starting here: {error}") from None
-        words = [token for token in tokens if isinstance(token["id"], int)]
-        if words:
-            sentences.append([token["form"] for token in words])
-            tags.append([token["upos"] for token in words])
-    if not sentences:
+        check_sentence(f"{path}:{first_line}", [t["form"] for t in tokens if isinstance(t["id"], int)],
+                       "the sentence starting here")
+        sentences.append(tokens)
+    if not any(isinstance(token["id"], int) for sentence in sentences for token in sentence):
         raise DataError(f"{path}: no sentences (an empty file, or one without word lines)")
-    return TaggedData(sentences, tags)
+    return sentences
 
 
-def _sentence_blocks(path: Path, lines: list[str]) -> list[tuple[int, list[str]]]:
+def check_sentence(where: str, words: list[str], what: str = "the sentence") -> None:
+    """Refuse a sentence (``where`` and ``what`` name it) over ``MAX_SENTENCE_TOKENS`` words or with a
+    word over ``MAX_WORD_CHARS`` characters: a file's checks, also for sentences given to predict."""
+    check_length(where, what, len(words), MAX_SENTENCE_TOKENS, "words")
+    for word in words:
+        check_length(where, f"the word {word[:20]!r}...", len(word), MAX_WORD_CHARS, "characters")
+
+
+def _sentence_blocks(path: Path, lines: list[str], tagged: bool) -> list[tuple[int, list[str]]]:
     """The blank-line-separated blocks of ``lines`` with the number of their first line, each line checked."""
     blocks: list[tuple[int, list[str]]] = []
     block: list[str] = []
@@ -63,14 +86,14 @@ def _sentence_blocks(path: Path, lines: list[str]) -> list[tuple[int, list[str]]
             block = []
             continue
         if not line.startswith("#"):
-            _check_token_line(path, number, line)
+            _check_token_line(path, number, line, tagged)
         block.append(line)
     if block:
         blocks.append((len(lines) + 1 - len(block), block))
     return blocks
 
 
-def _check_token_line(path: Path, number: int, line: str) -> None:
+def _check_token_line(path: Path, number: int, line: str, tagged: bool) -> None:
     columns = line.split("\t")
     if len(columns) != COLUMNS:
         raise DataError(f"{path}:{number}: expected {COLUMNS} tab-separated columns, found {len(columns)}")
@@ -82,7 +105,7 @@ def _check_token_line(path: Path, number: int, line: str) -> None:
                         f"or empty node (1.1) ID")
     if not form:
         raise DataError(f"{path}:{number}: word {token_id} has an empty FORM")
-    if not upos or upos == "_":
+    if tagged and (not upos or upos == "_"):
         raise DataError(f"{path}:{number}: word {token_id} ({form!r}) has no UPOS tag")
 
 

@@ -19,11 +19,13 @@ Choices:
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass
 
 from rnnlab.data.containers import Splits
+from rnnlab.data.limits import MAX_PHONEMES, MAX_WORD_CHARS, check_length
 from rnnlab.data.splitting import split_by_hash
-from rnnlab.data.textfile import read_lines
+from rnnlab.data.textfile import read_lines, refuse_header
 from rnnlab.errors import DataError
 
 FRACTIONS = (0.9, 0.05, 0.05)
@@ -70,26 +72,46 @@ def load_g2p(stress: bool = False, seed: int = 0) -> Splits:
 def read_lexicon(path) -> Transcriptions:
     """A pronunciation lexicon: a UTF-8 file of ``word<TAB>PH1 PH2 ...`` lines (what ``rnnlab predict``
     writes).  A word on several lines has several pronunciations; words are lower-cased; blank lines
-    are skipped.  A line without a tab, an empty word or an empty pronunciation is a
-    :class:`DataError` naming the file and line."""
+    are skipped.  A line without a tab or with more than one, an empty word or pronunciation, a word
+    over :data:`~rnnlab.data.limits.MAX_WORD_CHARS` letters, a pronunciation over
+    :data:`~rnnlab.data.limits.MAX_PHONEMES` phonemes, and a first line that looks like a header
+    (none of its phonemes occurs on another line) are each a :class:`DataError` naming the file and line."""
     pronunciations: dict[str, list[list[str]]] = {}
+    first: tuple[int, list[str]] | None = None
+    others: Counter = Counter()
     for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
-        word, tab, phonemes = line.partition("\t")
-        if not tab:
+        columns = line.split("\t")
+        if len(columns) == 1:
             raise DataError(f"{path}:{number}: expected word<TAB>phonemes, found no tab")
-        word, phonemes = word.strip().lower(), phonemes.split()
+        if len(columns) > 2:
+            raise DataError(f"{path}:{number}: expected word<TAB>phonemes (2 columns), found {len(columns)} "
+                            f"columns; separate the phonemes with spaces")
+        word, phonemes = columns[0].strip().lower(), columns[1].split()
         if not word:
             raise DataError(f"{path}:{number}: empty word")
         if not phonemes:
             raise DataError(f"{path}:{number}: {word!r} has no phonemes")
+        check_word(f"{path}:{number}", word)
+        check_length(f"{path}:{number}", f"the pronunciation of {word[:20]!r}", len(phonemes), MAX_PHONEMES,
+                     "phonemes")
+        if first is None:
+            first = number, phonemes
+        else:
+            others.update(phonemes)
         options = pronunciations.setdefault(word, [])
         if phonemes not in options:
             options.append(phonemes)
-    if not pronunciations:
+    if first is None:
         raise DataError(f"{path}: no word<TAB>phonemes lines (the file is empty)")
+    refuse_header(path, *first, others)
     return Transcriptions(list(pronunciations), list(pronunciations.values()))
+
+
+def check_word(where: str, word: str) -> None:
+    """Refuse a spelling over :data:`~rnnlab.data.limits.MAX_WORD_CHARS` letters (``where`` names it)."""
+    check_length(where, f"the word {word[:20]!r}...", len(word), MAX_WORD_CHARS, "letters")
 
 
 @functools.lru_cache(maxsize=2)

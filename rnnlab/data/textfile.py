@@ -2,36 +2,58 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
+from rnnlab.data.limits import MAX_LINE_BYTES
 from rnnlab.errors import DataError
 
 
 def read_lines(path: Path | str) -> list[str]:
     """The lines of a UTF-8 text file, without their line endings (``\\n`` or ``\\r\\n``).
 
-    A leading byte-order mark is dropped.  Raises :class:`DataError` naming the file when it is
-    missing or unreadable, and the file and line when a line is not valid UTF-8.
+    A leading byte-order mark is dropped.  Lines are read with a bounded length, so a file without
+    line breaks (or ``/dev/zero``) is refused after :data:`~rnnlab.data.limits.MAX_LINE_BYTES`
+    bytes instead of filling memory.  Raises :class:`DataError` naming the file when it is missing,
+    a directory or unreadable, and the file and line when a line is too long or not valid UTF-8.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            return [_decode(path, number, line) for number, line in enumerate(_raw_lines(path, file), start=1)]
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, not a file") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror})") from None
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the newline that ends the last line does not start another
-    text = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            text.append(line.decode("utf-8").removesuffix("\r"))
-        except UnicodeDecodeError as error:
-            raise DataError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start} "
-                            f"of the line)") from None
-    return text
+
+
+def _raw_lines(path: Path, file):
+    """The lines of the open binary ``file`` without ``\\n``, each at most ``MAX_LINE_BYTES`` long."""
+    number = 0
+    while line := file.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            raise DataError(f"{path}:{number}: line longer than {MAX_LINE_BYTES:,} bytes "
+                            f"(is this a text file of the task's format?)")
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        yield line.removesuffix(b"\n")
+
+
+def _decode(path: Path, number: int, line: bytes) -> str:
+    try:
+        return line.decode("utf-8").removesuffix("\r")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start} "
+                        f"of the line)") from None
+
+
+def refuse_header(path: Path, number: int, first: list[str], others: Counter) -> None:
+    """Refuse a first line (line ``number``) that looks like a column header: none of its symbols
+    (``first``: its label, or its phonemes) occurs on another line, while the other lines share
+    theirs (``others`` counts the symbols of every other line)."""
+    if not any(symbol in others for symbol in first) and others.total() > len(others):
+        raise DataError(f"{path}:{number}: the first line looks like a header: {' '.join(first)!r} occurs on "
+                        f"no other line; remove it (if it is an item, its class needs more than one example)")

@@ -7,13 +7,15 @@ array, so a bad file is fixed from the message alone.  (CoNLL-U files: :mod:`rnn
 from __future__ import annotations
 
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rnnlab.data.containers import SignalData, TextData
-from rnnlab.data.textfile import read_lines
+from rnnlab.data.limits import MAX_STEPS, MAX_TEXT_CHARS, check_length
+from rnnlab.data.textfile import read_lines, refuse_header
 from rnnlab.errors import DataError
 
 
@@ -21,44 +23,69 @@ def read_npz(path: Path | str, labels_required: bool = True) -> SignalData:
     """Signals from an ``.npz`` archive with arrays ``x`` and ``y`` (``y`` may be absent when
     ``labels_required`` is false, as for prediction: the signals then all get label ``"?"``).
 
-    ``x`` is numeric, ``(N, T)`` (one feature per step) or ``(N, T, F)``, finite, and becomes
-    float32 ``(N, T, F)``.  ``y`` is ``(N,)``: integer labels ``0 .. K-1`` keep their values and are
-    named ``"0" .. "K-1"`` (``K`` = the largest label + 1, so files missing a class still agree on
-    ids); string labels get ids in sorted order.  To combine files with string labels, map through
-    the class names (e.g. a task's class list), not the ids.
+    ``x`` is numeric, ``(N, T)`` (one feature per step) or ``(N, T, F)``, finite, with at most
+    :data:`~rnnlab.data.limits.MAX_STEPS` steps, and becomes float32 ``(N, T, F)``.  ``y`` is
+    ``(N,)``: the classes are the labels present, in sorted order (integer labels ``0, 1, 100000``
+    are three classes named ``"0", "1", "100000"``; string labels are named by themselves), so ids
+    differ between files with different labels: to combine files, map through the class names (as
+    a trained task does), not the ids.
     """
     path = Path(path)
     x, y = _arrays(path, labels_required)
     if y is None:
         y = np.array(["?"] * len(x))
-    if x.ndim not in (2, 3):
-        raise DataError(f"{path}: array 'x' must be (N, T) or (N, T, F), got shape {x.shape}")
+    signals = check_signals(f"{path}: array 'x'", x)
     if y.ndim != 1:
         raise DataError(f"{path}: array 'y' must be (N,), got shape {y.shape}")
     if len(x) != len(y):
         raise DataError(f"{path}: arrays 'x' {x.shape} and 'y' {y.shape} disagree on N (the first dimension)")
+    labels, classes = _labels(path, y)
+    return SignalData(signals, labels, classes)
+
+
+def check_signals(where: str, x: np.ndarray) -> torch.Tensor:
+    """``x`` ``(N, T)`` or ``(N, T, F)`` as float32 ``(N, T, F)``, after the checks every signal passes
+    (in a file or given to predict): numeric, not empty, finite, at most ``MAX_STEPS`` steps.
+    ``where`` names the array in the message (``"data.npz: array 'x'"``)."""
+    if x.ndim not in (2, 3):
+        raise DataError(f"{where} must be (N, T) or (N, T, F), got shape {x.shape}")
     if x.size == 0:
-        raise DataError(f"{path}: array 'x' is empty, shape {x.shape}")
+        raise DataError(f"{where} is empty, shape {x.shape}")
     if x.dtype.kind not in "iuf":  # signed, unsigned, float: not bool, complex, strings
-        raise DataError(f"{path}: array 'x' must be numeric (integer or float), got dtype {x.dtype}")
+        raise DataError(f"{where} must be numeric (integer or float), got dtype {x.dtype}")
     if not np.isfinite(x).all():
         first = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
-        raise DataError(f"{path}: array 'x' {x.shape} contains NaN or infinite values (first in sequence {first})")
-    labels, classes = _labels(path, y)
+        raise DataError(f"{where} {x.shape} contains NaN or infinite values"
+                        + (f" (first in sequence {first})" if len(x) > 1 else ""))
+    check_length(where, "every sequence", x.shape[1], MAX_STEPS, "steps")
     signals = torch.tensor(x, dtype=torch.float32)
-    return SignalData(signals.unsqueeze(-1) if x.ndim == 2 else signals, labels, classes)
+    return signals.unsqueeze(-1) if x.ndim == 2 else signals
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+NPY_MAGIC = b"\x93NUMPY"
 
 
 def _arrays(path: Path, labels_required: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Arrays ``x`` and ``y`` (``None`` if absent and not required), read without unpickling anything."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
+    try:
+        with path.open("rb") as file:
+            magic = file.read(len(NPY_MAGIC))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    if magic.startswith(NPY_MAGIC):
+        raise DataError(f"{path}: a single array, not an .npz archive (save with np.savez(path, x=..., y=...))")
+    if not magic.startswith(ZIP_MAGIC):
+        raise DataError(f"{path}: not an .npz archive (an .npz file is a zip archive of arrays; "
+                        f"save one with np.savez(path, x=..., y=...))")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # a foreign or damaged file
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # a damaged archive
         raise DataError(f"{path}: cannot read as .npz ({error})") from None
-    if isinstance(archive, np.ndarray):
-        raise DataError(f"{path}: a single array, not an .npz archive (save with np.savez(path, x=..., y=...))")
     with archive:
         needed = ("x", "y") if labels_required else ("x",)
         missing = [name for name in needed if name not in archive.files]
@@ -77,40 +104,46 @@ def _array(path: Path, archive: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
 
 
 def _labels(path: Path, y: np.ndarray) -> tuple[torch.Tensor, list[str]]:
-    """Class ids int64 ``(N,)`` and class names for integer or string labels ``y``."""
+    """Class ids int64 ``(N,)`` and the names of the classes present, for integer or string labels ``y``."""
     if y.dtype.kind in "iu":
-        if y.min() < 0:
-            raise DataError(f"{path}: array 'y' has negative label {int(y.min())}; integer labels must be 0..K-1")
-        return torch.tensor(y, dtype=torch.long), [str(k) for k in range(int(y.max()) + 1)]
-    if y.dtype.kind in "US":
-        names = y.astype(str)
-        classes, ids = np.unique(names, return_inverse=True)
-        return torch.tensor(ids, dtype=torch.long), [str(c) for c in classes]
-    raise DataError(f"{path}: array 'y' must hold integer or string labels, got dtype {y.dtype}")
+        if len(y) and y.min() < 0:
+            raise DataError(f"{path}: array 'y' has negative label {int(y.min())}; integer labels must be 0 or more")
+    elif y.dtype.kind not in "US":
+        raise DataError(f"{path}: array 'y' must hold integer or string labels, got dtype {y.dtype}")
+    values, ids = np.unique(y, return_inverse=True)  # sorted: by value for integers
+    return torch.tensor(ids.reshape(-1), dtype=torch.long), [str(v) for v in values]
 
 
 def read_tsv(path: Path | str) -> TextData:
     """Labelled texts from a UTF-8 file of ``text<TAB>label`` lines.
 
-    The label is what follows the last tab (so a text may contain tabs); both are stripped of
-    surrounding white space.  Blank lines are skipped.  A line without a tab, or with an empty
-    text or label, is a :class:`DataError` naming the file and line.
+    Every line has exactly two tab-separated columns; both are stripped of surrounding white space.
+    Blank lines are skipped.  A line without a tab or with more than one, an empty text or label,
+    a text over :data:`~rnnlab.data.limits.MAX_TEXT_CHARS` characters, and a first line that looks
+    like a header (its label occurs on no other line, while other labels repeat) are each a
+    :class:`DataError` naming the file and line.
     """
     path = Path(path)
-    texts, labels = [], []
+    texts, labels, first = [], [], 0
     for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
-        text, tab, label = line.rpartition("\t")
-        if not tab:
+        columns = line.split("\t")
+        if len(columns) == 1:
             raise DataError(f"{path}:{number}: expected text<TAB>label, found no tab")
-        text, label = text.strip(), label.strip()
+        if len(columns) > 2:
+            raise DataError(f"{path}:{number}: expected text<TAB>label (2 columns), found {len(columns)} columns; "
+                            f"remove the extra tabs")
+        text, label = columns[0].strip(), columns[1].strip()
         if not label:
             raise DataError(f"{path}:{number}: empty label")
         if not text:
             raise DataError(f"{path}:{number}: empty text")
+        check_length(f"{path}:{number}", "the text", len(text), MAX_TEXT_CHARS, "characters")
         texts.append(text)
         labels.append(label)
+        first = first or number
     if not texts:
         raise DataError(f"{path}: no text<TAB>label lines (the file is empty)")
+    refuse_header(path, first, [labels[0]], Counter(labels[1:]))
     return TextData(texts, labels)

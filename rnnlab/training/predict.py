@@ -5,17 +5,25 @@
   multi-word tokens and empty nodes kept as they were); raw sentences become minimal CoNLL-U.
 * Transcribers (G2P) print one ``word<TAB>PH1 PH2 ...`` line per word, the lexicon format that
   ``rnnlab train --data`` and ``rnnlab evaluate --data`` read back.
+
+Inputs pass the checks of ``rnnlab train --data`` (:mod:`rnnlab.data`): the same readers, column
+counts, finite values and length limits (:mod:`rnnlab.data.limits`), each refusal naming the item
+(``predict: item 2`` or ``file:line``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import conllu
 import numpy as np
+from torch import Tensor
 
 from rnnlab.data import DataError, read_npz
+from rnnlab.data.conllu_files import check_sentence, read_conllu_sentences
+from rnnlab.data.limits import MAX_TEXT_CHARS, check_length
+from rnnlab.data.pronunciations import check_word
 from rnnlab.data.textfile import read_lines
+from rnnlab.data.user_files import check_signals
 from rnnlab.tasks import ClassifierTask, TaggingTask, TextTask, TranscriptionTask
 from rnnlab.training.runs import load_ensemble
 
@@ -33,47 +41,73 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
     config, task, model = load_ensemble([run_dir, *ensemble])
     device = config.torch_device()
     if isinstance(task, TranscriptionTask):
-        words = [w.strip() for w in (inputs if file is None else _lines(file))]
-        spaced = [w for w in words if len(w.split()) != 1]
-        if spaced:
-            raise DataError(f"predict: one word per item, got {spaced[0]!r}")
+        words = [_word(where, item) for where, item in _items(inputs, file)]
         return "".join(f"{word}\t{' '.join(phonemes)}\n"
                        for word, phonemes in zip(words, task.transcribe(model, words, device, beam_width)))
     if isinstance(task, TaggingTask):
         if file is not None and file.suffix == ".conllu":
             return _tag_conllu(task, model, file, device)
-        lines = inputs if file is None else _lines(file)
-        sentences = [line.split() for line in lines]
+        sentences = [_sentence(where, item) for where, item in _items(inputs, file)]
         tagged = task.tag(model, sentences, device)
         return "".join(_minimal_conllu(words, tags) for words, tags in zip(sentences, tagged))
     assert isinstance(task, ClassifierTask)
     if isinstance(task, TextTask):
-        items = inputs if file is None else _lines(file)
+        items = [_text(where, item) for where, item in _items(inputs, file)]
         names = items
     elif file is not None:
         signals = read_npz(file, labels_required=False).x
         items, names = list(signals), [f"{file.name}[{k}]" for k in range(len(signals))]
     else:
-        items, names = [_parse_signal(text) for text in inputs], inputs
+        items, names = [_signal(f"predict: item {k}", text) for k, text in enumerate(inputs, start=1)], inputs
     results = task.top_k(model, items, top_k, device)
     return "".join(f"{name}\t" + "  ".join(f"{label} ({p:.3f})" for label, p in ranked) + "\n"
                    for name, ranked in zip(names, results))
 
 
-def _lines(path: Path) -> list[str]:
-    """The non-blank lines of a UTF-8 file, stripped."""
-    lines = [line.strip() for line in read_lines(path) if line.strip()]
-    if not lines:
-        raise DataError(f"{path}: no items (the file is empty)")
-    return lines
+def _items(inputs: list[str], file: Path | None) -> list[tuple[str, str]]:
+    """The items, stripped, each with where it came from (``predict: item 2``, ``words.txt:7``):
+    the command line's, or the non-blank lines of a UTF-8 file (read as every reader reads one)."""
+    if file is None:
+        return [(f"predict: item {k}", item.strip()) for k, item in enumerate(inputs, start=1)]
+    items = [(f"{file}:{number}", line.strip()) for number, line in enumerate(read_lines(file), start=1)
+             if line.strip()]
+    if not items:
+        raise DataError(f"{file}: no items (the file is empty)")
+    return items
 
 
-def _parse_signal(text: str) -> np.ndarray:
+def _word(where: str, item: str) -> str:
+    if len(item.split()) != 1:
+        raise DataError(f"{where}: one word per item, got {item[:40]!r}")
+    check_word(where, item)
+    return item
+
+
+def _sentence(where: str, item: str) -> list[str]:
+    words = item.split()
+    if not words:
+        raise DataError(f"{where}: empty sentence")
+    check_sentence(where, words)
+    return words
+
+
+def _text(where: str, item: str) -> str:
+    if not item:
+        raise DataError(f"{where}: empty text")
+    if "\t" in item:
+        raise DataError(f"{where}: one text per item, found a tab (to score a labelled TSV file, use "
+                        f"rnnlab evaluate --data)")
+    check_length(where, "the text", len(item), MAX_TEXT_CHARS, "characters")
+    return item
+
+
+def _signal(where: str, text: str) -> Tensor:
+    """A signal given as comma-separated numbers, as ``(T, 1)``, after the checks of a file's signals."""
     try:
-        values = np.array([float(v) for v in text.split(",")], dtype=np.float32)
+        values = np.array([float(v) for v in text.split(",")], dtype=np.float64)
     except ValueError:
-        raise DataError(f"predict: a signal is comma-separated numbers, got {text[:40]!r}") from None
-    return values[:, None]
+        raise DataError(f"{where}: a signal is comma-separated numbers, got {text[:40]!r}") from None
+    return check_signals(where, values[None, :])[0]
 
 
 def _minimal_conllu(words: list[str], tags: list[str]) -> str:
@@ -82,11 +116,9 @@ def _minimal_conllu(words: list[str], tags: list[str]) -> str:
 
 
 def _tag_conllu(task: TaggingTask, model, path: Path, device) -> str:
-    """``path`` with the UPOS column of every word filled with the model's tags."""
-    try:
-        sentences = conllu.parse("\n".join(read_lines(path)) + "\n")
-    except conllu.exceptions.ParseException as error:
-        raise DataError(f"{path}: malformed CoNLL-U ({error})") from None
+    """``path`` with the UPOS column of every word filled with the model's tags (the file passes the
+    checks of ``rnnlab train --data``, except that its UPOS column may be empty)."""
+    sentences = read_conllu_sentences(path, tagged=False)
     words_of = [[token for token in sentence if isinstance(token["id"], int)] for sentence in sentences]
     tagged = task.tag(model, [[t["form"] for t in words] for words in words_of], device)
     for words, tags in zip(words_of, tagged):

@@ -331,7 +331,7 @@ def npz(tmp_path: Path, **arrays) -> Path:
 def test_npz_signals_become_float32_n_t_f_with_named_classes(tmp_path):
     data = read_npz(npz(tmp_path, x=np.arange(12).reshape(3, 4), y=np.array([0, 3, 1])))
     assert data.x.shape == (3, 4, 1) and data.x.dtype == torch.float32
-    assert data.y.tolist() == [0, 3, 1] and data.classes == ["0", "1", "2", "3"]
+    assert data.y.tolist() == [0, 2, 1] and data.classes == ["0", "1", "3"]  # the classes present
     data = read_npz(npz(tmp_path, x=np.zeros((3, 4, 2), np.float64), y=np.array(["dog", "cat", "dog"])))
     assert data.x.shape == (3, 4, 2) and data.y.tolist() == [1, 0, 1] and data.classes == ["cat", "dog"]
 
@@ -347,7 +347,7 @@ def test_npz_signals_become_float32_n_t_f_with_named_classes(tmp_path):
     (dict(x=np.array([[1.0, 2.0], [np.nan, 0.0]]), y=np.zeros(2, int)),
      r"array 'x' \(2, 2\) contains NaN or infinite values \(first in sequence 1\)"),
     (dict(x=np.array([[np.inf, 2.0]]), y=np.zeros(1, int)),
-     r"array 'x' \(1, 2\) contains NaN or infinite values \(first in sequence 0\)"),
+     r"array 'x' \(1, 2\) contains NaN or infinite values$"),
     (dict(x=np.zeros((2, 2)), y=np.array([0.5, 1.0])),
      r"array 'y' must hold integer or string labels, got dtype float64"),
     (dict(x=np.zeros((2, 2)), y=np.array([0, -1])), r"array 'y' has negative label -1"),
@@ -364,7 +364,7 @@ def test_npz_that_is_missing_or_not_an_archive_is_a_data_error(tmp_path):
     np.save(tmp_path / "single.npy", np.zeros(3))
     with pytest.raises(DataError, match=r"single\.npy: a single array, not an \.npz archive"):
         read_npz(tmp_path / "single.npy")
-    with pytest.raises(DataError, match=r"text\.npz: cannot read as \.npz"):
+    with pytest.raises(DataError, match=r"text\.npz: not an \.npz archive \(an \.npz file is a zip archive"):
         read_npz(write(tmp_path, "text.npz", "x,y\n1,2\n"))
 
 
@@ -374,12 +374,12 @@ def test_npz_that_is_missing_or_not_an_archive_is_a_data_error(tmp_path):
 def test_tsv_reads_text_and_label_skipping_blank_lines(tmp_path):
     path = write(tmp_path, "words.tsv", b"\xef\xbb\xbfhaus\tde\r\n\n  \nhouse\ten\nmaison\tfr")
     assert read_tsv(path) == TextData(["haus", "house", "maison"], ["de", "en", "fr"])
-    assert read_tsv(write(tmp_path, "tabs.tsv", "a\tb\tlabel\n")).texts == ["a\tb"]
 
 
 @pytest.mark.parametrize("content, problem", [
     ("haus\tde\nhouse en\n", r"words\.tsv:2: expected text<TAB>label, found no tab"),
     ("haus\tde\n\nhouse\t \n", r"words\.tsv:3: empty label"),
+    ("haus\tde\na\tb\tde\n", r"words\.tsv:2: expected text<TAB>label \(2 columns\), found 3 columns"),
     ("\tde\n", r"words\.tsv:1: empty text"),
     (b"haus\tde\nh\xe4us\tde\n", r"words\.tsv:2: not valid UTF-8"),
     ("", r"words\.tsv: no text<TAB>label lines"),

@@ -2,18 +2,18 @@
 
 :func:`write_report` writes ``report.html`` for one or more directories (memory grids, ``rnnlab train``
 runs, ``rnnlab diagnose`` output), every plot embedded as base64, so the page needs no network
-and no other file.
+and no other file.  Every value read from a file is HTML-escaped (a crafted run directory cannot put
+markup or scripts into the page), and a malformed file is refused with its name.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 from rnnlab.errors import CheckpointError
-from rnnlab.files import atomic_write
+from rnnlab.files import atomic_write, read_json
 from rnnlab.report.tables import format_metric, sorted_rows
 
 
@@ -23,7 +23,12 @@ def write_report(directories: list[Path], path: Path) -> Path:
     for directory in map(Path, directories):
         if not directory.is_dir():
             raise CheckpointError(f"{directory}: no such directory")
-        sections.append(_section(directory))
+        try:
+            sections.append(_section(directory))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            if isinstance(error, CheckpointError):
+                raise
+            raise CheckpointError(f"{directory}: a file of it is malformed ({type(error).__name__}: {error})") from None
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rnnlab report</title>\n"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #bbb;padding:2px 8px}"
@@ -37,18 +42,18 @@ def _section(directory: Path) -> str:
     parts = [f"<h2>{html.escape(str(directory))}</h2>"]
     memory = directory / "memory.json"
     if memory.exists():
-        data = json.loads(memory.read_text())
-        parts.append(f"<p>Memory grid: {len(data['rows'])} runs in {data['seconds'] / 60:.1f} minutes. "
-                     f"Solved: test metric below {data['solved_fraction']} of the memoryless baseline.</p>")
+        data = read_json(memory)
+        parts.append(f"<p>Memory grid: {len(data['rows'])} runs in {float(data['seconds']) / 60:.1f} minutes. "
+                     f"Solved: test metric below {float(data['solved_fraction'])} of the memoryless baseline.</p>")
         parts.append(_html_table(data["rows"]))
     config = directory / "config.json"
     if config.exists():
         parts.append("<h3>Configuration</h3><pre>" + html.escape(config.read_text()) + "</pre>")
     test = directory / "test_metrics.json"
     if test.exists():
-        metrics = json.loads(test.read_text())
+        metrics = read_json(test)
         shown = {k: metrics[k] for k in ("accuracy", "wer", "per", "perplexity") if k in metrics}
-        parts.append("<p>Test: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) + "</p>")
+        parts.append("<p>Test: " + ", ".join(f"{k} {float(v):.4f}" for k, v in shown.items()) + "</p>")
     diagnostics = directory / "diagnostics" / "diagnostics.json"
     if diagnostics.exists():
         parts.append("<h3>Diagnostics</h3><pre>" + html.escape(diagnostics.read_text()[:4000]) + "</pre>")
@@ -66,6 +71,7 @@ def _html_table(rows: list[dict]) -> str:
     for r in sorted_rows(rows):
         solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
         at = "-" if r.get("solved_at") is None else r["solved_at"]
-        body.append(f"<tr><td>{r['task']}</td><td>{r['cell']}</td><td>{r['length']}</td><td>{format_metric(r['metric'])}</td>"
-                    f"<td>{r['baseline']:.4f}</td><td>{solved}</td><td>{at}</td><td>{r['seconds']:.0f}</td></tr>")
+        cells = (r["task"], r["cell"], int(r["length"]), format_metric(r["metric"]), f"{float(r['baseline']):.4f}",
+                 solved, at, f"{float(r['seconds']):.0f}")
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"

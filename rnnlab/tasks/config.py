@@ -158,6 +158,7 @@ class TrainConfig:
                      "reverse_decoder_layers"):
             at_least(name, getattr(self, name), 1)
         at_least("patience", self.patience, 0)
+        at_least("max_skipped_steps", self.max_skipped_steps, 0)
         if self.reverse_decoder_size is not None and self.reverse_decoder_size < 0:
             raise ConfigError(f"--reverse-decoder-size must be 0 (off) or positive, got {self.reverse_decoder_size}")
         for name in ("dropout", "ema", "warmup", "ctc_weight", "label_smoothing"):

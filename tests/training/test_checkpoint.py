@@ -62,7 +62,7 @@ def test_config_resolves_task_defaults_and_round_trips(tmp_path):
 @pytest.mark.parametrize("options,message", [
     ({"epochs": 0}, "--epochs must be at least 1, got 0"),
     ({"dropout": 1.0}, r"--dropout must be in \[0, 1\), got 1.0"),
-    ({"lr": -1.0}, "--lr must be positive"),
+    ({"lr": -1.0}, "--lr must be a finite positive number, got -1.0"),
     ({"ema": 1.0}, r"--ema must be in \[0, 1\), got 1.0"),
     ({"warmup": 1.0}, r"--warmup must be in \[0, 1\), got 1.0"),
     ({"task": "g2p", "ctc_weight": 1.0}, r"--ctc-weight must be in \[0, 1\), got 1.0"),

@@ -228,6 +228,8 @@ class Recurrent(nn.Module):
     def _run_padded(self, input: Tensor, hx, lengths, engine: str, trace: bool):
         unbatched = input.dim() == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+        if x.shape[0] == 0:  # torch.nn's layers refuse it with this message, whichever engine runs
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         lengths = check_lengths(lengths, x.shape[1], x.shape[0], x.device)
         if lengths is not None and int(lengths.min()) == x.shape[0]:
             lengths = None  # every sequence fills the batch: nothing to mask or pack

@@ -280,3 +280,13 @@ def test_a_module_pickled_under_its_earlier_module_path_loads_with_safe_globals(
     assert type(loaded["lstm"]) is rnnlab.LSTM and type(loaded["cell"]) is rnnlab.GRUCell
     assert torch.equal(loaded["lstm"](x)[0], lstm(x)[0])
     assert torch.equal(loaded["cell"](x[0]), cell(x[0]))
+
+
+@pytest.mark.parametrize("layer", [rnnlab.MinGRU(3, 4), rnnlab.MinLSTM(3, 4), rnnlab.GRU(3, 4, engine="unrolled"),
+                                   rnnlab.Recurrent(rnnlab.LayerNormLSTMCell, 3, 4)])
+@pytest.mark.parametrize("shape", [(0, 2, 3), (0, 3)])
+def test_an_empty_sequence_is_refused_as_torch_nn_refuses_it(layer, shape):
+    with pytest.raises(RuntimeError) as expected:
+        torch.nn.GRU(3, 4)(torch.zeros(shape))
+    with pytest.raises(RuntimeError, match=str(expected.value)):
+        layer(torch.zeros(shape))

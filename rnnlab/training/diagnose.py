@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.errors import ConfigError
 from rnnlab.files import read_json
 from rnnlab.nn.diagnostics import gate_statistics, gradient_flow, jacobian_norms, recording
 from rnnlab.report.figures import plot_run_diagnostics
 from rnnlab.tasks import make_task
-from rnnlab.training.runs import load_run
+from rnnlab.training.runs import check_data, load_run
 
 
 def diagnose_run(run_dir: Path, batch_size: int = 32, jacobian_sequences: int = 4) -> dict:
@@ -24,8 +25,12 @@ def diagnose_run(run_dir: Path, batch_size: int = 32, jacobian_sequences: int = 
     direction, Jacobian norms along the real trajectories (first ``jacobian_sequences`` sequences), gate
     statistics, and the recorded gradient norms of training.  Writes ``diagnostics/diagnostics.json`` and
     its plots into ``run_dir``; returns the summary."""
+    if batch_size < 1 or jacobian_sequences < 1:
+        raise ConfigError(f"--batch-size and --jacobian-sequences must be at least 1, got {batch_size} and "
+                          f"{jacobian_sequences}")
     run_dir = Path(run_dir)
     config, _, model = load_run(run_dir)
+    check_data(run_dir, config)  # its validation batch comes from the run's data
     task = make_task(config, state=read_json(run_dir / "task.json"))
     device = config.torch_device()
     batch = next(iter(task.batches(task.splits.validation, batch_size, None, device)))

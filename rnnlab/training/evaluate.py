@@ -8,6 +8,7 @@ work, writes what the command saves and returns what the command prints.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ def evaluate_run(run_dir: Path, data: Path | None = None, batch_size: int = 256,
                  ensemble: tuple[Path, ...] = ()) -> tuple[str, Path]:
     """Evaluate a run (with the G2P runs of ``ensemble`` decoding beside it) on its test split or on ``data``;
     save the report in the run directory.  Returns the report's one-line summary and its path."""
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     config, task, model = load_ensemble([run_dir, *ensemble])
     options = {}
     if beam_width is not None:
@@ -65,8 +68,9 @@ def generate_words(run_dir: Path, conditions: tuple[str, ...] = (), samples: int
     """Words of the languages ``conditions`` (default: all the run knows) from a word-generation run, and
     per language the share that are real words absent from training, training words, distinct, and
     (with a word-language ``classifier`` run) classified back.  Returns ``{"samples": ..., "report": ...}``."""
-    if samples < 1 or temperature <= 0:
-        raise ConfigError("--samples must be at least 1 and --temperature positive")
+    if samples < 1 or not math.isfinite(temperature) or temperature <= 0:
+        raise ConfigError(f"--samples must be at least 1 and --temperature a finite positive number, got "
+                          f"{samples} and {temperature}")
     if top_k is not None and top_k < 1 or top_p is not None and not 0 < top_p <= 1:
         raise ConfigError("--top-k must be at least 1 and --top-p in (0, 1]")
     config, task, model = load_run(run_dir)

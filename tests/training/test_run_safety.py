@@ -317,3 +317,17 @@ def test_a_run_trained_on_a_gpu_loads_where_there_is_none(trained, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="--device cuda: no CUDA device is available"):
             load_run(gpu_run, device="cuda")
+
+
+@pytest.mark.parametrize("command,message", [
+    (["evaluate", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["diagnose", "--batch-size", "0"], "--batch-size and --jacobian-sequences must be at least 1, got 0 and 4"),
+    (["generate", "--temperature", "nan"], "--temperature a finite positive number, got 10 and nan"),
+    (["generate", "--top-p", "nan"], "--top-p in (0, 1]"),
+])
+def test_options_of_the_commands_that_use_a_run_are_checked_first(command, message, trained, capsys):
+    run, _ = trained
+    before = _snapshot(run)
+    code, err = _exit([command[0], run, *command[1:]], capsys)
+    assert code == 2 and err.startswith("rnnlab: error: ") and message in err and err.count("\n") == 1
+    assert _snapshot(run) == before

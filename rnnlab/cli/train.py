@@ -8,7 +8,8 @@ from typing import Annotated
 import tyro
 
 from rnnlab.cli.root import app
-from rnnlab.files import write_json
+from rnnlab.errors import ConfigError
+from rnnlab.files import atomic_write, write_json
 from rnnlab.tasks import TrainConfig
 from rnnlab.training import train
 from rnnlab.training.evaluate import attention_plot, evaluate_run, generate_words
@@ -53,7 +54,7 @@ def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = No
 @app.command(name="predict")
 def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Positional[tuple[str, ...]] = (),
                     file: Path | None = None, top_k: int = 3, beam_width: int | None = None,
-                    output: Path | None = None, ensemble: tuple[Path, ...] = ()) -> None:
+                    output: Path | None = None, ensemble: tuple[Path, ...] = (), force: bool = False) -> None:
     """Predict with a trained run: top-k labels of strings or signals, the tags of sentences, or the
     pronunciations of words (one word<TAB>PH1 PH2 ... line per word).
 
@@ -67,10 +68,16 @@ def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Posit
         beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding).
         output: Write the results here instead of printing them.
         ensemble: G2P: more runs of the same task to decode with as one (the mean of their probabilities).
+        force: Replace the --output file if it exists (without it, an existing file is refused).
     """
+    if output is not None:
+        if output.exists() and not force:
+            raise ConfigError(f"--output {output}: already exists; give --force to replace it")
+        if not output.parent.is_dir():
+            raise ConfigError(f"--output {output}: no such folder {output.parent}")
     text = predict(run_dir, list(inputs), file, top_k, beam_width, ensemble)
     if output is not None:
-        output.write_text(text)
+        atomic_write(output, lambda tmp: tmp.write_text(text))
         print(f"wrote {output}")
     else:
         print(text, end="")

@@ -331,3 +331,17 @@ def test_options_of_the_commands_that_use_a_run_are_checked_first(command, messa
     code, err = _exit([command[0], run, *command[1:]], capsys)
     assert code == 2 and err.startswith("rnnlab: error: ") and message in err and err.count("\n") == 1
     assert _snapshot(run) == before
+
+
+def test_predict_output_is_never_replaced_without_force_nor_written_into_a_missing_folder(trained, tmp_path, capsys):
+    run, _ = trained
+    kept = tmp_path / "out.txt"
+    kept.write_text("mine\n")
+    code, err = _exit(["predict", run, "hello", "--output", kept], capsys)
+    assert code == 2 and err == f"rnnlab: error: --output {kept}: already exists; give --force to replace it\n"
+    assert kept.read_text() == "mine\n"
+    missing = tmp_path / "nowhere" / "out.txt"
+    code, err = _exit(["predict", run, "hello", "--output", missing], capsys)
+    assert code == 2 and err == f"rnnlab: error: --output {missing}: no such folder {missing.parent}\n"
+    cli.main(["predict", str(run), "hello", "--output", str(kept), "--force"])
+    assert kept.read_text().startswith("hello")

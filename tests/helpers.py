@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 import rnnlab
+from rnnlab.data import load_word_language
 
 TOLERANCE = 1e-10
+
+def words_tsv(path: Path, languages: set[str], count: int) -> Path:
+    """The first ``count`` real training words of ``languages`` as a user's ``word<TAB>language`` file."""
+    data = load_word_language().train
+    rows = [(w, lang) for w, lang in zip(data.texts, data.labels) if lang in languages][:count]
+    path.write_text("".join(f"{w}\t{lang}\n" for w, lang in rows), encoding="utf-8")
+    return path
+
 
 KINDS = {
     # name: (torch.nn class, rnnlab class, extra constructor arguments)

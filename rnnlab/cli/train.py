@@ -11,6 +11,7 @@ from rnnlab.cli.root import app
 from rnnlab.errors import ConfigError
 from rnnlab.files import atomic_write, write_json
 from rnnlab.tasks import TrainConfig
+from rnnlab.tasks.config import check_writable
 from rnnlab.training import train
 from rnnlab.training.evaluate import attention_plot, evaluate_run, generate_words
 from rnnlab.training.predict import predict
@@ -75,6 +76,7 @@ def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Posit
             raise ConfigError(f"--output {output}: already exists; give --force to replace it")
         if not output.parent.is_dir():
             raise ConfigError(f"--output {output}: no such folder {output.parent}")
+        check_writable(output, "--output")  # a read-only folder
     text = predict(run_dir, list(inputs), file, top_k, beam_width, ensemble)
     if output is not None:
         atomic_write(output, lambda tmp: tmp.write_text(text))

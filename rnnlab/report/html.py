@@ -25,9 +25,9 @@ def write_report(directories: list[Path], path: Path) -> Path:
             raise CheckpointError(f"{directory}: no such directory")
         try:
             sections.append(_section(directory))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            if isinstance(error, CheckpointError):
-                raise
+        except CheckpointError:  # an unreadable file: named already
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as error:  # a field missing or of the wrong type
             raise CheckpointError(f"{directory}: a file of it is malformed ({type(error).__name__}: {error})") from None
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rnnlab report</title>\n"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab.errors import CheckpointError, ConfigError, DivergenceError
+from rnnlab.errors import ConfigError, DivergenceError
 from rnnlab.files import append_jsonl, keep_jsonl, refuse_existing, remove_temporary, write_json
 from rnnlab.nn.layers import native_cpu_bf16
 from rnnlab.report.figures import plot_learning_curve
@@ -92,23 +92,22 @@ def train(config: TrainConfig, resume: Path | None = None, *, progress_bar: bool
         run_dir = Path(resume)
         # resolved(): an option newer than the run takes its default, the value the run was trained with
         config = run_config(run_dir).resolved(saved=True)
-        check_data(run_dir, config)
+        data_files = check_data(run_dir, config)
         if _before_first_checkpoint(run_dir):
             checkpoint = None  # killed before its first checkpoint: start it again from its saved options
         else:
             checkpoint = load_checkpoint(run_dir / "last.pt")
             check_checkpoint(checkpoint, config, run_dir / "last.pt")
     else:
-        config = with_absolute_paths(config.resolved())
+        config = with_absolute_paths(config.resolved())  # resolved() refuses a --run-dir that is a file
         run_dir = config.run_directory()
-        if run_dir.exists() and not run_dir.is_dir():
-            raise CheckpointError(f"--run-dir {run_dir}: is a file, not a run directory")
         refuse_existing(run_dir, f"continue it with --resume {run_dir} or choose another --run-dir")
+        data_files = data_fingerprints(config)  # before reading them: a device or a directory is refused
         checkpoint = None
 
     world = distributed.join(config.torch_device())
     try:
-        run = _Run(config, run_dir, world, progress_bar and world.main, checkpoint, quiet)
+        run = _Run(config, run_dir, world, progress_bar and world.main, checkpoint, data_files, quiet)
         if checkpoint is None:
             run.begin()
         else:
@@ -127,9 +126,9 @@ class _Run:
     """One run in progress: its task, model, training step and :class:`Progress`."""
 
     def __init__(self, config: TrainConfig, run_dir: Path, world: distributed.World, progress_bar: bool,
-                 checkpoint: dict | None, quiet: bool = False) -> None:
+                 checkpoint: dict | None, data_files: dict[str, Any], quiet: bool = False) -> None:
         self.config, self.run_dir, self.world, self.progress_bar = config, run_dir, world, progress_bar
-        self.data_files = data_fingerprints(config)  # before reading them: a device or a directory is refused
+        self.data_files = data_files  # written to data.json by begin()
         self.tell: Callable[..., None] = print if world.main else _silent  # the final line
         self.say: Callable[..., None] = _silent if quiet else self.tell
         torch.manual_seed(config.seed)

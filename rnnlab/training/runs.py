@@ -73,20 +73,20 @@ def data_fingerprints(config: TrainConfig) -> dict[str, dict[str, Any]]:
     return {name: fingerprint(getattr(config, name)) for name in DATA_OPTIONS if getattr(config, name) is not None}
 
 
-def check_data(run_dir: Path, config: TrainConfig) -> None:
+def check_data(run_dir: Path, config: TrainConfig) -> dict[str, dict[str, Any]]:
     """Refuse to use a run's data files if one changed since the run was trained on it (runs written before
-    ``data.json`` existed are not checked)."""
+    ``data.json`` existed are not checked); returns their fingerprints (:func:`data_fingerprints`)."""
+    fingerprints = data_fingerprints(config)
     path = Path(run_dir) / "data.json"
-    if not path.exists():
-        return
-    saved = read_json(path)
-    for name, now in data_fingerprints(config).items():
+    saved = read_json(path) if path.exists() else {name: now for name, now in fingerprints.items()}
+    for name, now in fingerprints.items():
         was = saved.get(name)
         if was is None or (was["bytes"], was["sha256"]) != (now["bytes"], now["sha256"]):
             what = (f"{was['bytes']} bytes, SHA-256 {was['sha256'][:12]}" if was else "no such file")
             raise DataError(f"{now['path']}: not the data run {run_dir} was trained on (--{name.replace('_', '-')} "
                             f"then: {what}; now: {now['bytes']} bytes, SHA-256 {now['sha256'][:12]}); restore it, "
                             "or train a new run on the new data")
+    return fingerprints
 
 
 def run_config(run_dir: Path) -> TrainConfig:

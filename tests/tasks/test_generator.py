@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from rnnlab import cli
-from rnnlab.data import load_word_language
 from rnnlab.models import ConditionalGenerator
 from rnnlab.models.decoding import sample
 from rnnlab.tasks import ConfigError, TrainConfig
 from rnnlab.tasks.generation import sample_report
+from tests.helpers import words_tsv
 
 START, END = 2, 3
 
@@ -70,11 +70,7 @@ def test_sample_report_counts_real_unseen_words_training_words_and_classifier_ag
 @pytest.fixture(scope="module")
 def words_file(tmp_path_factory) -> Path:
     """Real words of three languages, word<TAB>language."""
-    data = load_word_language().train
-    rows = [(w, lang) for w, lang in zip(data.texts, data.labels) if lang in {"en", "fi", "it"}][:900]
-    path = tmp_path_factory.mktemp("data") / "words.tsv"
-    path.write_text("".join(f"{w}\t{lang}\n" for w, lang in rows), encoding="utf-8")
-    return path
+    return words_tsv(tmp_path_factory.mktemp("data") / "words.tsv", {"en", "fi", "it"}, 900)
 
 
 def test_word_generation_trains_and_generates_from_the_command_line(words_file, tmp_path, capsys):

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from rnnlab import cli
-from rnnlab.data import load_word_language
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.files import append_jsonl, atomic_write, fingerprint, write_json
 from rnnlab.tasks import TextTask, TrainConfig
 from rnnlab.training import load_run, train
 from rnnlab.training.step import TrainingStep
+from tests.helpers import words_tsv
 
 TINY = dict(task="word-language", hidden_size=16, num_layers=1, batch_size=32, lr=1e-2, dropout=0.0)
 
@@ -27,11 +27,7 @@ TINY = dict(task="word-language", hidden_size=16, num_layers=1, batch_size=32, l
 @pytest.fixture(scope="module")
 def words(tmp_path_factory) -> Path:
     """Real words of three languages as a user's TSV file."""
-    data = load_word_language().train
-    rows = [(w, lang) for w, lang in zip(data.texts, data.labels) if lang in {"en", "de", "fr"}][:300]
-    path = tmp_path_factory.mktemp("data") / "words.tsv"
-    path.write_text("".join(f"{w}\t{lang}\n" for w, lang in rows), encoding="utf-8")
-    return path
+    return words_tsv(tmp_path_factory.mktemp("data") / "words.tsv", {"en", "de", "fr"}, 300)
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from rnnlab import cli
-from rnnlab.data import load_mnist1d, load_stress, load_word_language
+from rnnlab.data import load_mnist1d, load_stress
 from rnnlab.tasks import TaggingTask, TrainConfig, make_task
 from rnnlab.training import load_run, train
+from tests.helpers import words_tsv
 
 TINY = dict(hidden_size=16, num_layers=1, batch_size=32, lr=1e-2, dropout=0.0)
 
@@ -33,12 +34,7 @@ def signal_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def text_file(tmp_path_factory) -> Path:
     """Real words of three languages as a user's TSV file."""
-    data = load_word_language().train
-    keep = {"en", "de", "fr"}
-    rows = [(w, lang) for w, lang in zip(data.texts, data.labels) if lang in keep][:600]
-    path = tmp_path_factory.mktemp("data") / "words.tsv"
-    path.write_text("".join(f"{w}\t{lang}\n" for w, lang in rows), encoding="utf-8")
-    return path
+    return words_tsv(tmp_path_factory.mktemp("data") / "words.tsv", {"en", "de", "fr"}, 600)
 
 
 @pytest.fixture(scope="module")

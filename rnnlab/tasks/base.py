@@ -11,8 +11,9 @@ prediction without the training data.  One module per task family subclasses :cl
 * :class:`~rnnlab.tasks.generation.GenerationTask`: one-to-many (language -> word).
 
 A family declares what the registry and the configuration need of it: ``kind`` (its name),
-``read_file`` (the reader of a user's file), ``models`` (the model names it builds), and whether it
-is an ``encoder_decoder`` or reads only the past (``causal``).
+``read_file`` (the reader of a user's file), ``models`` (the model names it builds), whether it
+is an ``encoder_decoder``, reads only the past (``causal``) or is conditioned on the labels rather
+than predicting them (``predicts_labels``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class Task:
     """Whether the model is an encoder-decoder (the ``--ctc-weight``, ``--reverse-decoder-*`` options apply)."""
     causal = False
     """Whether the model may read only the past of its sequence (no ``--bidirectional``)."""
+    predicts_labels = True
+    """Whether the model predicts the data's labels (so training data with one label teaches nothing);
+    a generator is conditioned on them instead."""
 
     metric = "accuracy"
     """The key of :meth:`evaluate`'s report that selects the best epoch."""

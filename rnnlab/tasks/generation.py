@@ -36,6 +36,7 @@ class GenerationTask(Task):
     """Language in, a word of it out."""
 
     kind, read_file, causal = "generation", staticmethod(read_tsv), True
+    predicts_labels = False
     metric, lower_is_better = "perplexity", True
 
     def learn(self, train: TextData) -> dict:

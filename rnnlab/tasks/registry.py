@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from rnnlab.data import (
     DataError,
+    SignalData,
     Splits,
+    TaggedData,
+    TextData,
     Transcriptions,
     load_g2p,
     load_mnist1d,
@@ -101,22 +104,42 @@ def read_file(config: TrainConfig, path: Path):
     return family(config.task).read_file(path)
 
 
+def refuse_single_class(train, path) -> None:
+    """Raise :class:`DataError` when every training item (or token) has the same label: a model
+    would learn nothing and still score accuracy 1.0."""
+    if isinstance(train, SignalData):
+        labels, what = {train.classes[k] for k in train.y.unique().tolist()}, "item has the class"
+    elif isinstance(train, TextData):
+        labels, what = set(train.labels), "item has the label"
+    elif isinstance(train, TaggedData):
+        labels, what = {tag for tags in train.tags for tag in tags}, "token has the tag"
+    else:
+        return
+    if len(labels) == 1:
+        raise DataError(f"{path}: every training {what} {next(iter(labels))!r}; "
+                        "a model needs at least two to learn anything")
+
+
 def load_splits(config: TrainConfig) -> Splits:
-    """The embedded data set of the task, or the user's files (validation and test held out of ``data``
-    by a seeded split when not given)."""
+    """The embedded data set of the task, or the user's files: what is not given of validation and
+    test is held out of ``data`` by a seeded split stratified by label (80/10/10 when neither is
+    given, 90/10 when one is).  Training data with a single class or tag is refused."""
     if config.data is None:
         return TASKS[config.task].load()
     train = read_file(config, config.data)
     validation = read_file(config, config.validation_data) if config.validation_data else None
     test = read_file(config, config.test_data) if config.test_data else None
-    if validation is None or test is None:
-        parts = split_items(train, [0.8, 0.1, 0.1], config.seed)
-        train = parts[0]
-        validation = parts[1] if validation is None else validation
-        test = parts[2] if test is None else test
+    if validation is None and test is None:
+        train, validation, test = split_items(train, [0.8, 0.1, 0.1], config.seed)
+    elif validation is None:
+        train, validation = split_items(train, [0.9, 0.1], config.seed)
+    elif test is None:
+        train, test = split_items(train, [0.9, 0.1], config.seed)
     for name, part in (("training", train), ("validation", validation), ("test", test)):
         if len(part) == 0:
             raise DataError(f"{config.data}: the {name} split is empty (too few items to hold one out)")
+    if family(config.task).predicts_labels:
+        refuse_single_class(train, config.data)
     if isinstance(train, Transcriptions):
         train = train.pairs()  # one training item per (word, pronunciation)
     return Splits(train, validation, test)

@@ -57,6 +57,7 @@ from rnnlab.nn.sequence import length_mask
 PAD = 0
 CTC_SLOTS = 2
 ATTENTIONS = ("multiplicative", "additive")
+QUERY_CHUNK = 64  # target steps attended at once by Attention.contexts: memory (B, 64, S), not (B, T, S)
 
 
 class Attention(nn.Module):
@@ -96,6 +97,12 @@ class Attention(nn.Module):
         if query.dim() == 2:
             return context.squeeze(1), weights.squeeze(1)
         return context, weights
+
+    def contexts(self, queries: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> Tensor:
+        """The contexts ``(B, T, M)`` of every step's query ``(B, T, Q)``, :data:`QUERY_CHUNK` steps at
+        a time: decoding holds ``(B, QUERY_CHUNK, S)`` weights at once, so its memory grows linearly
+        with the source and target lengths rather than with their product."""
+        return torch.cat([self(part, keys, memory, mask)[0] for part in queries.split(QUERY_CHUNK, dim=1)], dim=1)
 
 
 class DecoderState(NamedTuple):
@@ -291,7 +298,7 @@ class Seq2Seq(nn.Module):
             # the whole target in one fused kernel, then every step attends at once.
             embedded = self.dropout(self.target_embedding(previous)).transpose(0, 1)  # (T, B, E)
             below = native_unroll(self.decoder, embedded, state.cell)[0]  # (T, B, Hd)
-            context = self.attention(below.transpose(0, 1), state.keys, state.memory, state.mask)[0]  # (B, T, D*H)
+            context = self.attention.contexts(below.transpose(0, 1), state.keys, state.memory, state.mask)  # (B,T,D*H)
             contexts = context.transpose(0, 1)  # (T, B, D*H), as the fused kernels take their input
             for layer, layer_state in zip(self.upper, state.upper):
                 below = native_unroll(layer, self.dropout(torch.cat([contexts, below], -1)), layer_state)[0]

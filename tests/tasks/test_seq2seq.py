@@ -16,7 +16,7 @@ from rnnlab.data import DataError, load_g2p, read_lexicon
 from rnnlab.models import Ensemble, Seq2Seq
 from rnnlab.models.decoding import beam_search, sample, select_state
 from rnnlab.models.losses import masked_cross_entropy
-from rnnlab.models.seq2seq import CTC_SLOTS
+from rnnlab.models.seq2seq import CTC_SLOTS, QUERY_CHUNK
 from rnnlab.tasks import ConfigError, TrainConfig, make_task
 from rnnlab.tasks.transcription import ctc_loss, edit_distance, error_rates, score_outputs
 from rnnlab.training import load_run
@@ -142,6 +142,26 @@ def test_attention_ignores_padding_and_sums_to_one():
     longer = torch.cat([source.masked_fill(source == 0, 7), torch.full((3, 2), 5)], dim=1)
     out = model(source, lengths, torch.full((3, 2), START))
     torch.testing.assert_close(model(longer, lengths, torch.full((3, 2), START)), out, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("attention", ["multiplicative", "additive"])
+def test_teacher_forcing_attends_a_chunk_of_steps_at_a_time_and_gives_the_same_result(attention, monkeypatch):
+    model = _model(attention, input_feeding=False)
+    source, lengths = _source()
+    previous = torch.randint(2, 8, (3, 2 * QUERY_CHUNK + 5))  # three chunks, the last one short
+    whole = model.attention.forward  # every step's query at once: (B, T, S) weights
+    state = model.encode(source, lengths)
+    queries = torch.randn(3, previous.shape[1], 7, dtype=torch.float64)
+    chunked = model.attention.contexts(queries, state.keys, state.memory, state.mask)
+    torch.testing.assert_close(chunked, whole(queries, state.keys, state.memory, state.mask)[0], rtol=0, atol=1e-12)
+    seen = []
+    monkeypatch.setattr(model.attention, "forward", lambda query, *rest: seen.append(query.shape[1]) or
+                        whole(query, *rest))
+    model.fused = True
+    logits = model(source, lengths, previous)
+    assert seen == [QUERY_CHUNK, QUERY_CHUNK, 5]  # never the (B, T, S) weights of every step at once
+    model.fused = False
+    torch.testing.assert_close(logits, model(source, lengths, previous), rtol=0, atol=1e-12)
 
 
 def _teacher_forced_probabilities(model: Seq2Seq, source, lengths, b: int, tokens) -> torch.Tensor:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import tyro
 
-from rnnlab.cli.root import app
+from rnnlab.cli.root import Device, app
 from rnnlab.errors import ConfigError
 from rnnlab.experiments.memory import GRID_CELLS, run_grid
 from rnnlab.report.html import write_report
@@ -15,7 +15,7 @@ from rnnlab.training.diagnose import diagnose_run
 
 @app.command(name="diagnose")
 def diagnose_command(run_dir: tyro.conf.Positional[Path], batch_size: int = 32,
-                     jacobian_sequences: int = 4) -> None:
+                     jacobian_sequences: int = 4, device: Device = "auto") -> None:
     """Diagnose a trained run: how far back its gradient reaches, its Jacobians, gates and gradient norms.
 
     Writes RUN_DIR/diagnostics/diagnostics.json and plots (gradient_flow.png, jacobian.png, gates.png,
@@ -25,8 +25,10 @@ def diagnose_command(run_dir: tyro.conf.Positional[Path], batch_size: int = 32,
         run_dir: A run directory written by `rnnlab train`.
         batch_size: Validation sequences in the diagnosed batch.
         jacobian_sequences: Sequences whose state Jacobians are computed (exactly, per step).
+        device: Where to run: auto (a CUDA device when one is available, else the CPU), cpu or cuda; a run
+            trained on a GPU runs on a machine without one.
     """
-    diagnose_run(run_dir, batch_size, jacobian_sequences)
+    diagnose_run(run_dir, batch_size, jacobian_sequences, device)
 
 
 @app.command(name="memory")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import tyro
 
-from rnnlab.cli.root import app
+from rnnlab.cli.root import Device, app
 from rnnlab.errors import ConfigError
 from rnnlab.files import atomic_write, write_json
 from rnnlab.tasks import TrainConfig
@@ -34,7 +34,7 @@ def train_command(config: Annotated[TrainConfig, tyro.conf.arg(name="")], resume
 
 @app.command(name="evaluate")
 def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = None, batch_size: int = 256,
-                     beam_width: int | None = None, ensemble: tuple[Path, ...] = ()) -> None:
+                     beam_width: int | None = None, ensemble: tuple[Path, ...] = (), device: Device = "auto") -> None:
     """Evaluate a trained run on its task's test split, or on your file; print and save the metrics
     (accuracy and per-label figures; for G2P, word and phoneme error rates).
 
@@ -47,15 +47,18 @@ def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = No
             run's saves its report as evaluation-*-beamN.json, beside the run's own.
         ensemble: G2P: more runs of the same task to decode with as one (the mean of their probabilities at
             every step); the report is saved in RUN_DIR as evaluation-*-ensemble.json.
+        device: Where to run: auto (a CUDA device when one is available, else the CPU), cpu or cuda; a run
+            trained on a GPU runs on a machine without one.
     """
-    summary, path = evaluate_run(run_dir, data, batch_size, beam_width, ensemble)
+    summary, path = evaluate_run(run_dir, data, batch_size, beam_width, ensemble, device)
     print(f"{summary}; all figures in {path}")
 
 
 @app.command(name="predict")
 def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Positional[tuple[str, ...]] = (),
                     file: Path | None = None, top_k: int = 3, beam_width: int | None = None,
-                    output: Path | None = None, ensemble: tuple[Path, ...] = (), force: bool = False) -> None:
+                    output: Path | None = None, ensemble: tuple[Path, ...] = (), force: bool = False,
+                    device: Device = "auto") -> None:
     """Predict with a trained run: top-k labels of strings or signals, the tags of sentences, or the
     pronunciations of words (one word<TAB>PH1 PH2 ... line per word).
 
@@ -70,6 +73,8 @@ def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Posit
         output: Write the results here instead of printing them.
         ensemble: G2P: more runs of the same task to decode with as one (the mean of their probabilities).
         force: Replace the --output file if it exists (without it, an existing file is refused).
+        device: Where to run: auto (a CUDA device when one is available, else the CPU), cpu or cuda; a run
+            trained on a GPU runs on a machine without one.
     """
     if output is not None:
         if output.exists() and not force:
@@ -77,7 +82,7 @@ def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Posit
         if not output.parent.is_dir():
             raise ConfigError(f"--output {output}: no such folder {output.parent}")
         check_writable(output, "--output")  # a read-only folder
-    text = predict(run_dir, list(inputs), file, top_k, beam_width, ensemble)
+    text = predict(run_dir, list(inputs), file, top_k, beam_width, ensemble, device)
     if output is not None:
         atomic_write(output, lambda tmp: tmp.write_text(text))
         print(f"wrote {output}")
@@ -89,7 +94,7 @@ def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Posit
 def generate_command(run_dir: tyro.conf.Positional[Path], conditions: tyro.conf.Positional[tuple[str, ...]] = (),
                      samples: Annotated[int, tyro.conf.arg(aliases=("-n",))] = 10, temperature: float = 1.0,
                      top_k: int | None = None, top_p: float | None = None, greedy: bool = False, seed: int = 0,
-                     classifier: Path | None = None, output: Path | None = None) -> None:
+                     classifier: Path | None = None, output: Path | None = None, device: Device = "auto") -> None:
     """Generate words of the requested languages with a word-generation run; print them and how many
     are real words absent from training (and, with --classifier, recognised as the language asked for).
 
@@ -104,8 +109,10 @@ def generate_command(run_dir: tyro.conf.Positional[Path], conditions: tyro.conf.
         seed: Seeds the sampling.
         classifier: A word-language run directory: report the share of samples it assigns back to their language.
         output: Also write the samples and the report as JSON here.
+        device: Where to run: auto (a CUDA device when one is available, else the CPU), cpu or cuda; a run
+            trained on a GPU runs on a machine without one.
     """
-    result = generate_words(run_dir, conditions, samples, temperature, top_k, top_p, greedy, seed, classifier)
+    result = generate_words(run_dir, conditions, samples, temperature, top_k, top_p, greedy, seed, classifier, device)
     classified = result["classified"]
     for language, ws in result["samples"].items():
         print(f"{language}\t{' '.join(w or '(empty)' for w in ws)}")
@@ -121,13 +128,15 @@ def generate_command(run_dir: tyro.conf.Positional[Path], conditions: tyro.conf.
 
 @app.command(name="attention")
 def attention_command(run_dir: tyro.conf.Positional[Path], word: tyro.conf.Positional[str],
-                      output: Path | None = None) -> None:
+                      output: Path | None = None, device: Device = "auto") -> None:
     """Plot which letters each phoneme of a G2P run's (greedy) transcription of WORD looked at.
 
     Args:
         run_dir: A G2P run directory written by rnnlab train.
         word: The word to transcribe.
         output: The PNG to write (default: RUN_DIR/attention-WORD.png).
+        device: Where to run: auto (a CUDA device when one is available, else the CPU), cpu or cuda; a run
+            trained on a GPU runs on a machine without one.
     """
-    phonemes, path = attention_plot(run_dir, word, output)
+    phonemes, path = attention_plot(run_dir, word, output, device)
     print(f"{word}\t{' '.join(phonemes)}\nwritten: {path}")

@@ -20,16 +20,17 @@ from rnnlab.tasks import make_task
 from rnnlab.training.runs import check_data, load_run
 
 
-def diagnose_run(run_dir: Path, batch_size: int = 32, jacobian_sequences: int = 4) -> dict:
+def diagnose_run(run_dir: Path, batch_size: int = 32, jacobian_sequences: int = 4, device: str = "auto") -> dict:
     """Diagnostics of a trained ``rnnlab train`` run on one validation batch: gradient flow per layer and
     direction, Jacobian norms along the real trajectories (first ``jacobian_sequences`` sequences), gate
-    statistics, and the recorded gradient norms of training.  Writes ``diagnostics/diagnostics.json`` and
-    its plots into ``run_dir``; returns the summary."""
+    statistics, and the recorded gradient norms of training, on ``device`` (cpu, cuda, or auto).  Every
+    recurrent layer is diagnosed (a G2P model's encoder; its decoder steps one token at a time and is
+    not).  Writes ``diagnostics/diagnostics.json`` and its plots into ``run_dir``; returns the summary."""
     if batch_size < 1 or jacobian_sequences < 1:
         raise ConfigError(f"--batch-size and --jacobian-sequences must be at least 1, got {batch_size} and "
                           f"{jacobian_sequences}")
     run_dir = Path(run_dir)
-    config, _, model = load_run(run_dir)
+    config, _, model = load_run(run_dir, device=device)
     check_data(run_dir, config)  # its validation batch comes from the run's data
     task = make_task(config, state=read_json(run_dir / "task.json"))
     device = config.torch_device()
@@ -37,7 +38,7 @@ def diagnose_run(run_dir: Path, batch_size: int = 32, jacobian_sequences: int = 
     model.eval()
     flows = gradient_flow(model, lambda: task.loss(model, batch)[0])
     with torch.no_grad(), recording(model) as records:
-        task.logits(model, batch)
+        task.loss(model, batch)  # the forward pass of training, for every task family
     out_dir = run_dir / "diagnostics"
     out_dir.mkdir(exist_ok=True)
     summary: dict = {"run_dir": str(run_dir), "layers": []}

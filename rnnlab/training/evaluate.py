@@ -21,12 +21,13 @@ from rnnlab.training.runs import check_data, load_ensemble, load_run
 
 
 def evaluate_run(run_dir: Path, data: Path | None = None, batch_size: int = 256, beam_width: int | None = None,
-                 ensemble: tuple[Path, ...] = ()) -> tuple[str, Path]:
-    """Evaluate a run (with the G2P runs of ``ensemble`` decoding beside it) on its test split or on ``data``;
-    save the report in the run directory.  Returns the report's one-line summary and its path."""
+                 ensemble: tuple[Path, ...] = (), device: str = "auto") -> tuple[str, Path]:
+    """Evaluate a run (with the G2P runs of ``ensemble`` decoding beside it) on its test split or on ``data``,
+    on ``device`` (cpu, cuda, or auto); save the report in the run directory.  Returns the report's
+    one-line summary and its path."""
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    config, task, model = load_ensemble([run_dir, *ensemble])
+    config, task, model = load_ensemble([run_dir, *ensemble], device)
     options = {}
     if beam_width is not None:
         if not task.encoder_decoder or beam_width < 1:
@@ -64,7 +65,7 @@ def _report_path(run_dir: Path, stem: str, suffix: str, sha256: str) -> Path:
 
 def generate_words(run_dir: Path, conditions: tuple[str, ...] = (), samples: int = 10, temperature: float = 1.0,
                    top_k: int | None = None, top_p: float | None = None, greedy: bool = False, seed: int = 0,
-                   classifier: Path | None = None) -> dict[str, Any]:
+                   classifier: Path | None = None, device: str = "auto") -> dict[str, Any]:
     """Words of the languages ``conditions`` (default: all the run knows) from a word-generation run, and
     per language the share that are real words absent from training, training words, distinct, and
     (with a word-language ``classifier`` run) classified back.  Returns ``{"samples": ..., "report": ...}``."""
@@ -73,7 +74,7 @@ def generate_words(run_dir: Path, conditions: tuple[str, ...] = (), samples: int
                           f"{samples} and {temperature}")
     if top_k is not None and top_k < 1 or top_p is not None and not 0 < top_p <= 1:
         raise ConfigError("--top-k must be at least 1 and --top-p in (0, 1]")
-    config, task, model = load_run(run_dir)
+    config, task, model = load_run(run_dir, device=device)
     if not isinstance(task, GenerationTask):
         raise ConfigError(f"{run_dir}: generate needs a word-generation run, this one is {config.task}")
     languages = list(conditions) or task.classes
@@ -81,7 +82,7 @@ def generate_words(run_dir: Path, conditions: tuple[str, ...] = (), samples: int
                           top_k=top_k, top_p=top_p, greedy=greedy, seed=seed)
     classified = None
     if classifier is not None:
-        _, word_task, word_model = load_run(classifier)
+        _, word_task, word_model = load_run(classifier, device=device)
         if not isinstance(word_task, TextTask):
             raise ConfigError(f"{classifier}: --classifier needs a word-language run")
         classified = top_labels(words, word_task, word_model, config.torch_device())
@@ -90,10 +91,11 @@ def generate_words(run_dir: Path, conditions: tuple[str, ...] = (), samples: int
     return {"samples": words, "report": report, "classified": classified is not None}
 
 
-def attention_plot(run_dir: Path, word: str, output: Path | None = None) -> tuple[list[str], Path]:
+def attention_plot(run_dir: Path, word: str, output: Path | None = None,
+                   device: str = "auto") -> tuple[list[str], Path]:
     """Plot which letters each phoneme of a G2P run's greedy transcription of ``word`` looked at; returns
     the phonemes and the PNG's path (default: ``RUN_DIR/attention-WORD.png``)."""
-    config, task, model = load_run(run_dir)
+    config, task, model = load_run(run_dir, device=device)
     if not isinstance(task, TranscriptionTask):
         raise ConfigError(f"{run_dir}: attention plots need a G2P run, this one is {config.task}")
     phonemes, weights = task.attention(model, word, config.torch_device())

@@ -5,6 +5,7 @@
   multi-word tokens and empty nodes kept as they were); raw sentences become minimal CoNLL-U.
 * Transcribers (G2P) print one ``word<TAB>PH1 PH2 ...`` line per word, the lexicon format that
   ``rnnlab train --data`` and ``rnnlab evaluate --data`` read back.
+* A generation run takes no inputs: ``rnnlab generate`` samples it, and predict says so.
 
 Inputs pass the checks of ``rnnlab train --data`` (:mod:`rnnlab.data`): the same readers, column
 counts, finite values and length limits (:mod:`rnnlab.data.limits`), each refusal naming the item
@@ -24,21 +25,25 @@ from rnnlab.data.limits import MAX_TEXT_CHARS, check_length
 from rnnlab.data.pronunciations import check_word
 from rnnlab.data.textfile import read_lines
 from rnnlab.data.user_files import check_signals
-from rnnlab.tasks import ClassifierTask, TaggingTask, TextTask, TranscriptionTask
+from rnnlab.errors import ConfigError
+from rnnlab.tasks import ClassifierTask, GenerationTask, TaggingTask, TextTask, TranscriptionTask
 from rnnlab.training.runs import load_ensemble
 
 
 def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3, beam_width: int | None = None,
-            ensemble: tuple[Path, ...] = ()) -> str:
-    """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``), as text; G2P runs in
-    ``ensemble`` decode together with it."""
-    if bool(inputs) == (file is not None):
-        raise DataError("predict: give the items either on the command line or with --file, not both or neither")
+            ensemble: tuple[Path, ...] = (), device: str = "auto") -> str:
+    """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``) on ``device`` (cpu,
+    cuda, or auto), as text; G2P runs in ``ensemble`` decode together with it."""
     if top_k < 1:
         raise DataError(f"predict: --top-k must be at least 1, got {top_k}")
     if beam_width is not None and beam_width < 1:
         raise DataError(f"predict: --beam-width must be at least 1, got {beam_width}")
-    config, task, model = load_ensemble([run_dir, *ensemble])
+    config, task, model = load_ensemble([run_dir, *ensemble], device)
+    if isinstance(task, GenerationTask):
+        raise ConfigError(f"predict: {run_dir} is a {config.task} run, which takes no inputs; "
+                          f"generate words with: rnnlab generate {run_dir} [LANGUAGE ...]")
+    if bool(inputs) == (file is not None):
+        raise DataError("predict: give the items either on the command line or with --file, not both or neither")
     device = config.torch_device()
     if isinstance(task, TranscriptionTask):
         words = [_word(where, item) for where, item in _items(inputs, file)]
@@ -50,7 +55,8 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
         sentences = [_sentence(where, item) for where, item in _items(inputs, file)]
         tagged = task.tag(model, sentences, device)
         return "".join(_minimal_conllu(words, tags) for words, tags in zip(sentences, tagged))
-    assert isinstance(task, ClassifierTask)
+    if not isinstance(task, ClassifierTask):
+        raise ConfigError(f"predict: a {config.task} run has no prediction path")
     if isinstance(task, TextTask):
         items = [_text(where, item) for where, item in _items(inputs, file)]
         names = items

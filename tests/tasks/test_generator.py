@@ -99,6 +99,19 @@ def test_word_generation_trains_and_generates_from_the_command_line(words_file, 
             cli.main(["generate", *bad])
         assert message in capsys.readouterr().err
 
+    # predict has nothing to read for a generator: it says which command samples it.
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["predict", str(run), "fi"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (f"rnnlab: error: predict: {run} is a word-generation run, which takes no "
+                                       f"inputs; generate words with: rnnlab generate {run} [LANGUAGE ...]\n")
+
+    # diagnose reads the generator's recurrent layer over a validation batch of words.
+    cli.main(["diagnose", str(run), "--jacobian-sequences", "2", "--device", "cpu"])
+    summary = json.loads((run / "diagnostics" / "diagnostics.json").read_text())
+    assert [layer["name"] for layer in summary["layers"]] == ["layer/l0"]
+    assert len(summary["layers"][0]["flow_ratio"]) > 1
+
 
 def test_a_bidirectional_generator_is_refused():
     with pytest.raises(ConfigError, match="--bidirectional does not fit task word-generation"):

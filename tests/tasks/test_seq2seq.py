@@ -298,6 +298,17 @@ def test_g2p_trains_evaluates_predicts_and_plots_from_the_command_line(lexicon_f
     cli.main(["attention", str(run), "cat", "--output", str(tmp_path / "cat.png")])
     assert (tmp_path / "cat.png").read_bytes()[:4] == b"\x89PNG"
 
+    # Explicitly on the CPU (a run trained on a GPU runs anywhere), the same answer.
+    cli.main(["predict", str(run), "cat", "--beam-width", "1", "--device", "cpu"])
+    assert capsys.readouterr().out.startswith("cat\t")
+
+    # Diagnosed: every encoder layer and direction (the decoder steps one token at a time).
+    cli.main(["diagnose", str(run), "--jacobian-sequences", "2"])
+    summary = json.loads((run / "diagnostics" / "diagnostics.json").read_text())
+    assert [layer["name"] for layer in summary["layers"]] == ["encoder/l0", "encoder/l0_reverse"]
+    assert all(len(layer["flow_ratio"]) == len(layer["jacobian_step"]) > 1 for layer in summary["layers"])
+    capsys.readouterr()
+
     # A run decoding together with itself is the run alone: the mean of two equal distributions.
     cli.main(["evaluate", str(run), "--ensemble", str(run)])
     report = json.loads((run / "evaluation-test-ensemble.json").read_text())

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from rnnlab import cli
 from rnnlab.tasks import TrainConfig
@@ -191,3 +193,25 @@ def test_a_run_directory_on_a_read_only_location_is_refused(tmp_path, capsys, mo
     message = _fails(["train", "--task", "word-language", "--run-dir", str(locked / "run" / "x")], capsys)
     assert message == f"rnnlab: error: --run-dir {locked / 'run' / 'x'}: cannot write in {locked} (read-only)"
     assert list(locked.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+@pytest.mark.parametrize("command", ["evaluate", "predict", "diagnose", "generate", "attention"])
+def test_device_cuda_without_one_is_refused(text_run, capsys, command):
+    before = _snapshot(text_run)
+    items = ["hello"] if command in ("predict", "attention") else []
+    message = _fails([command, str(text_run), *items, "--device", "cuda"], capsys)
+    assert message == "rnnlab: error: --device cuda: no CUDA device is available (use --device cpu or auto)"
+    assert _snapshot(text_run) == before
+
+
+def test_a_run_trained_on_a_gpu_evaluates_and_predicts_where_there_is_none(text_run, tmp_path, capsys):
+    gpu_run = tmp_path / "gpu-run"
+    shutil.copytree(text_run, gpu_run)
+    config = json.loads((gpu_run / "config.json").read_text())
+    (gpu_run / "config.json").write_text(json.dumps({**config, "device": "cuda"}))
+    for device in (["--device", "auto"], ["--device", "cpu"], []):
+        cli.main(["predict", str(gpu_run), "hello", *device])
+        assert capsys.readouterr().out.startswith("hello\t")
+    cli.main(["evaluate", str(gpu_run), "--device", "cpu"])
+    assert "accuracy" in capsys.readouterr().out

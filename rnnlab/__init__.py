@@ -22,17 +22,21 @@ if TYPE_CHECKING:
                            RNN,
                            Cell,
                            GRUCell,
+                           IndRNNCell,
+                           JANETCell,
                            LayerNormLSTMCell,
                            LSTMCell,
                            MinGRU,
                            MinGRUCell,
                            MinLSTM,
                            MinLSTMCell,
+                           OrthogonalCell,
                            Recurrent,
                            RNNCell,
                            Stream,
                            Trace,
                            Unrolled,
+                           chrono_init_,
                            detach_state,
                            linear_scan,
                            truncated_bptt,
@@ -43,13 +47,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cell", "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell",
+    "JANETCell", "IndRNNCell", "OrthogonalCell", "chrono_init_",
     "Recurrent", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "linear_scan",
     "unroll", "Unrolled", "Trace", "truncated_bptt", "detach_state", "Stream",
     "SAFE_GLOBALS",
 ]
 
 _MODULES = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "Recurrent", "RNNCell", "LSTMCell", "GRUCell",
-            "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell"]
+            "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell", "JANETCell", "IndRNNCell", "OrthogonalCell"]
 
 
 def _safe_globals() -> list:

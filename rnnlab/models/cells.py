@@ -19,6 +19,11 @@ import torch
 from rnnlab.nn.cell import Cell
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.nn.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, Recurrent
+from rnnlab.nn.long_memory import IndRNNCell, JANETCell, OrthogonalCell, chrono_init_
+
+DEFAULT_TIMESCALE = 100
+"""The longest time scale (in steps) a cell initialised for one (lstm-chrono, janet, indrnn) is built
+for when the caller does not know its sequences' length; the memory grid passes each task's."""
 
 
 def identity_rnn(input_size: int, hidden_size: int, num_layers: int = 1, **options) -> RNN:
@@ -48,6 +53,32 @@ def lstm_forget_bias_one(input_size: int, hidden_size: int, num_layers: int = 1,
     return layer
 
 
+def lstm_chrono(input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: int = DEFAULT_TIMESCALE,
+                **options) -> LSTM:
+    """An LSTM with chrono initialisation up to ``timescale`` steps (Tallec & Ollivier 2018):
+    :func:`~rnnlab.nn.long_memory.chrono_init_`."""
+    return chrono_init_(LSTM(input_size, hidden_size, num_layers, **options), t_max=timescale)
+
+
+def janet(input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: int = DEFAULT_TIMESCALE,
+          **options) -> Recurrent:
+    """JANET layers (:class:`~rnnlab.nn.long_memory.JANETCell`), chrono-initialised up to ``timescale`` steps."""
+    return Recurrent(JANETCell, input_size, hidden_size, num_layers, t_max=timescale, **options)
+
+
+def indrnn(input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: int = DEFAULT_TIMESCALE,
+           **options) -> Recurrent:
+    """IndRNN layers (:class:`~rnnlab.nn.long_memory.IndRNNCell`) with the paper's bound
+    ``|u| <= 2^(1/timescale)``."""
+    return Recurrent(IndRNNCell, input_size, hidden_size, num_layers, max_abs=2.0 ** (1.0 / timescale), **options)
+
+
+def orthogonal_rnn(input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: int | None = None,
+                   **options) -> Recurrent:
+    """Orthogonal RNN layers (:class:`~rnnlab.nn.long_memory.OrthogonalCell`); ``timescale`` is unused."""
+    return Recurrent(OrthogonalCell, input_size, hidden_size, num_layers, **options)
+
+
 @dataclass(frozen=True)
 class CellRecipe:
     """How a cell name becomes a layer, and the cell a step-by-step decoder runs.
@@ -56,12 +87,18 @@ class CellRecipe:
     (the signature of :class:`~rnnlab.Recurrent` with its cell bound), it builds the layer.
     ``decoder``: the cell class an encoder-decoder steps with for this name (``None``: the cell has
     no decoder here, e.g. the parallel-scan cells, whose point is not stepping).
+    ``timescale``: whether the layer takes ``timescale``, the longest dependency (in steps) its
+    initialisation is made for; given to it when known (the memory grid's ``T``).
     """
 
     layer: Callable[..., Recurrent]
     decoder: type[Cell] | None = None
+    timescale: bool = False
 
-    def __call__(self, input_size: int, hidden_size: int, num_layers: int = 1, **options) -> Recurrent:
+    def __call__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: int | None = None,
+                 **options) -> Recurrent:
+        if self.timescale and timescale is not None:
+            options["timescale"] = timescale
         return self.layer(input_size, hidden_size, num_layers, **options)
 
 
@@ -73,22 +110,30 @@ CELLS: dict[str, Callable[..., Recurrent]] = {
     "gru": CellRecipe(GRU, decoder=GRUCell),
     "mingru": CellRecipe(MinGRU),
     "minlstm": CellRecipe(MinLSTM),
+    "lstm-chrono": CellRecipe(lstm_chrono, decoder=LSTMCell, timescale=True),
+    "janet": CellRecipe(janet, timescale=True),
+    "indrnn": CellRecipe(indrnn, timescale=True),
+    "orthogonal": CellRecipe(orthogonal_rnn),
 }
 """Cell name -> :class:`CellRecipe` (or any layer factory with the same signature)."""
 
 
 def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
-                    dropout: float = 0.0, batch_first: bool = True) -> Recurrent:
+                    dropout: float = 0.0, batch_first: bool = True, timescale: int | None = None) -> Recurrent:
     """The rnnlab layer for ``cell`` (a key of :data:`CELLS`): stacked ``num_layers`` deep, ``dropout``
-    between layers, input and output ``(B, T, features)`` unless ``batch_first=False``.
+    between layers, input and output ``(B, T, features)`` unless ``batch_first=False``; a cell
+    initialised for a time scale (lstm-chrono, janet, indrnn) is made for ``timescale`` steps
+    (default :data:`DEFAULT_TIMESCALE`).
 
     Raises:
         ValueError: ``cell`` is not a known name; the message lists the known ones.
     """
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-    return CELLS[cell](input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                       bidirectional=bidirectional)
+    recipe = CELLS[cell]
+    options = {"timescale": timescale} if isinstance(recipe, CellRecipe) else {}
+    return recipe(input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                  bidirectional=bidirectional, **options)
 
 
 def decoder_cell(cell: str) -> type[Cell]:

@@ -61,7 +61,8 @@ class TrainConfig:
         validation_data: Your own validation file (same format as --data).
         test_data: Your own test file (same format as --data).
         cell: Recurrent cell: rnn (tanh), irnn (relu, identity-initialised), lstm, lstm-fb1 (forget-gate bias 1),
-            gru, mingru, minlstm (parallel scan).
+            gru, mingru, minlstm (parallel scan); for long memory: lstm-chrono (chrono-initialised LSTM), janet
+            (forget gate only), indrnn (one recurrent weight per unit), orthogonal (orthogonal recurrent matrix).
         hidden_size: Hidden units per direction.
         num_layers: Stacked recurrent layers.
         bidirectional: Read the sequence in both directions.

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 import rnnlab
 from rnnlab.bench.timing import Size, interleaved_medians, timed_call
-from rnnlab.experiments.memory import train_memory
+from rnnlab.experiments.memory import Recipe, train_memory
 from rnnlab.tasks import TrainConfig
 from rnnlab.training import train
 
@@ -100,6 +100,8 @@ def bench_scan(lengths: Sequence[int] | None = None, repeats: int | None = None,
 QUALITY_CELLS = ("gru", "mingru", "lstm", "minlstm")
 QUALITY_EPOCHS, QUICK_QUALITY_EPOCHS = 20, 1
 ADDING_STEPS, ADDING_UPDATES, QUICK_ADDING_UPDATES = 200, 1500, 20
+SHARED_RECIPE = Recipe("adam", 1e-2, "onecycle", source="one budget for every cell")
+"""The adding problem's recipe for every cell of :data:`QUALITY_CELLS`, so that their times and results compare."""
 
 
 def bench_quality(quick: bool = False, out_dir: Path | None = None, seed: int = 0) -> list[dict]:
@@ -116,7 +118,8 @@ def bench_quality(quick: bool = False, out_dir: Path | None = None, seed: int = 
         for cell in QUALITY_CELLS:
             summary = train(TrainConfig(task="mnist1d", cell=cell, epochs=epochs, seed=seed,
                                         run_dir=base / f"mnist1d-{cell}"), progress_bar=False)
-            adding = train_memory("adding", cell, ADDING_STEPS, updates=updates, seed=seed)
+            adding = train_memory("adding", cell, ADDING_STEPS, updates=updates, recipe=SHARED_RECIPE, seed=seed,
+                                  stop_when_solved=False)
             rows.append({"cell": cell, "mnist1d_accuracy": summary["test_accuracy"],
                          "mnist1d_seconds": summary["seconds"], "adding_mse": adding.metric,
                          "adding_solved": adding.solved, "adding_seconds": adding.seconds})

@@ -21,7 +21,6 @@ Shapes: ``B`` batch, ``T`` time steps, ``H`` hidden features.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -42,9 +41,9 @@ from rnnlab.data.synthetic import (
     copy_memory,
 )
 from rnnlab.errors import ConfigError
-from rnnlab.files import refuse_existing, timestamped
+from rnnlab.files import atomic_write, refuse_existing, timestamped, to_json
 from rnnlab.models import CELLS, recurrent_layer
-from rnnlab.nn.diagnostics import gate_statistics, gradient_flow, recording
+from rnnlab.nn.diagnostics import gate_statistics, gradient_flow, jacobian_norms, recording
 from rnnlab.report.figures import write_memory_plots
 from rnnlab.report.html import write_report
 from rnnlab.report.tables import memory_table
@@ -54,22 +53,158 @@ from rnnlab.training import TrainingStep, train
 SOLVED_FRACTION = 0.1
 """A run solves its task when the test metric is below this share of the memoryless baseline
 (adding: MSE < 0.0167; copy: cross-entropy per step < a tenth of ``10 ln 8 / (T + 20)``)."""
+HALF_FRACTION = 0.6
+"""Between this share of the baseline and :data:`SOLVED_FRACTION` a run is *half solved*: on adding,
+an MSE near 1/12 = 0.083 (half the baseline) means the model carries one of the two values only."""
+JACOBIAN_SEQUENCES = 4
+"""Probe sequences whose state Jacobians are computed after training."""
+SOLVED_WINDOWS = 4
+"""A run stops early once its running train metric has been solved for this many logs in a row."""
+
+
+def memory_state(task: str, metric: float, baseline: float) -> str:
+    """``"solved"`` (under :data:`SOLVED_FRACTION` of the baseline), ``"half"`` (under
+    :data:`HALF_FRACTION`) or ``"baseline"`` (a NaN metric, a diverged run, is ``"baseline"``)."""
+    if metric < SOLVED_FRACTION * baseline:
+        return "solved"
+    if metric < HALF_FRACTION * baseline:
+        return "half"
+    return "baseline"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the grid trains one cell: optimiser, learning rate, schedule, clipping, updates, sizes,
+    and the source they come from."""
+
+    optimizer: str = "adam"
+    """``"adam"`` or ``"rmsprop"``."""
+    lr: float = 1e-3
+    schedule: str = "constant"
+    """``"constant"`` or ``"onecycle"`` (warm up, then cosine down to nearly zero)."""
+    clip: float = 1.0
+    """Gradient-norm clipping (0: none)."""
+    updates: int = 2000
+    """The most updates a run takes (it stops early once solved)."""
+    batch_size: int = 64
+    hidden_size: int = 64
+    num_layers: int = 1
+    generator_lr: float | None = None
+    """The learning rate of an orthogonal cell's skew-symmetric generator (``None``: ``lr``)."""
+    source: str = ""
 
 TASKS = ("adding", "copy")
-GRID_CELLS = ("rnn", "irnn", "lstm", "lstm-fb1", "gru", "mingru", "minlstm")
-GRID_LENGTHS = {"adding": (50, 100, 200, 400, 1000), "copy": (10, 50, 100, 200, 500)}
-QUICK_LENGTHS = {"adding": (50, 100), "copy": (10, 50)}
-UPDATES, QUICK_UPDATES = 1500, 150
+GRID_CELLS = ("rnn", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "janet", "gru", "mingru", "minlstm", "indrnn",
+              "orthogonal")
+GRID_LENGTHS = {"adding": (100, 200, 400, 1000), "copy": (100, 200, 500)}
+QUICK_LENGTHS = {"adding": (100,), "copy": (20,)}
+QUICK_UPDATES = 400
 MNIST_EPOCHS, QUICK_MNIST_EPOCHS = 10, 1
+
+
+RECIPES: dict[str, Recipe] = {
+    "rnn": Recipe("rmsprop", 1e-3, source="Arjovsky et al. 2016 (RNN baseline: RMSprop 1e-3)"),
+    "irnn": Recipe("rmsprop", 1e-4, source="Le et al. 2015 / Arjovsky et al. 2016 (IRNN: small steps, clipping)"),
+    "lstm": Recipe("rmsprop", 1e-3, source="Arjovsky et al. 2016 (LSTM baseline: RMSprop 1e-3)"),
+    "lstm-fb1": Recipe("rmsprop", 1e-3, source="Arjovsky et al. 2016 (LSTM, forget bias 1: RMSprop 1e-3)"),
+    "lstm-chrono": Recipe("adam", 1e-3, source="Tallec & Ollivier 2018 (chrono LSTM: Adam 1e-3)"),
+    "janet": Recipe("adam", 1e-3, source="van der Westhuizen & Lasenby 2018 (JANET: Adam 1e-3)"),
+    "indrnn": Recipe("adam", 2e-4, num_layers=2, source="Li et al. 2018 (IndRNN: 2 layers, Adam 2e-4)"),
+    "orthogonal": Recipe("rmsprop", 1e-3, generator_lr=1e-4,
+                         source="Lezcano-Casado & Martinez-Rubio 2019 (expRNN copy: RMSprop 1e-3, generator 1e-4)"),
+    "gru": Recipe("adam", 1e-2, "onecycle", source="rnnlab (Adam 1e-2, one-cycle)"),
+    "mingru": Recipe("adam", 1e-2, "onecycle", source="rnnlab (Adam 1e-2, one-cycle)"),
+    "minlstm": Recipe("adam", 1e-2, "onecycle", source="rnnlab (Adam 1e-2, one-cycle)"),
+}
+"""Each grid cell's recipe, from the paper that introduced it or reported it on these tasks."""
+
+
+def recipe_for(cell: str) -> Recipe:
+    """The cell's :data:`RECIPES` entry, or the default :class:`Recipe` for a cell without one."""
+    return RECIPES.get(cell, Recipe(source="rnnlab default (Adam 1e-3)"))
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published result on ``task`` for ``cell`` at lengths ``low..high``: its state (as
+    :func:`memory_state`), the updates it took where the source says, and the source."""
+
+    task: str
+    cell: str
+    low: int
+    high: int
+    state: str
+    updates: int | None
+    source: str
+
+
+PUBLISHED = (
+    Published("adding", "rnn", 150, 1000, "baseline", None,
+              "Le et al. 2015, Fig. 2: a tanh RNN stays at the baseline from T=150"),
+    Published("adding", "irnn", 150, 400, "solved", 10**5,
+              "Le et al. 2015, Fig. 2: the IRNN solves T=150-400, with plain SGD over far longer training"),
+    Published("adding", "lstm-fb1", 100, 400, "solved", 20_000,
+              "Arjovsky et al. 2016, Fig. 2 (LSTM, forget bias 1): solved to T=400 within ~20k updates"),
+    Published("adding", "lstm-fb1", 750, 1000, "half", 20_000,
+              "Arjovsky et al. 2016, Fig. 2: MSE 0.08 at T=750, the second value only"),
+    Published("adding", "lstm-chrono", 100, 1000, "solved", None,
+              "Tallec & Ollivier 2018: chrono initialisation learns the long lags the standard LSTM misses"),
+    Published("adding", "indrnn", 100, 1000, "solved", 2_000,
+              "Li et al. 2018, Fig. 2: the IndRNN solves T=1000 in 1-2k updates"),
+    Published("adding", "orthogonal", 100, 750, "solved", 10_000,
+              "Arjovsky et al. 2016, Fig. 2 (uRNN): solved to T=750"),
+    Published("copy", "lstm-fb1", 100, 100, "baseline", 2_000,
+              "Arjovsky et al. 2016, Fig. 1 (LSTM): 0.84 of the baseline at T=100"),
+    Published("copy", "lstm-fb1", 200, 500, "baseline", 2_000,
+              "Arjovsky et al. 2016, Fig. 1 (LSTM): at the baseline from T=200"),
+    Published("copy", "orthogonal", 100, 100, "solved", 1_000,
+              "Arjovsky et al. 2016 (uRNN), Lezcano-Casado & Martinez-Rubio 2019 (expRNN): T=100 in ~1k updates"),
+    Published("copy", "orthogonal", 200, 500, "solved", 5_000,
+              "Arjovsky et al. 2016 (uRNN), Lezcano-Casado & Martinez-Rubio 2019 (expRNN): T=500 in ~5k updates"),
+)
+"""What the literature reports on the grid's tasks, per cell and length range (see the sources)."""
+
+
+def published_for(task: str, cell: str, length: int) -> Published | None:
+    """The :data:`PUBLISHED` result covering ``task``, ``cell`` and ``length``, or ``None``."""
+    return next((p for p in PUBLISHED if (p.task, p.cell) == (task, cell) and p.low <= length <= p.high), None)
+
+
+def compare_with_published(row: dict) -> dict:
+    """``row`` with ``published`` (the state and source, or ``None``), ``agrees`` and, where they
+    disagree, ``why``: one sentence from what the run and the source say."""
+    found = published_for(row["task"], row["cell"], row["length"])
+    if found is None:
+        return {**row, "published": None, "agrees": None, "why": None}
+    agrees = row["state"] == found.state
+    why = None
+    if not agrees:
+        took = f"{row['updates']:,} updates" if row.get("updates") else "its budget"
+        if _state_rank(row["state"]) > _state_rank(found.state):
+            why = (f"This run did better than the source ({row['state']} against {found.state}): its recipe "
+                   f"(optimiser, learning rate, initialisation) differs from the one published.")
+        elif found.updates and row.get("updates") and found.updates > row["updates"]:
+            why = (f"The source reached '{found.state}' after about {found.updates:,} updates; this run had "
+                   f"{took}, so the difference is the training budget, not the cell.")
+        else:
+            why = (f"This run stayed at '{row['state']}' where the source reports '{found.state}' within a "
+                   f"comparable budget ({took}): a recipe or initialisation difference to investigate.")
+    return {**row, "published": {"state": found.state, "updates": found.updates, "source": found.source},
+            "agrees": agrees, "why": why}
+
+
+def _state_rank(state: str) -> int:
+    return {"baseline": 0, "half": 1, "solved": 2}.get(state, 0)
 
 
 class LastStepRegressor(nn.Module):
     """Many-to-one: a recurrent layer reads ``x (B, T, F)``; a linear head maps its output at the last step
     to ``(B,)``."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> None:
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 timescale: int | None = None) -> None:
         super().__init__()
-        self.layer = recurrent_layer(cell, input_size, hidden_size, num_layers)
+        self.layer = recurrent_layer(cell, input_size, hidden_size, num_layers, timescale=timescale)
         self.head = nn.Linear(hidden_size, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -80,10 +215,11 @@ class LastStepRegressor(nn.Module):
 class StepClassifier(nn.Module):
     """Many-to-many: tokens ``(B, T)`` one-hot into a recurrent layer, and a linear head per step -> ``(B, T, V)``."""
 
-    def __init__(self, cell: str, vocabulary: int, hidden_size: int, num_layers: int = 1) -> None:
+    def __init__(self, cell: str, vocabulary: int, hidden_size: int, num_layers: int = 1,
+                 timescale: int | None = None) -> None:
         super().__init__()
         self.vocabulary = vocabulary
-        self.layer = recurrent_layer(cell, vocabulary, hidden_size, num_layers)
+        self.layer = recurrent_layer(cell, vocabulary, hidden_size, num_layers, timescale=timescale)
         self.head = nn.Linear(hidden_size, vocabulary)
 
     def forward(self, tokens: Tensor) -> Tensor:
@@ -97,9 +233,12 @@ class MemoryResult:
 
     ``metric``: test MSE (adding) or cross-entropy per step (copy); ``baseline``: the memoryless one;
     ``solved_at``: the first update whose running train metric was under the threshold (``None``:
-    never); ``curve``: the running train metric every ``log_every`` updates; ``grad_norms``: the
-    global gradient norm of every update before clipping; ``flow_steps`` and ``flow``: at those
-    updates, ``||dLoss/dh_t||`` for every ``t`` (a list of ``T`` floats each); ``gates``: after
+    never); ``state``: :func:`memory_state` of the test metric; ``updates``: how many were taken;
+    ``curve``: the running train metric every ``log_every`` updates; ``grad_norms``: the global
+    gradient norm of every update before clipping; ``flow_steps`` and ``flow``: at those updates
+    (the first before training, the last after it), ``||dLoss/dh_t||`` for every ``t`` (a list of
+    ``T`` floats each); ``jacobian``: after training, the mean spectral norm of the state Jacobian
+    ``||dh_t/dh_(t-1)||`` at every step along the probe batch's trajectories; ``gates``: after
     training, per gate, the share of values above 0.95 at each step.
     """
 
@@ -117,7 +256,9 @@ class MemoryResult:
     flow_steps: list[int] = field(default_factory=list)
     flow: list[list[float]] = field(default_factory=list)
     gates: dict[str, list[float]] = field(default_factory=dict)
+    jacobian: list[float] = field(default_factory=list)
     recall_accuracy: float | None = None
+    state: str = "baseline"
 
 
 def make_batch(task: str, n: int, length: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -133,9 +274,13 @@ def baseline(task: str, length: int) -> float:
     return ADDING_BASELINE_MSE if task == "adding" else copy_baseline(length)
 
 
-def build_model(task: str, cell: str, hidden_size: int) -> nn.Module:
-    return LastStepRegressor(cell, 2, hidden_size) if task == "adding" else StepClassifier(cell, COPY_VOCABULARY,
-                                                                                        hidden_size)
+def build_model(task: str, cell: str, hidden_size: int, num_layers: int = 1, length: int | None = None) -> nn.Module:
+    """The grid's model for ``task``; a cell initialised for a time scale is made for the task's
+    ``length`` (the copy task's sequences are ``length + 20`` steps)."""
+    timescale = None if length is None else length + (2 * COPY_LENGTH if task == "copy" else 0)
+    if task == "adding":
+        return LastStepRegressor(cell, 2, hidden_size, num_layers, timescale)
+    return StepClassifier(cell, COPY_VOCABULARY, hidden_size, num_layers, timescale)
 
 
 def task_loss(task: str, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -144,38 +289,79 @@ def task_loss(task: str, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
 
 
-def train_memory(task: str, cell: str, length: int, updates: int = UPDATES, batch_size: int = 64,
-                 hidden_size: int = 64, lr: float = 1e-2, clip: float = 1.0, seed: int = 0, log_every: int = 25,
-                 flow_points: int = 8, test_size: int = 1000) -> MemoryResult:
-    """Train ``cell`` on ``task`` at ``length`` for ``updates`` Adam updates (one-cycle schedule, gradient-norm
-    clipping at ``clip``), each on a fresh batch; return a :class:`MemoryResult`."""
+def check_run(task: str, cell: str, length: int) -> None:
+    """Refuse, in one line (:class:`ConfigError`), a task, cell or length the grid cannot run."""
+    if task not in TASKS:
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+    if cell not in CELLS:
+        raise ConfigError(f"unknown cell {cell!r}; choose from {sorted(CELLS)}")
+    shortest = 2 if task == "adding" else 1
+    if not isinstance(length, int) or length < shortest:
+        raise ConfigError(f"{task}: T must be at least {shortest}, got {length!r}")
+    timescale = length + (2 * COPY_LENGTH if task == "copy" else 0)
+    if getattr(CELLS[cell], "timescale", False) and timescale <= 2:
+        raise ConfigError(f"{cell}: T={length} is too short for its initialisation, which spreads memory over "
+                          "2..T steps (T must be at least 3)")
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe, updates: int):
+    """The recipe's optimiser (a skew-symmetric generator, an orthogonal cell's, at ``generator_lr``)
+    and its schedule."""
+    generators = [p for name, p in model.named_parameters() if "log_weight_hh" in name]
+    others = [p for name, p in model.named_parameters() if "log_weight_hh" not in name]
+    groups = [{"params": others, "lr": recipe.lr}]
+    if generators:
+        groups.append({"params": generators, "lr": recipe.generator_lr or recipe.lr})
+    optimizer = (torch.optim.RMSprop(groups, lr=recipe.lr) if recipe.optimizer == "rmsprop"
+                 else torch.optim.Adam(groups, lr=recipe.lr))
+    if recipe.schedule == "onecycle":
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in groups],
+                                                       total_steps=updates)
+    else:
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    return optimizer, schedule
+
+
+def train_memory(task: str, cell: str, length: int, updates: int | None = None, recipe: Recipe | None = None,
+                 seed: int = 0, log_every: int = 25, flow_points: int = 8, test_size: int = 1000,
+                 stop_when_solved: bool = True) -> MemoryResult:
+    """Train ``cell`` on ``task`` at ``length`` with its :class:`Recipe` (default: :func:`recipe_for`), each
+    update on a fresh batch, for ``updates`` updates (default: the recipe's) or, with ``stop_when_solved``,
+    until the running train metric has stayed solved for :data:`SOLVED_WINDOWS` logs in a row; return a
+    :class:`MemoryResult`."""
+    check_run(task, cell, length)
+    recipe = recipe or recipe_for(cell)
+    updates = updates or recipe.updates
     torch.manual_seed(seed)
     data = torch.Generator().manual_seed(seed + 1)
     test_x, test_y = make_batch(task, test_size, length, torch.Generator().manual_seed(seed + 2))
     probe_x, probe_y = make_batch(task, 32, length, torch.Generator().manual_seed(seed + 3))
-    model = build_model(task, cell, hidden_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=updates)
-    step = TrainingStep(model, optimizer, schedule, clip=clip)
+    model = build_model(task, cell, recipe.hidden_size, recipe.num_layers, length)
+    optimizer, schedule = make_optimizer(model, recipe, updates)
+    step = TrainingStep(model, optimizer, schedule, clip=recipe.clip)
     base = baseline(task, length)
-    result = MemoryResult(task, cell, length, math.nan, base, False, None, 0.0, updates)
+    result = MemoryResult(task, cell, length, math.nan, base, False, None, 0.0, 0)
     flow_at = {round(k * updates / max(1, flow_points - 1)) for k in range(flow_points)}
     running: list[float] = []
+    solved_logs = 0
     start = time.perf_counter()
     for update in range(updates + 1):
-        if update in flow_at:  # the gradient flow on a fixed batch, before this update
+        finished = update == updates or (stop_when_solved and solved_logs >= SOLVED_WINDOWS)
+        if update in flow_at or finished:  # the gradient flow on a fixed batch, before this update
             flows = gradient_flow(model, lambda: task_loss(task, model, probe_x, probe_y))
             result.flow_steps.append(update)
             result.flow.append(flows[0].norms.tolist())
-        if update == updates:
+        if finished:
             break
-        x, y = make_batch(task, batch_size, length, data)
+        x, y = make_batch(task, recipe.batch_size, length, data)
         loss, norm = step(lambda: task_loss(task, model, x, y))
         result.grad_norms.append(norm)
         running.append(loss.item())
+        result.updates = update + 1
         if (update + 1) % log_every == 0:
             result.curve.append(sum(running) / len(running))
-            if result.solved_at is None and result.curve[-1] < SOLVED_FRACTION * base:
+            solved_logs = solved_logs + 1 if result.curve[-1] < SOLVED_FRACTION * base else 0
+            if result.solved_at is None and solved_logs:
                 result.solved_at = update + 1
             running = []
     model.eval()
@@ -186,8 +372,12 @@ def train_memory(task: str, cell: str, length: int, updates: int = UPDATES, batc
             result.recall_accuracy = (predicted == test_y[:, -COPY_LENGTH:]).double().mean().item()
         with recording(model) as records:
             model(probe_x)
-    result.gates = {name: stats.saturated_high.tolist() for name, stats in gate_statistics(records[0].trace).items()}
+    first = records[0]
+    result.gates = {name: stats.saturated_high.tolist() for name, stats in gate_statistics(first.trace).items()}
+    jacobian = jacobian_norms(first.cell, first.inputs[:, :JACOBIAN_SEQUENCES].detach())
+    result.jacobian = torch.nanmean(jacobian.step, dim=1).tolist()
     result.solved = result.metric < SOLVED_FRACTION * base
+    result.state = memory_state(task, result.metric, base)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -201,22 +391,18 @@ def _run_job(job: dict) -> dict:
         summary = train(TrainConfig(task="mnist1d-shuffled", cell=job["cell"], epochs=job["epochs"], seed=job["seed"],
                                     run_dir=Path(job["run_dir"])), progress_bar=False)
         return {"task": "mnist1d-shuffled", "cell": job["cell"], "length": 40, "metric": summary["test_accuracy"],
-                "baseline": 0.1, "solved": None, "solved_at": None, "seconds": time.perf_counter() - start,
-                "updates": None}
+                "baseline": 0.1, "solved": None, "state": None, "solved_at": None,
+                "seconds": time.perf_counter() - start, "updates": None}
     result = train_memory(job["task"], job["cell"], job["length"], updates=job["updates"], seed=job["seed"])
-    return dataclasses.asdict(result)
-
-
-def _json_safe(row: dict) -> dict:
-    """``row`` with NaN (a run whose loss diverged) as ``None``, so the file is standard JSON."""
-    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+    return {**dataclasses.asdict(result), "recipe": dataclasses.asdict(recipe_for(job["cell"]))}
 
 
 def grid_jobs(cells: tuple[str, ...], quick: bool, updates: int | None, seed: int, out_dir: Path,
-              mnist: bool = True) -> list[dict]:
-    """The jobs of the grid: every cell x task x length, then shuffled MNIST-1D per trainable cell, longest first."""
+              mnist: bool = False) -> list[dict]:
+    """The jobs of the grid: every cell x task x length, longest first (each with its cell's recipe; at most
+    ``updates`` updates if given, :data:`QUICK_UPDATES` with ``quick``), then shuffled MNIST-1D per cell."""
     lengths = QUICK_LENGTHS if quick else GRID_LENGTHS
-    updates = updates or (QUICK_UPDATES if quick else UPDATES)
+    updates = updates or (QUICK_UPDATES if quick else None)
     jobs = [{"task": task, "cell": cell, "length": length, "updates": updates, "seed": seed}
             for task in TASKS for length in lengths[task] for cell in cells]
     jobs.sort(key=lambda j: -j["length"])  # the longest first, so the two workers finish together
@@ -227,7 +413,7 @@ def grid_jobs(cells: tuple[str, ...], quick: bool, updates: int | None, seed: in
 
 
 def run_grid(out_dir: Path | None = None, cells: tuple[str, ...] = GRID_CELLS, quick: bool = False,
-             updates: int | None = None, workers: int | None = None, seed: int = 0, mnist: bool = True) -> list[dict]:
+             updates: int | None = None, workers: int | None = None, seed: int = 0, mnist: bool = False) -> list[dict]:
     """Run the memory grid, print its table, and write ``memory.json``, the plots and ``report.html`` to ``out_dir``."""
     unknown = [c for c in cells if c not in CELLS]
     if unknown:
@@ -244,13 +430,15 @@ def run_grid(out_dir: Path | None = None, cells: tuple[str, ...] = GRID_CELLS, q
     rows = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for row in pool.map(_run_job, jobs):
+            row = compare_with_published(row) if row["task"] in TASKS else row
             rows.append(row)
-            print(f"  {row['task']:16s} {row['cell']:8s} T={row['length']:<5d} "
+            print(f"  {row['task']:16s} {row['cell']:11s} T={row['length']:<5d} "
                   f"{'accuracy' if row['task'] == 'mnist1d-shuffled' else 'metric'} {row['metric']:.4f} "
-                  f"({row['seconds']:.0f} s)", flush=True)
+                  f"{row['state'] or ''} ({row['updates'] or '-'} updates, {row['seconds']:.0f} s)", flush=True)
     elapsed = time.perf_counter() - start
-    (out_dir / "memory.json").write_text(json.dumps({"rows": [_json_safe(r) for r in rows], "seconds": elapsed,
-                                                     "quick": quick, "solved_fraction": SOLVED_FRACTION}) + "\n")
+    summary = {"rows": rows, "seconds": elapsed, "quick": quick, "solved_fraction": SOLVED_FRACTION,
+               "half_fraction": HALF_FRACTION}
+    atomic_write(out_dir / "memory.json", lambda tmp: tmp.write_text(to_json(summary) + "\n"))
     print("\n" + memory_table(rows))
     plots = write_memory_plots(rows, out_dir)
     report = write_report([out_dir], out_dir / "report.html")

@@ -8,7 +8,8 @@ return the path; none of them imports anything of rnnlab above :mod:`rnnlab.repo
 
 * :func:`plot_learning_curve`: a run's train loss and validation metric per epoch.
 * :func:`write_memory_plots`: the memory grid's gradient flow, flow heat maps, gate saturation,
-  learning curves, gradient norms and table.
+  learning curves, gradient norms, the why (gradient flow before and after training and the state
+  Jacobians, cell by cell) and the table.
 * :func:`plot_run_diagnostics`: a trained run's gradient flow, Jacobians, gates and gradient norms.
 * :func:`plot_attention`: which source letters each output phoneme of a G2P model looked at.
 * :func:`plot_order`: test accuracy of recurrent against order-blind models.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from rnnlab.report.tables import format_metric, sorted_rows
+from rnnlab.report.tables import MEMORY_COLUMNS, memory_row, sorted_rows
 
 
 def _subplots(*grid: int, figsize: tuple[float, float], **options):
@@ -50,7 +51,8 @@ def write_memory_plots(rows: list[dict], out_dir: Path) -> list[Path]:
                   plot_flow_heatmaps(synthetic, out_dir / "flow_heatmap.png"),
                   plot_gate_saturation(synthetic, out_dir / "gate_saturation.png"),
                   plot_learning_curves(synthetic, out_dir / "learning_curves.png"),
-                  plot_grad_norms(synthetic, out_dir / "grad_norms.png")]
+                  plot_grad_norms(synthetic, out_dir / "grad_norms.png"),
+                  plot_why(synthetic, out_dir / "why_gradients.png")]
     paths.append(plot_memory_table(rows, out_dir / "memory_table.png"))
     return paths
 
@@ -81,6 +83,47 @@ def plot_gradient_flow(rows: list[dict], path: Path) -> Path:
         ax.set_ylabel("||dLoss/dh_t|| / ||dLoss/dh_T||")
         ax.set_title(f"{task}, T={length}: how far back the gradient reaches (after training)")
         ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+WHY_CELLS = ("rnn", "lstm", "lstm-fb1", "lstm-chrono", "orthogonal")
+"""The cells :func:`plot_why` sets side by side: the vanilla RNN, the LSTM with torch's, forget-bias-1
+and chrono initialisation, and the orthogonal RNN."""
+
+
+def plot_why(rows: list[dict], path: Path) -> Path:
+    """Why some cells remember: for each of :data:`WHY_CELLS` in the grid (else every cell), on the adding
+    problem (else the first task) at T=200 (else its middle length), ``||dLoss/dh_t||`` relative to the
+    last step before training (dashed) and after it (solid), and below it the spectral norm of the
+    state Jacobian ``||dh_t/dh_(t-1)||`` along trajectories after training (1: a step neither shrinks
+    nor grows a gradient)."""
+    task = _main_task(rows)
+    lengths = {r["length"] for r in rows if r["task"] == task}
+    length = 200 if 200 in lengths else _middle(rows, task)
+    chosen = [r for r in rows if r["task"] == task and r["length"] == length and r["flow"]]
+    named = [r for r in chosen if r["cell"] in WHY_CELLS]
+    chosen = sorted(named, key=lambda r: WHY_CELLS.index(r["cell"])) if named else chosen
+    columns = max(1, len(chosen))
+    fig, axes = _subplots(2, columns, figsize=(3.4 * columns, 6.0), squeeze=False)
+    for k, r in enumerate(chosen):
+        top, bottom = axes[0][k], axes[1][k]
+        for norms, style, when in ((r["flow"][0], "--", "before training"), (r["flow"][-1], "-", "after")):
+            last = norms[-1] if norms[-1] > 0 else (max(norms) or 1.0)
+            top.plot([max(n / last, 1e-30) for n in norms], style, label=when)
+        top.set_yscale("log")
+        top.set_title(f"{r['cell']}: {r.get('state', '')}", fontsize=9)
+        top.set_xlabel("time step t", fontsize=8)
+        if k == 0:
+            top.set_ylabel("||dL/dh_t|| / ||dL/dh_T||", fontsize=8)
+            top.legend(fontsize=7)
+        if r.get("jacobian"):
+            bottom.plot([j if j == j else None for j in r["jacobian"]], color="tab:purple")
+            bottom.axhline(1.0, color="grey", linewidth=0.8)
+        bottom.set_xlabel("time step t", fontsize=8)
+        if k == 0:
+            bottom.set_ylabel("||dh_t / dh_(t-1)||", fontsize=8)
+    fig.suptitle(f"why: {task}, T={length}. Top: how far back the gradient reaches; bottom: what one step does to it",
+                 fontsize=10)
     return _save(fig, path)
 
 
@@ -122,7 +165,8 @@ def plot_gate_saturation(rows: list[dict], path: Path) -> Path:
         ax.set_xlabel("time step t")
         ax.set_ylabel("share of gate values > 0.95")
         ax.set_title(f"{task}, T={length}: gate saturation after training")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # cells without gates draw nothing here
+            ax.legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -169,19 +213,13 @@ def plot_grad_norms(rows: list[dict], path: Path) -> Path:
 
 
 def plot_memory_table(rows: list[dict], path: Path) -> Path:
-    """The grid's table as a figure: solved cells in green."""
-    body = []
-    colours = []
-    for r in sorted_rows(rows):
-        solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
-        body.append([r["task"], r["cell"], str(r["length"]), format_metric(r["metric"]), f"{r['baseline']:.4f}", solved,
-                     "-" if r.get("solved_at") is None else str(r["solved_at"]), f"{r['seconds']:.0f}"])
-        tone = "#d9f2d9" if r["solved"] else ("#f7dada" if r["solved"] is False else "#eeeeee")
-        colours.append([tone] * len(body[-1]))
-    fig, ax = _subplots(figsize=(9, 0.6 + 0.22 * len(body)))
+    """The grid's table as a figure: solved runs in green, half solved in yellow, at the baseline in red."""
+    body = [memory_row(r) for r in sorted_rows(rows)]
+    tones = {"solved": "#d9f2d9", "half": "#fbf3c9", "baseline": "#f7dada"}
+    colours = [[tones.get(r.get("state"), "#eeeeee")] * len(MEMORY_COLUMNS) for r in sorted_rows(rows)]
+    fig, ax = _subplots(figsize=(11, 0.6 + 0.22 * len(body)))
     ax.axis("off")
-    table = ax.table(cellText=body, cellColours=colours, loc="center",
-                     colLabels=["task", "cell", "T", "metric", "baseline", "solved", "at update", "seconds"])
+    table = ax.table(cellText=body, cellColours=colours, loc="center", colLabels=list(MEMORY_COLUMNS))
     table.auto_set_font_size(False)
     table.set_fontsize(7)
     return _save(fig, path)

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import math
 
+MEMORY_COLUMNS = ("task", "cell", "T", "state", "at update", "metric", "baseline", "published", "agrees",
+                  "updates", "seconds")
+
+
+def memory_row(r: dict) -> list[str]:
+    """One grid row as the table's strings (:data:`MEMORY_COLUMNS`); shuffled MNIST-1D rows have an
+    accuracy and no state."""
+    published = r.get("published") or {}
+    agrees = {True: "yes", False: "NO"}.get(r.get("agrees"), "-")
+    return [str(r["task"]), str(r["cell"]), str(int(r["length"])), str(r.get("state") or "-"),
+            "-" if r.get("solved_at") is None else str(r["solved_at"]), format_metric(r["metric"]),
+            f"{float(r['baseline']):.4f}", str(published.get("state", "-")), agrees,
+            "-" if r.get("updates") is None else str(r["updates"]), f"{float(r['seconds']):.0f}"]
+
 
 def memory_table(rows: list[dict]) -> str:
-    """The grid as text: task, cell, length, final metric, baseline, solved or not, updates to solve, time."""
-    lines = [f"{'task':16s} {'cell':9s} {'T':>5s} {'metric':>8s} {'baseline':>9s} {'solved':>7s} {'at update':>9s} "
-             f"{'time':>7s}"]
+    """The grid as text (:data:`MEMORY_COLUMNS`), then one line of why for every disagreement with the
+    published result."""
+    body = [memory_row(r) for r in sorted_rows(rows)]
+    widths = [max(len(c), *(len(row[k]) for row in body)) for k, c in enumerate(MEMORY_COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(MEMORY_COLUMNS, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in body]
     for r in sorted_rows(rows):
-        solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
-        at = "-" if r.get("solved_at") is None else str(r["solved_at"])
-        metric = "accuracy" if r["task"] == "mnist1d-shuffled" else ""
-        lines.append(f"{r['task']:16s} {r['cell']:9s} {r['length']:5d} {format_metric(r['metric']):>8s} "
-                     f"{r['baseline']:9.4f} "
-                     f"{solved:>7s} {at:>9s} {r['seconds']:6.0f}s {metric}".rstrip())
+        if r.get("why"):
+            lines.append(f"* {r['task']} {r['cell']} T={r['length']}: {r['why']} "
+                         f"(source: {r['published']['source']})")
     return "\n".join(lines)
 
 

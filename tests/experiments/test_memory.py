@@ -9,8 +9,19 @@ import pytest
 import torch
 
 from rnnlab.data.synthetic import COPY_DELIMITER, adding_problem, copy_baseline, copy_memory
-from rnnlab.errors import CheckpointError
-from rnnlab.experiments.memory import run_grid, train_memory
+from rnnlab.errors import CheckpointError, ConfigError
+from rnnlab.experiments.memory import (
+    GRID_CELLS,
+    RECIPES,
+    SOLVED_WINDOWS,
+    Recipe,
+    build_model,
+    compare_with_published,
+    make_optimizer,
+    memory_state,
+    run_grid,
+    train_memory,
+)
 from tests.helpers import HtmlImages
 
 
@@ -32,25 +43,85 @@ def test_train_memory_records_curves_norms_flows_and_gates(task):
     assert len(result.curve) == 3 and len(result.grad_norms) == 6 and result.flow_steps == [0, 3, 6]
     assert all(len(f) == (20 if task == "adding" else 40) for f in result.flow)
     assert set(result.gates) == {"i", "f", "g", "o"} and math.isfinite(result.metric)
+    assert len(result.jacobian) == len(result.flow[0]) and all(j > 0 for j in result.jacobian)
+    assert result.state in ("baseline", "half", "solved") and result.updates == 6
 
 
 def test_memory_grid_writes_table_plots_and_a_self_contained_report(tmp_path, capsys):
     out = tmp_path / "grid"
-    rows = run_grid(out, cells=("rnn", "mingru"), quick=True, updates=4, workers=1, mnist=False)
-    assert len(rows) == 8 and {r["cell"] for r in rows} == {"rnn", "mingru"}
+    rows = run_grid(out, cells=("rnn", "orthogonal"), quick=True, updates=4, workers=1, mnist=False)
+    assert len(rows) == 4 and {r["cell"] for r in rows} == {"rnn", "orthogonal"}
     printed = capsys.readouterr().out
-    assert "solved" in printed and "copy" in printed
+    assert "state" in printed and "published" in printed and "copy" in printed
     data = json.loads((out / "memory.json").read_text())
-    assert len(data["rows"]) == 8
+    assert len(data["rows"]) == 4 and all(r["recipe"]["source"] for r in data["rows"])
     page = (out / "report.html").read_text()
     parser = HtmlImages()
     parser.feed(page)
     assert parser.tags[0] == "html" and "table" in parser.tags
     named = [image["alt"] for image in parser.images]
     assert set(named) >= {"gradient_flow.png", "flow_heatmap.png", "gate_saturation.png", "learning_curves.png",
-                          "grad_norms.png", "memory_table.png"}
+                          "grad_norms.png", "memory_table.png", "why_gradients.png"}
     for image in parser.images:  # every plot the page names exists, and is embedded
         assert (out / image["alt"]).read_bytes()[:4] == b"\x89PNG"
         assert image["src"].startswith("data:image/png;base64,")
     with pytest.raises(CheckpointError, match="already holds files"):
         run_grid(out, cells=("rnn",), quick=True, updates=1, workers=1, mnist=False)
+
+
+def test_three_states_between_the_baseline_and_solved():
+    base = 1 / 6
+    assert memory_state("adding", 0.01, base) == "solved"
+    assert memory_state("adding", 1 / 12, base) == "half"  # one of the two values carried
+    assert memory_state("adding", 0.16, base) == "baseline"
+    assert memory_state("adding", math.nan, base) == "baseline"
+
+
+def _row(cell, length, state, updates, task="adding"):
+    return {"task": task, "cell": cell, "length": length, "state": state, "updates": updates}
+
+
+def test_a_run_is_compared_with_the_published_result_and_a_disagreement_says_why():
+    agreeing = compare_with_published(_row("indrnn", 1000, "solved", 900))
+    assert agreeing["agrees"] is True and agreeing["why"] is None
+    assert "Li et al. 2018" in agreeing["published"]["source"]
+    short = compare_with_published(_row("lstm-fb1", 400, "baseline", 2000))
+    assert short["agrees"] is False and "20,000 updates" in short["why"] and "budget" in short["why"]
+    better = compare_with_published(_row("lstm-fb1", 100, "solved", 900, task="copy"))
+    assert better["agrees"] is False and "did better than the source" in better["why"]
+    unknown = compare_with_published(_row("mingru", 100, "solved", 300))
+    assert unknown["published"] is None and unknown["agrees"] is None
+
+
+def test_every_grid_cell_has_a_recipe_with_its_source_and_the_orthogonal_generator_its_own_rate():
+    for cell in GRID_CELLS:
+        assert RECIPES[cell].source and RECIPES[cell].optimizer in ("adam", "rmsprop")
+    model = build_model("copy", "orthogonal", 8, length=30)
+    optimizer, _ = make_optimizer(model, RECIPES["orthogonal"], 10)
+    rates = sorted(group["lr"] for group in optimizer.param_groups)
+    assert isinstance(optimizer, torch.optim.RMSprop) and rates == [1e-4, 1e-3]
+    assert [p.shape for p in optimizer.param_groups[1]["params"]] == [(8, 8)]
+
+
+def test_the_timescale_of_a_cell_is_the_tasks_length():
+    adding = build_model("adding", "indrnn", 8, num_layers=2, length=400)
+    assert adding.layer.cells()[0].max_abs == pytest.approx(2 ** (1 / 400))
+    copy = build_model("copy", "janet", 8, length=100)
+    assert copy.layer.cells()[0].t_max == 120  # the copy task's sequences: T + 20 steps
+
+
+def test_a_run_stops_once_solved_for_a_few_logs_in_a_row():
+    recipe = Recipe("adam", 1e-2, updates=3000)
+    result = train_memory("adding", "gru", 4, recipe=recipe, log_every=10, test_size=200)
+    assert result.solved and result.solved_at is not None
+    assert result.updates == result.solved_at + (SOLVED_WINDOWS - 1) * 10 < 3000
+    assert result.flow_steps[-1] == result.updates  # the last flow is after training
+
+
+def test_a_length_a_cell_cannot_serve_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="adding: T must be at least"):
+        train_memory("adding", "gru", 1)
+    with pytest.raises(ConfigError, match="lstm-chrono"):
+        train_memory("adding", "lstm-chrono", 2)
+    with pytest.raises(ConfigError, match="task must be one of"):
+        train_memory("sorting", "gru", 10)

@@ -1,7 +1,9 @@
 """CoNLL-U files (Universal Dependencies): word forms and their UPOS tags.
 
-Parsing is the ``conllu`` package's; before it, every line is checked here, because its parser
-accepts lines with missing columns and reports errors without a line number.  Only FORM and
+Lines are split into their ten columns here, at tabs only, and every line is checked, because the
+``conllu`` package's parser also splits at two spaces (``New  York`` would become FORM ``New`` and
+LEMMA ``York``), drops empty trailing columns, accepts lines with missing columns and reports errors
+without a line number; its token lists, comment parsing and ID parsing are used.  Only FORM and
 UPOS are used: the other columns are read as text and not interpreted, so a file with anything
 (or ``_``) in them reads.  Multi-word token lines (ID ``3-4``) are skipped and their parts kept;
 empty nodes (ID ``8.1``) are skipped.
@@ -15,16 +17,16 @@ from pathlib import Path
 
 import conllu
 from conllu.exceptions import ParseException
+from conllu.parser import DEFAULT_FIELDS, parse_comment_line, parse_id_value
 
 from rnnlab.data.containers import Splits, TaggedData
 from rnnlab.data.limits import MAX_SENTENCE_TOKENS, MAX_WORD_CHARS, check_length
 from rnnlab.data.textfile import read_lines
 from rnnlab.errors import DataError
 
-COLUMNS = 10
 WORD_ID = re.compile(r"[1-9][0-9]*")
 OTHER_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*")  # multi-word tokens, empty nodes
-_AS_TEXT = {field: (lambda line, i: line[i]) for field in ("lemma", "xpos", "feats", "head", "deps", "misc")}
+FIELDS = DEFAULT_FIELDS  # id, form, lemma, upos, xpos, feats, head, deprel, deps, misc
 
 UD_EWT_ENV = "RNNLAB_UD_EWT"
 UD_EWT_FILES = {"train": "en_ewt-ud-train.conllu", "validation": "en_ewt-ud-dev.conllu",
@@ -56,7 +58,7 @@ def read_conllu_sentences(path: Path | str, tagged: bool = True) -> list[conllu.
     sentences = []
     for first_line, block in _sentence_blocks(path, read_lines(path), tagged):
         try:
-            tokens = conllu.parse_token_and_metadata("\n".join(block), field_parsers=_AS_TEXT)
+            tokens = _token_list(block)
         except ParseException as error:
             raise DataError(f"{path}:{first_line}: in the sentence starting here: {error}") from None
         check_sentence(f"{path}:{first_line}", [t["form"] for t in tokens if isinstance(t["id"], int)],
@@ -93,19 +95,32 @@ def _sentence_blocks(path: Path, lines: list[str], tagged: bool) -> list[tuple[i
     return blocks
 
 
+def _token_list(block: list[str]) -> conllu.TokenList:
+    """The sentence of the checked lines ``block``: comments as metadata, each word line as a token of
+    the ten columns as written (its ID parsed, as ``conllu`` does: ``3``, ``(3, "-", 4)``, ``(8, ".", 1)``)."""
+    metadata, tokens = conllu.Metadata(), []
+    for line in block:
+        if line.startswith("#"):
+            metadata.update(parse_comment_line(line))
+        else:
+            columns = line.split("\t")
+            tokens.append(conllu.Token(zip(FIELDS, [parse_id_value(columns[0]), *columns[1:]])))
+    return conllu.TokenList(tokens, metadata, default_fields=FIELDS)
+
+
 def _check_token_line(path: Path, number: int, line: str, tagged: bool) -> None:
     columns = line.split("\t")
-    if len(columns) != COLUMNS:
-        raise DataError(f"{path}:{number}: expected {COLUMNS} tab-separated columns, found {len(columns)}")
+    if len(columns) != len(FIELDS):
+        raise DataError(f"{path}:{number}: expected {len(FIELDS)} tab-separated columns, found {len(columns)}")
     token_id, form, upos = columns[0], columns[1], columns[3]
     if OTHER_ID.fullmatch(token_id):
         return
     if not WORD_ID.fullmatch(token_id):
         raise DataError(f"{path}:{number}: ID {token_id!r} is not a word (1), multi-word token (1-2) "
                         f"or empty node (1.1) ID")
-    if not form:
+    if not form.strip():
         raise DataError(f"{path}:{number}: word {token_id} has an empty FORM")
-    if tagged and (not upos or upos == "_"):
+    if tagged and upos.strip() in ("", "_"):
         raise DataError(f"{path}:{number}: word {token_id} ({form!r}) has no UPOS tag")
 
 

@@ -6,7 +6,11 @@ array, so a bad file is fixed from the message alone.  (CoNLL-U files: :mod:`rnn
 
 from __future__ import annotations
 
+import lzma
+import math
+import tokenize
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -23,18 +27,21 @@ def read_npz(path: Path | str, labels_required: bool = True) -> SignalData:
     """Signals from an ``.npz`` archive with arrays ``x`` and ``y`` (``y`` may be absent when
     ``labels_required`` is false, as for prediction: the signals then all get label ``"?"``).
 
-    ``x`` is numeric, ``(N, T)`` (one feature per step) or ``(N, T, F)``, finite, with at most
-    :data:`~rnnlab.data.limits.MAX_STEPS` steps, and becomes float32 ``(N, T, F)``.  ``y`` is
-    ``(N,)``: the classes are the labels present, in sorted order (integer labels ``0, 1, 100000``
-    are three classes named ``"0", "1", "100000"``; string labels are named by themselves), so ids
-    differ between files with different labels: to combine files, map through the class names (as
-    a trained task does), not the ids.
+    ``x`` is numeric, ``(N, T)`` (one feature per step) or ``(N, T, F)``, finite within float32's
+    range, with at most :data:`~rnnlab.data.limits.MAX_STEPS` steps, and becomes float32 ``(N, T, F)``.
+    Arrays are read without unpickling anything (an object array is refused) and without reserving
+    memory for more data than the archive holds.
+
+    ``y`` is ``(N,)``: the classes are the labels present, in sorted order (integer labels ``0, 1,
+    100000`` are three classes named ``"0", "1", "100000"``; string labels are named by themselves),
+    so ids differ between files with different labels: to combine files, map through the class
+    names (as a trained task does), not the ids.
     """
     path = Path(path)
     x, y = _arrays(path, labels_required)
+    signals = check_signals(f"{path}: array 'x'", x)
     if y is None:
         y = np.array(["?"] * len(x))
-    signals = check_signals(f"{path}: array 'x'", x)
     if y.ndim != 1:
         raise DataError(f"{path}: array 'y' must be (N,), got shape {y.shape}")
     if len(x) != len(y):
@@ -45,21 +52,31 @@ def read_npz(path: Path | str, labels_required: bool = True) -> SignalData:
 
 def check_signals(where: str, x: np.ndarray) -> torch.Tensor:
     """``x`` ``(N, T)`` or ``(N, T, F)`` as float32 ``(N, T, F)``, after the checks every signal passes
-    (in a file or given to predict): numeric, not empty, finite, at most ``MAX_STEPS`` steps.
-    ``where`` names the array in the message (``"data.npz: array 'x'"``)."""
+    (in a file or given to predict): numeric, not empty, finite within float32's range, at most
+    ``MAX_STEPS`` steps.  ``where`` names the array in the message (``"data.npz: array 'x'"``)."""
     if x.ndim not in (2, 3):
         raise DataError(f"{where} must be (N, T) or (N, T, F), got shape {x.shape}")
     if x.size == 0:
         raise DataError(f"{where} is empty, shape {x.shape}")
     if x.dtype.kind not in "iuf":  # signed, unsigned, float: not bool, complex, strings
         raise DataError(f"{where} must be numeric (integer or float), got dtype {x.dtype}")
-    if not np.isfinite(x).all():
-        first = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
-        raise DataError(f"{where} {x.shape} contains NaN or infinite values"
-                        + (f" (first in sequence {first})" if len(x) > 1 else ""))
+    if not (finite := np.isfinite(x)).all():
+        raise DataError(f"{where} {x.shape} contains NaN or infinite values" + _first_sequence(~finite))
+    if x.dtype.kind == "f" and x.dtype.itemsize > 4 and (beyond := np.abs(x) > FLOAT32_MAX).any():
+        raise DataError(f"{where} {x.shape} has values beyond float32's range (±{FLOAT32_MAX:.1e}); scale them"
+                        + _first_sequence(beyond))
     check_length(where, "every sequence", x.shape[1], MAX_STEPS, "steps")
-    signals = torch.tensor(x, dtype=torch.float32)
+    signals = torch.from_numpy(x.astype(np.float32))  # native byte order, from any integer or float width
     return signals.unsqueeze(-1) if x.ndim == 2 else signals
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _first_sequence(bad: np.ndarray) -> str:
+    """`` (first in sequence K)``: the first sequence with a ``bad`` value, when there are several."""
+    first = int(np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1))[0])
+    return f" (first in sequence {first})" if len(bad) > 1 else ""
 
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -83,24 +100,68 @@ def _arrays(path: Path, labels_required: bool = True) -> tuple[np.ndarray, np.nd
         raise DataError(f"{path}: not an .npz archive (an .npz file is a zip archive of arrays; "
                         f"save one with np.savez(path, x=..., y=...))")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # a damaged archive
+        archive = zipfile.ZipFile(path)
+    except READ_ERRORS as error:  # a damaged archive
         raise DataError(f"{path}: cannot read as .npz ({error})") from None
     with archive:
+        members = {member.removesuffix(".npy"): member for member in archive.namelist()}
         needed = ("x", "y") if labels_required else ("x",)
-        missing = [name for name in needed if name not in archive.files]
+        missing = [name for name in needed if name not in members]
         if missing:
             raise DataError(f"{path}: no array {' or '.join(map(repr, missing))} "
-                            f"(arrays: {', '.join(archive.files) or 'none'})")
-        y = _array(path, archive, "y") if "y" in archive.files else None
-        return _array(path, archive, "x"), y
+                            f"(arrays: {', '.join(members) or 'none'})")
+        y = _array(path, archive, members["y"], "y") if "y" in members else None
+        return _array(path, archive, members["x"], "x"), y
 
 
-def _array(path: Path, archive: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
+READ_ERRORS = (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error,
+               lzma.LZMAError)
+"""What reading a damaged zip archive or .npy header raises (``RuntimeError``: an encrypted member,
+``NotImplementedError``: an unknown compression method, ``zlib.error``/``LZMAError``: damaged data)."""
+NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+CHUNK_BYTES = 1 << 20
+
+
+def _array(path: Path, archive: zipfile.ZipFile, member: str, name: str) -> np.ndarray:
+    """Array ``name``, the archive's ``member``: a .npy array of plain values (one of Python objects is
+    refused, never unpickled), read in chunks, so that a header announcing more data than the member
+    holds is refused without reserving memory for it."""
+    where = f"{path}: array {name!r}"
     try:
-        return archive[name]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # object arrays are a ValueError
-        raise DataError(f"{path}: array {name!r} cannot be read ({error})") from None
+        with archive.open(member) as file:
+            start = file.read(len(NPY_MAGIC) + 2)
+            if not start.startswith(NPY_MAGIC):
+                raise DataError(f"{where} is not a .npy array (save the archive with np.savez(path, x=..., y=...))")
+            version = tuple(start[len(NPY_MAGIC):])
+            if version not in NPY_HEADERS:
+                raise DataError(f"{where} cannot be read (.npy format version {version} is not supported)")
+            shape, fortran_order, dtype = NPY_HEADERS[version](file)
+            if dtype.hasobject:
+                raise DataError(f"{where} cannot be read (Object arrays are not loaded: unpickling them could "
+                                f"run code; save numbers or strings)")
+            if dtype.itemsize == 0:
+                raise DataError(f"{where} cannot be read (its values have no size, dtype {dtype})")
+            count = math.prod(shape)
+            data = _read_up_to(file, count * dtype.itemsize)
+        if len(data) < count * dtype.itemsize:
+            raise DataError(f"{where} cannot be read (its header announces shape {shape} of {dtype}, "
+                            f"{count * dtype.itemsize:,} bytes, but the archive holds only {len(data):,})")
+        array = np.frombuffer(data, dtype, count)  # a shape numpy cannot make, (0, 10**12, 10**12): ValueError
+        return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
+    except DataError:
+        raise
+    except READ_ERRORS as error:
+        raise DataError(f"{where} cannot be read ({error})") from None
+    except tokenize.TokenError as error:  # numpy's header parser, on an unclosed header such as "{"
+        raise DataError(f"{where} cannot be read (its .npy header cannot be parsed: {error.args[0]})") from None
+
+
+def _read_up_to(file, size: int) -> bytearray:
+    """At most ``size`` bytes of ``file``, read in chunks: memory grows with the bytes read, not with ``size``."""
+    data = bytearray()
+    while len(data) < size and (chunk := file.read(min(size - len(data), CHUNK_BYTES))):
+        data += chunk
+    return data
 
 
 def _labels(path: Path, y: np.ndarray) -> tuple[torch.Tensor, list[str]]:

@@ -68,9 +68,17 @@ def janet(input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: 
 
 def indrnn(input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: int = DEFAULT_TIMESCALE,
            **options) -> Recurrent:
-    """IndRNN layers (:class:`~rnnlab.nn.long_memory.IndRNNCell`) with the paper's bound
-    ``|u| <= 2^(1/timescale)``."""
-    return Recurrent(IndRNNCell, input_size, hidden_size, num_layers, max_abs=2.0 ** (1.0 / timescale), **options)
+    """IndRNN layers (:class:`~rnnlab.nn.long_memory.IndRNNCell`) as Li et al. 2018 build them for a
+    sequence of ``timescale`` steps: every ``|u| <= 2^(1/timescale)``, and the last layer's ``u`` drawn
+    from ``U(2^(-1/timescale), 2^(1/timescale))``, so that it holds its memory over the whole sequence
+    from the start (the lower layers' from ``U(0, 2^(1/timescale))``)."""
+    bound = 2.0 ** (1.0 / timescale)
+    layer = Recurrent(IndRNNCell, input_size, hidden_size, num_layers, max_abs=bound, **options)
+    with torch.no_grad():
+        for name, weight in layer.named_parameters():
+            if name.startswith(f"weight_hh_l{num_layers - 1}"):
+                weight.uniform_(1.0 / bound, bound)
+    return layer
 
 
 def orthogonal_rnn(input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: int | None = None,

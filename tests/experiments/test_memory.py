@@ -106,6 +106,8 @@ def test_every_grid_cell_has_a_recipe_with_its_source_and_the_orthogonal_generat
 def test_the_timescale_of_a_cell_is_the_tasks_length():
     adding = build_model("adding", "indrnn", 8, num_layers=2, length=400)
     assert adding.layer.cells()[0].max_abs == pytest.approx(2 ** (1 / 400))
+    last = adding.layer.weight_hh_l1.detach()  # the last layer starts with memory over the whole sequence
+    assert last.min() >= 2 ** (-1 / 400) and last.max() <= 2 ** (1 / 400)
     copy = build_model("copy", "janet", 8, length=100)
     assert copy.layer.cells()[0].t_max == 120  # the copy task's sequences: T + 20 steps
 

@@ -67,12 +67,14 @@ def test_indrnn_step_is_its_equation_and_the_bound_holds_in_the_forward_pass():
 
 
 def test_indrnn_is_initialised_as_the_paper():
-    layer = recurrent_layer("indrnn", 2, 4096, timescale=1000)
+    layer = recurrent_layer("indrnn", 2, 4096, num_layers=2, timescale=1000)
     u, w = layer.weight_hh_l0.detach(), layer.weight_ih_l0.detach()
     bound = 2 ** (1 / 1000)
     assert layer.cells()[0].max_abs == pytest.approx(bound)
     assert 0 <= u.min() and u.max() <= bound and abs(u.mean().item() - bound / 2) < 0.02
     assert abs(w.std().item() - 1e-3) < 5e-5 and layer.bias_ih_l0.detach().abs().max() == 0
+    last = layer.weight_hh_l1.detach()  # the last layer keeps its memory over the sequence from the start
+    assert last.min() >= 1 / bound and last.max() <= bound and last.std() > 0
 
 
 def test_orthogonal_matrix_is_henaff_at_first_and_stays_orthogonal_under_training():

@@ -43,10 +43,10 @@ def memory_command(out_dir: Path | None = None, quick: bool = False, cells: tupl
 
     Args:
         out_dir: Where everything goes (default: runs/memory-TIME).
-        quick: A small grid (adding T=100, copy T=20, at most 400 updates per run), about two minutes on 2 cores.
+        quick: A small grid (adding T=100, copy T=20, at most 800 updates per run), about two minutes on 2 cores.
         cells: Cells to compare (default: rnn irnn lstm lstm-fb1 lstm-chrono janet gru mingru minlstm indrnn
             orthogonal).
-        updates: The most updates per run (default: each cell's recipe's; 400 with --quick); a run stops early
+        updates: The most updates per run (default: each cell's recipe's; 800 with --quick); a run stops early
             once solved.
         workers: Parallel worker processes (default: 2, or 1 on a 1-core machine).
         seed: Seeds every run.

@@ -89,6 +89,8 @@ def test_a_run_is_compared_with_the_published_result_and_a_disagreement_says_why
     assert short["agrees"] is False and "20,000 updates" in short["why"] and "budget" in short["why"]
     better = compare_with_published(_row("lstm-fb1", 100, "solved", 900, task="copy"))
     assert better["agrees"] is False and "did better than the source" in better["why"]
+    unstated = compare_with_published(_row("lstm-chrono", 1000, "baseline", 1500))
+    assert unstated["agrees"] is False and "does not say how many updates" in unstated["why"]
     unknown = compare_with_published(_row("mingru", 100, "solved", 300))
     assert unknown["published"] is None and unknown["agrees"] is None
 

@@ -76,7 +76,7 @@ def test_recurrent_layer_builds_rnnlab_layers_by_cell_name(name, cls):
 
 
 def test_unknown_cell_name_raises_listing_the_known_ones():
-    with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'irnn', 'lstm', 'lstm-fb1', 'mingru', 'minlstm', 'rnn'\], got 'lsmt'"):  # noqa: E501
+    with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'indrnn', 'irnn', 'janet', 'lstm', 'lstm-chrono', 'lstm-fb1', 'mingru', 'minlstm', 'orthogonal', 'rnn'\], got 'lsmt'"):  # noqa: E501
         recurrent_layer("lsmt", 3, 5)
     with pytest.raises(ValueError, match=r"cell must be one of .*'gru'.*got 'transformer'"):
         SequenceClassifier(2, input_size=3, cell="transformer")

@@ -120,7 +120,8 @@ RECIPES: dict[str, Recipe] = {
     "mingru": SHARED,
     "minlstm": SHARED,
     "indrnn": Recipe("adam", 2e-4, updates=3000, num_layers=2,
-                     source="Li et al. 2018 (IndRNN: 2 layers, Adam 2e-4; 3,000 updates, as its learning rate is small)"),
+                     source="Li et al. 2018 (IndRNN: 2 layers, Adam 2e-4; 3,000 updates, as its learning rate "
+                            "is small)"),
     "orthogonal": Recipe("rmsprop", 1e-3, generator_lr=1e-4, source="Lezcano-Casado & Martinez-Rubio 2019 "
                          "(expRNN copy: RMSprop 1e-3, the generator at 1e-4)"),
 }

@@ -407,7 +407,9 @@ def _run_job(job: dict) -> dict:
                 "baseline": 0.1, "solved": None, "state": None, "solved_at": None,
                 "seconds": time.perf_counter() - start, "updates": None}
     result = train_memory(job["task"], job["cell"], job["length"], updates=job["updates"], seed=job["seed"])
-    return {**dataclasses.asdict(result), "recipe": dataclasses.asdict(recipe_for(job["cell"]))}
+    recipe = recipe_for(job["cell"])
+    return {**dataclasses.asdict(result), "recipe": dataclasses.asdict(recipe),
+            "max_updates": job["updates"] or recipe.updates}
 
 
 def grid_jobs(cells: tuple[str, ...], quick: bool, updates: int | None, seed: int, out_dir: Path,

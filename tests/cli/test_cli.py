@@ -118,3 +118,16 @@ def test_a_missing_or_unknown_command_exits_2(args, expected, capsys):
     with pytest.raises(SystemExit) as raised:
         cli.main(args)
     assert raised.value.code == 2 and expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["memory", "--cells", "lstm", "lsmt"], "--cells: unknown cell 'lsmt'; choose from"),
+    (["memory", "--updates", "0"], "--updates must be at least 1, got 0"),
+])
+def test_memory_refuses_an_unknown_cell_or_no_updates_before_it_starts(args, expected, tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main([*args, "--out-dir", str(tmp_path / "grid")])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rnnlab: error: ") and expected in err and "\n" not in err
+    assert not (tmp_path / "grid").exists()

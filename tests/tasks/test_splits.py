@@ -42,10 +42,10 @@ def test_the_split_is_seeded_and_differs_between_seeds():
 
 
 def test_signals_are_stratified_too():
-    y = torch.tensor([0] * 18 + [1] * 2)
+    y = torch.tensor([0] * 16 + [1] * 4)
     data = SignalData(torch.arange(20.0).reshape(20, 1, 1), y, ["big", "small"])
     train, held_out = split_items(data, [0.5, 0.5], seed=0)
-    assert train.y.tolist().count(1) == 1 and held_out.y.tolist().count(1) == 1
+    assert train.y.tolist().count(1) == 2 and held_out.y.tolist().count(1) == 2
     assert sorted(train.x.flatten().tolist() + held_out.x.flatten().tolist()) == list(map(float, range(20)))
 
 
@@ -89,3 +89,12 @@ def test_a_generator_may_learn_one_language(tmp_path):
     data = words_tsv(tmp_path / "words.tsv", {"en"}, 50)
     splits = load_splits(TrainConfig(task="word-generation", run_dir=tmp_path / "run", data=data))
     assert set(splits.train.labels) == {"en"}
+
+
+@pytest.mark.parametrize("per_class", [3, 4, 5, 6, 7])
+def test_many_small_classes_still_fill_every_part(per_class):
+    data = _text({f"c{k}": per_class for k in range(10)})
+    for fractions in ([0.8, 0.1, 0.1], [0.9, 0.1]):
+        parts = split_items(data, fractions, seed=per_class)
+        assert [len(p) for p in parts] == [round(f * len(data)) for f in fractions]
+        assert set(parts[0].labels) == set(data.labels)  # every class keeps an item to learn from

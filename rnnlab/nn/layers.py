@@ -186,6 +186,16 @@ class Recurrent(nn.Module):
                 module._parameters[leaf] = self._parameters[flat]
         return self._cells
 
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project the parameters of every cell that constrains them back onto their set, in place
+        (:meth:`~rnnlab.nn.long_memory.IndRNNCell.constrain_`); the training step calls it after every
+        update, on every module that has it."""
+        for cell in self.cells():
+            constrain = getattr(cell, "constrain_", None)
+            if callable(constrain):
+                constrain()
+
     # ---------------------------------------------------------------- forward
     _recorder: Callable | None = None  # set by rnnlab.nn.diagnostics.recording: receives every forward's traces
 

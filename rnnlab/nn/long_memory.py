@@ -5,7 +5,7 @@ r"""Cells built for long memory, each with the initialisation its paper gives it
 * :class:`JANETCell` (van der Westhuizen & Lasenby 2018): an LSTM with only its forget gate,
   chrono-initialised.
 * :class:`IndRNNCell` (Li et al. 2018): every unit has one recurrent weight of its own, bounded so
-  that ``T`` steps can neither vanish nor explode the gradient beyond a known factor.
+  that ``T`` steps cannot grow the gradient beyond a known factor.
 * :class:`OrthogonalCell` (Arjovsky et al. 2016; Lezcano-Casado & Martinez-Rubio 2019): the
   recurrent matrix is the exponential of a skew-symmetric one, so it is exactly orthogonal however
   training moves it, and the backward pass neither shrinks nor grows a gradient through it.
@@ -48,13 +48,15 @@ def chrono_init_(layer: nn.Module, t_max: float) -> nn.Module:
     for the input and forget gates (gate order ``i, f, g, o``).  Returns ``layer``.
     """
     hidden = layer.hidden_size
-    for name, bias in layer.named_parameters():
-        if name.startswith("bias_ih"):
-            forget = chrono_biases(hidden, t_max).to(bias)
-            bias[hidden:2 * hidden] = forget
-            bias[:hidden] = -forget
-            partner = getattr(layer, name.replace("bias_ih", "bias_hh"))
-            partner[:2 * hidden] = 0.0
+    biases = [(name, bias) for name, bias in layer.named_parameters() if name.startswith("bias_ih")]
+    if getattr(layer, "mode", "LSTM") != "LSTM" or not biases:
+        raise ValueError(f"chrono_init_ needs an LSTM with biases, got {type(layer).__name__}"
+                         + (" without biases" if not biases else ""))
+    for name, bias in biases:
+        forget = chrono_biases(hidden, t_max).to(bias)
+        bias[hidden:2 * hidden] = forget
+        bias[:hidden] = -forget
+        getattr(layer, name.replace("bias_ih", "bias_hh"))[:2 * hidden] = 0.0
     return layer
 
 
@@ -121,10 +123,12 @@ class IndRNNCell(Cell):
 
     Each unit ``n`` reads its own previous value only, through one weight ``u_n``: its gradient over
     ``T`` steps is a product of ``T`` factors ``u_n`` (times relu's 0 or 1), so bounding
-    ``|u_n| <= u_max = 2^{1/T}`` keeps it within a factor 2 over the whole sequence (the paper's
-    bound for the adding problem).  The bound is applied in the forward pass (a clamp, whose gradient
-    is zero outside it), so any optimiser keeps it.  Initialisation as the paper: ``u ~ U(0, u_max)``,
-    input weights ``~ N(0, 0.001^2)``, bias zero.
+    ``|u_n| <= u_max = 2^{1/T}`` keeps it from growing more than twofold over the sequence (the
+    paper's bound for the adding problem; a unit can still forget).  As the paper, the bound is kept by
+    projection: :meth:`constrain_` clips ``u`` after every update (``rnnlab``'s training step calls it
+    on every layer that has it), and between two projections the forward pass uses ``u`` clipped, with
+    the gradient passed straight through, so a weight at the bound still learns.  Initialisation as
+    the paper: ``u ~ U(0, u_max)``, input weights ``~ N(0, 0.001^2)``, bias zero.
 
     Shapes: ``weight_ih (H, I)``, ``weight_hh (H,)`` (the ``u`` of every unit), ``bias_ih (H,)``;
     state ``(h,)`` with ``h (B, H)``.
@@ -149,11 +153,18 @@ class IndRNNCell(Cell):
         nn.init.uniform_(self.weight_hh, 0.0, self.max_abs if self.max_abs is not None else 1.0)
         nn.init.zeros_(self.bias_ih)
 
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project ``u`` onto its bound, in place (after an optimiser's update)."""
+        if self.max_abs is not None:
+            self.weight_hh.clamp_(-self.max_abs, self.max_abs)
+
     def recurrent_weights(self) -> Tensor:
-        """``u`` within its bound, ``(H,)``."""
+        """``u`` within its bound, ``(H,)``; the gradient passes to ``weight_hh`` unchanged."""
+        u = self.weight_hh
         if self.max_abs is None:
-            return self.weight_hh
-        return self.weight_hh.clamp(-self.max_abs, self.max_abs)
+            return u
+        return u + (u.clamp(-self.max_abs, self.max_abs) - u).detach()
 
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight_ih, self.bias_ih)
@@ -203,11 +214,14 @@ class OrthogonalCell(Cell):
     The parameter is ``A``'s strict upper triangle; the matrix exponential of a skew-symmetric matrix
     is orthogonal, so ``W_hh`` keeps every singular value at 1 whatever the optimiser does to ``A``:
     a gradient through ``W_hh^T`` keeps its norm across any number of steps (modReLU passes or cuts
-    each unit, never rescales it).  ``A`` starts at :func:`henaff_skew_`; input weights are
-    Kaiming-normal (fan in), ``b_ih`` zero, the modReLU bias ``b ~ U(-0.01, 0.01)``, as expRNN.
+    each unit, never rescales it, so only the units it cuts lose their share).  ``A`` starts at
+    :func:`henaff_skew_`; input weights are Kaiming-normal (fan in), ``b_ih`` zero, the modReLU bias
+    ``b ~ U(-0.01, 0.01)``, as expRNN.
 
-    ``W_hh`` is computed once per sequence, in :meth:`project_input`, and every :meth:`step` after it
-    uses that matrix (one matrix exponential per forward pass, not one per step).
+    ``W_hh`` is computed once per sequence, in :meth:`project_input`, and the steps after it reuse it
+    (one matrix exponential per forward pass, not one per step); a step taken on its own recomputes
+    it whenever ``A`` changed (an update, a load, a move to another device or dtype), and a copy of
+    the cell never carries it.
 
     Shapes: ``weight_ih (H, I)``, ``log_weight_hh (H, H)`` (``A``), ``bias_ih (H,)``, ``bias (H,)`` (modReLU's);
     state ``(h,)`` with ``h (B, H)``.
@@ -222,7 +236,7 @@ class OrthogonalCell(Cell):
         self.log_weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size, **factory))
         self.bias_ih = nn.Parameter(torch.empty(hidden_size, **factory))
         self.bias = nn.Parameter(torch.empty(hidden_size, **factory))
-        self._weight_hh: Tensor | None = None
+        self._cached: tuple[tuple, Tensor] | None = None  # (the generator's identity and version, W_hh)
         self.reset_parameters()
 
     @torch.no_grad()
@@ -240,14 +254,28 @@ class OrthogonalCell(Cell):
         generator = self.log_weight_hh
         return torch.linalg.matrix_exp(skew(generator.double())).to(generator.dtype)
 
+    def _key(self) -> tuple:
+        generator = self.log_weight_hh
+        return (id(generator), generator._version, generator.dtype, generator.device, torch.is_grad_enabled())
+
+    def recurrent_matrix(self, fresh: bool = False) -> Tensor:
+        """``W_hh``, reused while ``A`` is unchanged (``fresh``: computed anew, as each sequence does, so
+        that two forward passes never share one graph)."""
+        key = self._key()
+        if fresh or self._cached is None or self._cached[0] != key:
+            self._cached = (key, self.weight_hh)
+        return self._cached[1]
+
     def project_input(self, x: Tensor) -> Tensor:
-        self._weight_hh = self.weight_hh  # once per sequence; every step uses it
+        self.recurrent_matrix(fresh=True)  # once per sequence; its steps reuse it
         return F.linear(x, self.weight_ih, self.bias_ih)
 
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
         (h,) = state
-        weight = self._weight_hh if self._weight_hh is not None else self.weight_hh
-        return (modrelu(torch.addmm(x, h, weight.t()), self.bias),), ()
+        return (modrelu(torch.addmm(x, h, self.recurrent_matrix().t()), self.bias),), ()
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_cached": None}  # a copy or a pickle never carries the graph
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

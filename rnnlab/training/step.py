@@ -3,8 +3,9 @@ throughput benchmark.
 
 ``step(compute_loss)`` runs, in order: the forward pass under autocast (``bf16``/``fp16``), zeroing
 the old gradients, the backward pass (through a gradient scaler for ``fp16``), unscaling, clipping
-the global gradient norm, the optimizer's update, the learning-rate schedule and the moving average
-of the weights (``ema``).  It returns the loss (and what ``compute_loss`` returned beside it) and the
+the global gradient norm, the optimizer's update, the projection of constrained parameters (a
+module's ``constrain_``, as IndRNN's bounded recurrent weights), the learning-rate schedule and the
+moving average of the weights (``ema``).  It returns the loss (and what ``compute_loss`` returned beside it) and the
 global gradient norm before clipping, so callers can log exploding gradients.  An update whose
 gradient norm is not finite (a NaN or infinite loss, an overflow) is skipped, as AMP's gradient
 scaler skips one: the weights, the optimizer's moments, the schedule and the average stay as they
@@ -65,6 +66,7 @@ class TrainingStep:
         norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.clip if self.clip > 0 else math.inf))
         if math.isfinite(norm):
             self.scaler.step(self.optimizer)
+            constrain_parameters(self.model)
             if self.schedule is not None:
                 self.schedule.step()
             if self.averaged is not None:
@@ -87,3 +89,12 @@ class TrainingStep:
             self.scaler.load_state_dict(state["scaler"])
         if self.averaged is not None:
             self.averaged.load_state_dict(state["averaged"])
+
+
+def constrain_parameters(model: nn.Module) -> None:
+    """Call ``constrain_()`` on every module of ``model`` that has one (the layers of cells whose
+    parameters live in a set, such as IndRNN's ``|u| <= u_max``): projected gradient descent."""
+    for module in model.modules():
+        constrain = getattr(module, "constrain_", None)
+        if callable(constrain):
+            constrain()

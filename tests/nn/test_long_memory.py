@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import rnnlab
 from rnnlab.models import recurrent_layer
@@ -163,3 +164,50 @@ def test_bad_sizes_and_bounds_are_refused_by_name():
     for cls in (rnnlab.JANETCell, rnnlab.IndRNNCell, rnnlab.OrthogonalCell):
         with pytest.raises(ValueError, match=f"{cls.__name__}: input_size and hidden_size must be positive"):
             cls(2, 0)
+
+
+def test_an_indrnn_weight_past_its_bound_still_learns_and_training_projects_it_back():
+    cell = rnnlab.IndRNNCell(2, 3, max_abs=1.0, dtype=torch.float64)
+    with torch.no_grad():
+        cell.weight_hh.copy_(torch.tensor([1.5, 3.0, 0.5], dtype=torch.float64))
+    h = torch.ones(4, 3, dtype=torch.float64)  # every pre-activation positive: relu passes it
+    cell(torch.zeros(4, 2, dtype=torch.float64), h).sum().backward()
+    assert torch.all(cell.weight_hh.grad != 0)  # straight through the clip: the gradient is h's
+    cell.constrain_()
+    assert cell.weight_hh.tolist() == [1.0, 1.0, 0.5]
+
+    from rnnlab.training import TrainingStep
+    layer = recurrent_layer("indrnn", 2, 8, num_layers=2, timescale=10)
+    step = TrainingStep(layer, torch.optim.SGD(layer.parameters(), lr=100.0))
+    step(lambda: -layer(torch.rand(4, 10, 2))[0].sum())  # pushes every u far up
+    bound = 2 ** (1 / 10)
+    for name in ("weight_hh_l0", "weight_hh_l1"):
+        assert getattr(layer, name).abs().max() <= bound
+
+
+def test_an_orthogonal_cell_copies_after_training_and_a_lone_step_uses_the_updated_matrix():
+    import copy
+
+    layer = recurrent_layer("orthogonal", 3, 6).double()
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    layer(torch.randn(2, 5, 3, dtype=torch.float64))[0].sum().backward()
+    twin = copy.deepcopy(layer)  # the cached matrix, part of the last graph, is not copied
+    optimizer.step()
+    cell = layer.cells()[0]
+    x, h = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 6, dtype=torch.float64)
+    expected = modrelu(x @ cell.weight_ih.T + cell.bias_ih + h @ torch.linalg.matrix_exp(
+        skew(cell.log_weight_hh)).T, cell.bias)
+    torch.testing.assert_close(cell.step(cell.project_input(x)[None][0], (h,))[0][0], expected, rtol=0, atol=1e-12)
+    with torch.no_grad():
+        lone = cell.step(F.linear(x, cell.weight_ih, cell.bias_ih), (h,))[0][0]  # no project_input first
+    torch.testing.assert_close(lone, expected.detach(), rtol=0, atol=1e-12)
+    assert twin(torch.randn(2, 5, 3, dtype=torch.float64))[0].shape == (2, 5, 6)
+    single = layer.float().cells()[0]
+    assert single(torch.randn(2, 3)).dtype == torch.float32  # a new dtype: the matrix is recomputed
+
+
+def test_chrono_init_refuses_a_layer_it_cannot_initialise():
+    with pytest.raises(ValueError, match="needs an LSTM with biases, got LSTM without biases"):
+        rnnlab.chrono_init_(rnnlab.LSTM(2, 3, bias=False), 10)
+    with pytest.raises(ValueError, match="needs an LSTM with biases, got GRU"):
+        rnnlab.chrono_init_(rnnlab.GRU(2, 3), 10)

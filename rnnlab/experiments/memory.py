@@ -259,7 +259,8 @@ class MemoryResult:
     trajectories, the mean spectral norm of the whole state's one-step Jacobian ``||ds_t/ds_(t-1)||``
     (below 1 a step must shrink every gradient; above 1 it can grow one) and of their product
     ``||ds_t/ds_0||`` (how much of a change to the first state still reaches step ``t``); ``gates``:
-    after training, per gate, the share of values above 0.95 at each step.  Flows, Jacobians and gates are the last layer's.
+    after training, per gate, the share of values above 0.95 at each step.  Flows, Jacobians and
+    gates are the last layer's.
     """
 
     task: str

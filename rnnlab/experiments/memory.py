@@ -41,12 +41,12 @@ from rnnlab.data.synthetic import (
     copy_memory,
 )
 from rnnlab.errors import ConfigError
-from rnnlab.files import atomic_write, refuse_existing, timestamped, to_json
+from rnnlab.files import atomic_write, read_json, refuse_existing, timestamped, to_json
 from rnnlab.models import CELLS, recurrent_layer
 from rnnlab.nn.diagnostics import gate_statistics, gradient_flow, jacobian_norms, recording
 from rnnlab.report.figures import write_memory_plots
 from rnnlab.report.html import write_report
-from rnnlab.report.tables import memory_table
+from rnnlab.report.tables import format_metric, memory_table
 from rnnlab.tasks import TrainConfig
 from rnnlab.training import TrainingStep, train
 
@@ -62,7 +62,7 @@ SOLVED_WINDOWS = 4
 """A run stops early once its running train metric has been solved for this many logs in a row."""
 
 
-def memory_state(task: str, metric: float, baseline: float) -> str:
+def memory_state(metric: float, baseline: float) -> str:
     """``"solved"`` (under :data:`SOLVED_FRACTION` of the baseline), ``"half"`` (under
     :data:`HALF_FRACTION`) or ``"baseline"`` (a NaN metric, a diverged run, is ``"baseline"``)."""
     if metric < SOLVED_FRACTION * baseline:
@@ -92,6 +92,7 @@ class Recipe:
     generator_lr: float | None = None
     """The learning rate of an orthogonal cell's skew-symmetric generator (``None``: ``lr``)."""
     source: str = ""
+
 
 TASKS = ("adding", "copy")
 GRID_CELLS = ("rnn", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "janet", "gru", "mingru", "minlstm", "indrnn",
@@ -321,7 +322,7 @@ def check_run(task: str, cell: str, length: int) -> None:
     if not isinstance(length, int) or length < shortest:
         raise ConfigError(f"{task}: T must be at least {shortest}, got {length!r}")
     timescale = length + (2 * COPY_LENGTH if task == "copy" else 0)
-    if getattr(CELLS[cell], "timescale", False) and timescale <= 2:
+    if getattr(CELLS[cell], "takes_timescale", False) and timescale <= 2:
         raise ConfigError(f"{cell}: T={length} is too short for its initialisation, which spreads memory over "
                           "2..T steps (T must be at least 3)")
 
@@ -400,7 +401,7 @@ def train_memory(task: str, cell: str, length: int, updates: int | None = None, 
     result.jacobian = torch.nanmean(jacobian.step, dim=1).tolist()
     result.jacobian_product = torch.nanmean(jacobian.product, dim=1).tolist()
     result.solved = result.metric < SOLVED_FRACTION * base
-    result.state = memory_state(task, result.metric, base)
+    result.state = memory_state(result.metric, base)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -455,18 +456,29 @@ def run_grid(out_dir: Path | None = None, cells: tuple[str, ...] = GRID_CELLS, q
     rows = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for row in pool.map(_run_job, jobs):
-            row = compare_with_published(row) if row["task"] in TASKS else row
             rows.append(row)
             print(f"  {row['task']:16s} {row['cell']:11s} T={row['length']:<5d} "
-                  f"{'accuracy' if row['task'] == 'mnist1d-shuffled' else 'metric'} {row['metric']:.4f} "
+                  f"{'accuracy' if row['task'] == 'mnist1d-shuffled' else 'metric'} {format_metric(row['metric'])} "
                   f"{row['state'] or ''} ({row['updates'] or '-'} updates, {row['seconds']:.0f} s)", flush=True)
     elapsed = time.perf_counter() - start
     summary = {"rows": rows, "seconds": elapsed, "quick": quick, "solved_fraction": SOLVED_FRACTION,
                "half_fraction": HALF_FRACTION}
     atomic_write(out_dir / "memory.json", lambda tmp: tmp.write_text(to_json(summary) + "\n"))
+    render_grid(out_dir)
+    return rows
+
+
+def render_grid(out_dir: Path) -> list[Path]:
+    """Print the table of the grid in ``out_dir`` (its ``memory.json``, each run compared with today's
+    :data:`PUBLISHED`) and write its plots and ``report.html``; returns the files written."""
+    out_dir = Path(out_dir)
+    data = read_json(out_dir / "memory.json")
+    rows = [compare_with_published(r) if r["task"] in TASKS and r.get("state") else r for r in data["rows"]]
+    data["rows"] = rows
+    atomic_write(out_dir / "memory.json", lambda tmp: tmp.write_text(to_json(data) + "\n"))
     print("\n" + memory_table(rows))
     plots = write_memory_plots(rows, out_dir)
     report = write_report([out_dir], out_dir / "report.html")
-    print(f"\n{len(rows)} runs in {elapsed / 60:.1f} min; written: {out_dir / 'memory.json'}, "
+    print(f"\n{len(rows)} runs in {float(data['seconds']) / 60:.1f} min; written: {out_dir / 'memory.json'}, "
           f"{', '.join(p.name for p in plots)}, {report}")
-    return rows
+    return [out_dir / "memory.json", *plots, report]

@@ -95,17 +95,17 @@ class CellRecipe:
     (the signature of :class:`~rnnlab.Recurrent` with its cell bound), it builds the layer.
     ``decoder``: the cell class an encoder-decoder steps with for this name (``None``: the cell has
     no decoder here, e.g. the parallel-scan cells, whose point is not stepping).
-    ``timescale``: whether the layer takes ``timescale``, the longest dependency (in steps) its
+    ``takes_timescale``: whether the layer takes ``timescale``, the longest dependency (in steps) its
     initialisation is made for; given to it when known (the memory grid's ``T``).
     """
 
     layer: Callable[..., Recurrent]
     decoder: type[Cell] | None = None
-    timescale: bool = False
+    takes_timescale: bool = False
 
     def __call__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, timescale: int | None = None,
                  **options) -> Recurrent:
-        if self.timescale and timescale is not None:
+        if self.takes_timescale and timescale is not None:
             options["timescale"] = timescale
         return self.layer(input_size, hidden_size, num_layers, **options)
 
@@ -118,9 +118,9 @@ CELLS: dict[str, Callable[..., Recurrent]] = {
     "gru": CellRecipe(GRU, decoder=GRUCell),
     "mingru": CellRecipe(MinGRU),
     "minlstm": CellRecipe(MinLSTM),
-    "lstm-chrono": CellRecipe(lstm_chrono, decoder=LSTMCell, timescale=True),
-    "janet": CellRecipe(janet, timescale=True),
-    "indrnn": CellRecipe(indrnn, timescale=True),
+    "lstm-chrono": CellRecipe(lstm_chrono, takes_timescale=True),  # its decoder would lose the initialisation
+    "janet": CellRecipe(janet, takes_timescale=True),
+    "indrnn": CellRecipe(indrnn, takes_timescale=True),
     "orthogonal": CellRecipe(orthogonal_rnn),
 }
 """Cell name -> :class:`CellRecipe` (or any layer factory with the same signature)."""

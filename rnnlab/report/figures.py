@@ -23,7 +23,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from rnnlab.report.tables import MEMORY_COLUMNS, memory_row, sorted_rows
+from rnnlab.report.tables import MEMORY_COLUMNS, memory_row, memory_state_of, sorted_rows
 
 
 def _subplots(*grid: int, figsize: tuple[float, float], **options):
@@ -94,9 +94,9 @@ and chrono initialisation, and the orthogonal RNN."""
 def plot_why(rows: list[dict], path: Path) -> Path:
     """Why some cells remember: for each of :data:`WHY_CELLS` in the grid (else every cell), on the adding
     problem (else the first task) at T=200 (else its middle length), ``||dLoss/dh_t||`` relative to the
-    last step before training (dashed) and after it (solid), and below it the spectral norm of the
-    state Jacobian ``||dh_t/dh_(t-1)||`` along trajectories after training (1: a step neither shrinks
-    nor grows a gradient)."""
+    last step before training (dashed) and after it (solid); below it, after training, how much of a
+    change to the first state still reaches step ``t``: the norm of the product of the state
+    Jacobians ``||ds_t/ds_0||`` along the trajectories (a vanishing line: the cell forgets)."""
     task = _main_task(rows)
     lengths = {r["length"] for r in rows if r["task"] == task}
     length = 200 if 200 in lengths else _middle(rows, task)
@@ -111,19 +111,20 @@ def plot_why(rows: list[dict], path: Path) -> Path:
             last = norms[-1] if norms[-1] > 0 else (max(norms) or 1.0)
             top.plot([max(n / last, 1e-30) for n in norms], style, label=when)
         top.set_yscale("log")
-        top.set_title(f"{r['cell']}: {r.get('state', '')}", fontsize=9)
+        top.set_title(f"{r['cell']}: {memory_state_of(r) or ''}", fontsize=9)
         top.set_xlabel("time step t", fontsize=8)
         if k == 0:
             top.set_ylabel("||dL/dh_t|| / ||dL/dh_T||", fontsize=8)
             top.legend(fontsize=7)
-        if r.get("jacobian"):
-            bottom.plot([j if j == j else None for j in r["jacobian"]], color="tab:purple")
-            bottom.axhline(1.0, color="grey", linewidth=0.8)
+        reach = r.get("jacobian_product") or []
+        if reach:
+            bottom.plot([max(v, 1e-30) if v == v else None for v in reach], color="tab:purple")
+            bottom.set_yscale("log")
         bottom.set_xlabel("time step t", fontsize=8)
         if k == 0:
-            bottom.set_ylabel("||dh_t / dh_(t-1)||", fontsize=8)
-    fig.suptitle(f"why: {task}, T={length}. Top: how far back the gradient reaches; bottom: what one step does to it",
-                 fontsize=10)
+            bottom.set_ylabel("||ds_t / ds_0|| (after training)", fontsize=8)
+    fig.suptitle(f"why: {task}, T={length}. Top: how far back the gradient reaches; bottom: how much of the "
+                 "first state still reaches step t", fontsize=10)
     return _save(fig, path)
 
 
@@ -216,7 +217,7 @@ def plot_memory_table(rows: list[dict], path: Path) -> Path:
     """The grid's table as a figure: solved runs in green, half solved in yellow, at the baseline in red."""
     body = [memory_row(r) for r in sorted_rows(rows)]
     tones = {"solved": "#d9f2d9", "half": "#fbf3c9", "baseline": "#f7dada"}
-    colours = [[tones.get(r.get("state"), "#eeeeee")] * len(MEMORY_COLUMNS) for r in sorted_rows(rows)]
+    colours = [[tones.get(memory_state_of(r), "#eeeeee")] * len(MEMORY_COLUMNS) for r in sorted_rows(rows)]
     fig, ax = _subplots(figsize=(11, 0.6 + 0.22 * len(body)))
     ax.axis("off")
     table = ax.table(cellText=body, cellColours=colours, loc="center", colLabels=list(MEMORY_COLUMNS))

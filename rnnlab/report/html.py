@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rnnlab.errors import CheckpointError
 from rnnlab.files import atomic_write, read_json
-from rnnlab.report.tables import MEMORY_COLUMNS, memory_row, sorted_rows
+from rnnlab.report.tables import MEMORY_COLUMNS, disagreements, memory_row, sorted_rows
 
 
 def write_report(directories: list[Path], path: Path) -> Path:
@@ -44,8 +44,9 @@ def _section(directory: Path) -> str:
     if memory.exists():
         data = read_json(memory)
         parts.append(f"<p>Memory grid: {len(data['rows'])} runs in {float(data['seconds']) / 60:.1f} minutes. "
-                     f"Solved: test metric below {float(data['solved_fraction'])} of the memoryless baseline; "
-                     f"half solved: below {float(data.get('half_fraction', 0.6))} of it.</p>")
+                     f"Solved: test metric below {float(data['solved_fraction'])} of the memoryless baseline"
+                     + (f"; half solved: below {float(data['half_fraction'])} of it" if "half_fraction" in data
+                        else "") + ".</p>")
         parts.append(_html_table(data["rows"]))
     config = directory / "config.json"
     if config.exists():
@@ -67,14 +68,8 @@ def _section(directory: Path) -> str:
 
 def _html_table(rows: list[dict]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in MEMORY_COLUMNS)
-    body = []
-    for r in sorted_rows(rows):
-        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in memory_row(r)) + "</tr>")
-    notes = []
-    for r in sorted_rows(rows):
-        if r.get("why"):
-            notes.append(f"<li><b>{html.escape(str(r['task']))} {html.escape(str(r['cell']))} T={int(r['length'])}"
-                         f"</b>: {html.escape(str(r['why']))} (source: {html.escape(str(r['published']['source']))})"
-                         "</li>")
+    body = ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in memory_row(r)) + "</tr>" for r in sorted_rows(rows)]
+    notes = [f"<li><b>{html.escape(run)}</b>: {html.escape(why)} (source: {html.escape(source)})</li>"
+             for run, why, source in disagreements(rows)]
     listed = f"<p>Where a run and the literature disagree:</p><ul>{''.join(notes)}</ul>" if notes else ""
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{listed}"

@@ -34,6 +34,8 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
             ensemble: tuple[Path, ...] = (), device: str = "auto") -> str:
     """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``) on ``device`` (cpu,
     cuda, or auto), as text; G2P runs in ``ensemble`` decode together with it."""
+    if inputs and file is not None:
+        raise DataError("predict: give the items either on the command line or with --file, not both")
     if top_k < 1:
         raise DataError(f"predict: --top-k must be at least 1, got {top_k}")
     if beam_width is not None and beam_width < 1:
@@ -42,8 +44,8 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
     if isinstance(task, GenerationTask):
         raise ConfigError(f"predict: {run_dir} is a {config.task} run, which takes no inputs; "
                           f"generate words with: rnnlab generate {run_dir} [LANGUAGE ...]")
-    if bool(inputs) == (file is not None):
-        raise DataError("predict: give the items either on the command line or with --file, not both or neither")
+    if not inputs and file is None:
+        raise DataError("predict: give the items either on the command line or with --file")
     device = config.torch_device()
     if isinstance(task, TranscriptionTask):
         words = [_word(where, item) for where, item in _items(inputs, file)]

@@ -71,10 +71,10 @@ def test_memory_grid_writes_table_plots_and_a_self_contained_report(tmp_path, ca
 
 def test_three_states_between_the_baseline_and_solved():
     base = 1 / 6
-    assert memory_state("adding", 0.01, base) == "solved"
-    assert memory_state("adding", 1 / 12, base) == "half"  # one of the two values carried
-    assert memory_state("adding", 0.16, base) == "baseline"
-    assert memory_state("adding", math.nan, base) == "baseline"
+    assert memory_state(0.01, base) == "solved"
+    assert memory_state(1 / 12, base) == "half"  # one of the two values carried
+    assert memory_state(0.16, base) == "baseline"
+    assert memory_state(math.nan, base) == "baseline"
 
 
 def _row(cell, length, state, updates, task="adding"):
@@ -129,3 +129,25 @@ def test_a_length_a_cell_cannot_serve_is_refused_in_one_line():
         train_memory("adding", "lstm-chrono", 2)
     with pytest.raises(ConfigError, match="task must be one of"):
         train_memory("sorting", "gru", 10)
+
+
+def test_the_table_reads_rows_of_older_grids_shuffled_mnist_and_no_rows(tmp_path):
+    from rnnlab.report.html import write_report
+    from rnnlab.report.tables import memory_table
+
+    assert memory_table([]).split() == list(" ".join(
+        ["task", "cell", "T", "state", "at update", "metric", "baseline", "published", "agrees", "updates",
+         "seconds"]).split())
+    old = {"task": "adding", "cell": "gru", "length": 100, "metric": 0.001, "baseline": 1 / 6, "solved": True,
+           "solved_at": 300, "seconds": 9.0, "updates": 1500}
+    mnist = {"task": "mnist1d-shuffled", "cell": "gru", "length": 40, "metric": 0.53, "baseline": 0.1,
+             "solved": None, "state": None, "solved_at": None, "seconds": 60.0, "updates": None}
+    odd = {**old, "solved": False, "state": "baseline", "metric": 3.8e19, "why": "<b>no source</b>",
+           "published": None}
+    table = memory_table([old, mnist, odd])
+    assert "solved" in table.splitlines()[1] and "0.5300 acc." in table and "3.80e+19" in table
+    assert "* adding gru T=100: <b>no source</b> (source: -)" in table
+    (tmp_path / "memory.json").write_text(json.dumps({"rows": [old, mnist, odd], "seconds": 70.0,
+                                                      "solved_fraction": 0.1}))
+    page = write_report([tmp_path], tmp_path / "report.html").read_text()
+    assert "&lt;b&gt;no source&lt;/b&gt;" in page and "half solved" not in page

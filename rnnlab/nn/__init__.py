@@ -17,7 +17,7 @@ import only downwards, in this order::
 * :mod:`~rnnlab.nn.diagnostics`: gradient flow through time, state Jacobians, gate statistics.
 """
 
-from rnnlab.nn.cell import Cell, State
+from rnnlab.nn.cell import Cell, DtypeError, ShapeError, State
 from rnnlab.nn.cells import GRUCell, LayerNormLSTMCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from rnnlab.nn.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, Recurrent
 from rnnlab.nn.long_memory import IndRNNCell, JANETCell, OrthogonalCell, chrono_init_
@@ -25,7 +25,7 @@ from rnnlab.nn.scan import linear_scan
 from rnnlab.nn.unroll import Stream, Trace, Unrolled, detach_state, truncated_bptt, unroll
 
 __all__ = [
-    "Cell", "State", "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell",
+    "Cell", "State", "ShapeError", "DtypeError", "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell",
     "JANETCell", "IndRNNCell", "OrthogonalCell", "chrono_init_",
     "Recurrent", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "linear_scan",
     "unroll", "Unrolled", "Trace", "truncated_bptt", "detach_state", "Stream",

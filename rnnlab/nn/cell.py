@@ -15,6 +15,17 @@ import math
 
 from torch import Tensor, nn
 
+
+class ShapeError(ValueError, RuntimeError):
+    """A tensor of the wrong shape given to a cell or layer.  Both a ``ValueError`` (rnnlab's) and a
+    ``RuntimeError`` (what torch.nn raises for most shape errors), so either ``except`` catches it."""
+
+
+class DtypeError(TypeError, ValueError, RuntimeError):
+    """A tensor of the wrong dtype or device given to a cell or layer.  A ``TypeError`` (rnnlab's), a
+    ``ValueError`` (torch.nn's for the input) and a ``RuntimeError`` (torch.nn's for the state)."""
+
+
 State = tuple[Tensor, ...]
 """A cell's state: one tensor (``h``) or several (``h, c``), each ``(B, size)``; ``state[0]`` is the step's output."""
 
@@ -69,12 +80,12 @@ class Cell(nn.Module):
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
         if input.dim() not in (1, 2):
-            raise ValueError(
+            raise ShapeError(
                 f"{name}: input must be 2-D (batch, input_size) or 1-D (input_size,), "
                 f"got {input.dim()}-D with shape {tuple(input.shape)}"
             )
         if input.shape[-1] != self.input_size:
-            raise ValueError(
+            raise ShapeError(
                 f"{name}: input must have input_size={self.input_size} features in its last dimension, "
                 f"got shape {tuple(input.shape)}"
             )
@@ -95,13 +106,13 @@ class Cell(nn.Module):
 
 
 def check_dtype_device(owner: str, arg: str, tensor: Tensor, reference: Tensor | None) -> None:
-    """Raise a ``TypeError`` naming ``arg`` if its dtype or device differs from ``reference``'s."""
+    """Raise a :class:`DtypeError` naming ``arg`` if its dtype or device differs from ``reference``'s."""
     if reference is None:
         return
     if tensor.dtype != reference.dtype:
-        raise TypeError(f"{owner}: {arg} has dtype {tensor.dtype}, expected {reference.dtype} (the parameters' dtype)")
+        raise DtypeError(f"{owner}: {arg} has dtype {tensor.dtype}, expected {reference.dtype} (the parameters' dtype)")
     if tensor.device != reference.device:
-        raise TypeError(f"{owner}: {arg} is on device {tensor.device}, expected {reference.device} "
+        raise DtypeError(f"{owner}: {arg} is on device {tensor.device}, expected {reference.device} "
                         "(the parameters' device)")
 
 
@@ -118,10 +129,10 @@ def check_state(owner: str, arg: str, state: State, shapes: list[tuple[int, ...]
         if not isinstance(s, Tensor):
             raise TypeError(f"{owner}: {label} must be a Tensor, got {type(s).__name__}")
         if tuple(s.shape) != expected:
-            raise ValueError(f"{owner}: {label} must have shape {expected}{' ' + form if form else ''}, "
+            raise ShapeError(f"{owner}: {label} must have shape {expected}{' ' + form if form else ''}, "
                              f"got {tuple(s.shape)}")
         if s.dtype != like.dtype or s.device != like.device:
-            raise TypeError(f"{owner}: {label} has dtype {s.dtype} on {s.device}, "
+            raise DtypeError(f"{owner}: {label} has dtype {s.dtype} on {s.device}, "
                             f"expected {like.dtype} on {like.device} (the input's)")
     return tuple(state)
 

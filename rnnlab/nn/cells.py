@@ -36,8 +36,8 @@ class _StandardCell(Cell):
     def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int, recurrent_size: int,
                  device=None, dtype=None) -> None:
         super().__init__()
-        if input_size <= 0 or hidden_size <= 0:
-            raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
+        if input_size < 0 or hidden_size < 0:  # torch.nn's cells allow 0 (an empty output)
+            raise ValueError(f"{type(self).__name__}: input_size and hidden_size must not be negative, "
                              f"got input_size={input_size}, hidden_size={hidden_size}")
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
@@ -113,7 +113,7 @@ class LSTMCell(_StandardCell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0,
                  device=None, dtype=None) -> None:
-        if proj_size < 0 or proj_size >= hidden_size:
+        if proj_size < 0 or 0 < proj_size >= hidden_size:
             raise ValueError(f"LSTMCell: proj_size must be 0 or between 1 and hidden_size-1={hidden_size - 1}, "
                              f"got {proj_size}")
         output_size = proj_size or hidden_size

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.nn.cell import Cell, State, check_dtype_device, check_state
+from rnnlab.nn.cell import Cell, ShapeError, State, check_dtype_device, check_state
 from rnnlab.nn.cells import GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from rnnlab.nn.sequence import check_lengths, padding_mask
 from rnnlab.nn.unroll import Trace, unroll
@@ -95,8 +95,13 @@ class Recurrent(nn.Module):
         super().__init__()
         name = type(self).__name__
         for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name}: {arg} must be an int, got {type(value).__name__} {value!r}")
+            if value <= 0:
                 raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+        for arg, value in (("batch_first", batch_first), ("bias", cell_kwargs.get("bias", True))):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name}: {arg} must be a bool (True or False), got {type(value).__name__} {value!r}")
         if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
@@ -270,17 +275,17 @@ class Recurrent(nn.Module):
             raise TypeError(f"{name}: input must be a Tensor or PackedSequence, got {type(input).__name__}")
         if input.dim() not in (2, 3):
             layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
-            raise ValueError(f"{name}: input must be 3-D {layout} or 2-D (seq_len, input_size), "
+            raise ShapeError(f"{name}: input must be 3-D {layout} or 2-D (seq_len, input_size), "
                              f"got {input.dim()}-D with shape {tuple(input.shape)}")
         self._check_features(input, "input")
         check_dtype_device(name, "input", input, reference)
         if input.dim() == 2 and lengths is not None:
-            raise ValueError(f"{name}: lengths needs batched input, got unbatched input of shape "
+            raise ShapeError(f"{name}: lengths needs batched input, got unbatched input of shape "
                              f"{tuple(input.shape)}")
 
     def _check_features(self, x: Tensor, label: str) -> None:
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: {label} must have input_size={self.input_size} features "
+            raise ShapeError(f"{type(self).__name__}: {label} must have input_size={self.input_size} features "
                              f"in its last dimension, got shape {tuple(x.shape)}")
 
     def _initial_state(self, hx, batch: int, unbatched: bool, like: Tensor) -> State:
@@ -404,7 +409,8 @@ class RNN(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, engine: str = "auto") -> None:
+                 device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto") -> None:
+        _refuse_projection(proj_size)
         super().__init__(RNNCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, engine=engine, bias=bias, nonlinearity=nonlinearity,
                          device=device, dtype=dtype)
@@ -429,10 +435,17 @@ class GRU(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, engine: str = "auto") -> None:
+                 device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto") -> None:
+        _refuse_projection(proj_size)
         super().__init__(GRUCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, engine=engine, bias=bias, device=device, dtype=dtype)
         self.bias, self.proj_size, self.mode = bias, 0, "GRU"
+
+
+def _refuse_projection(proj_size: int) -> None:
+    """torch.nn's RNN and GRU take ``proj_size`` only to refuse any but 0: so do these."""
+    if proj_size != 0:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
 
 
 def native_unroll(cell: Cell, x: Tensor, state: State) -> tuple[Tensor, State]:

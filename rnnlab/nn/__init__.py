@@ -25,7 +25,8 @@ from rnnlab.nn.scan import linear_scan
 from rnnlab.nn.unroll import Stream, Trace, Unrolled, detach_state, truncated_bptt, unroll
 
 __all__ = [
-    "Cell", "State", "ShapeError", "DtypeError", "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell",
+    "Cell", "State", "ShapeError", "DtypeError",
+    "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell",
     "JANETCell", "IndRNNCell", "OrthogonalCell", "chrono_init_",
     "Recurrent", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "linear_scan",
     "unroll", "Unrolled", "Trace", "truncated_bptt", "detach_state", "Stream",

@@ -187,8 +187,8 @@ class Recurrent(nn.Module):
             module = self._cells[index].get_submodule(owner)
             if is_buffer:
                 module._buffers[leaf] = self._buffers[flat]
-            else:
-                module._parameters[leaf] = self._parameters[flat]
+            else:  # through the attribute, so a parametrisation (weight_norm, spectral_norm, ...) applies
+                module._parameters[leaf] = getattr(self, flat)
         return self._cells
 
     @torch.no_grad()
@@ -264,7 +264,7 @@ class Recurrent(nn.Module):
 
     def _check_input(self, input, lengths) -> None:
         name = type(self).__name__
-        reference = next(iter(self._parameters.values()), None)
+        reference = next(self.parameters(), None)
         if isinstance(input, PackedSequence):
             if lengths is not None:
                 raise ValueError(f"{name}: lengths cannot be given with a PackedSequence, which carries its own")
@@ -360,11 +360,14 @@ class Recurrent(nn.Module):
     # ------------------------------------------------- torch.nn compatibility
     @property
     def _flat_weights_names(self) -> list[str]:
-        return list(self._parameters)
+        return [flat for _, _, flat, is_buffer in self._binding if not is_buffer]
 
     @property
     def _flat_weights(self) -> list[Tensor]:
-        return list(self._parameters.values())
+        """The weights in the fused kernels' order, each read through its attribute, so that a
+        parametrisation registered on the layer (``torch.nn.utils.parametrizations.weight_norm``,
+        ``spectral_norm``, ``orthogonal``, ``register_parametrization``) gives the kernel its result."""
+        return [getattr(self, name) for name in self._flat_weights_names]
 
     @property
     def all_weights(self) -> list[list[nn.Parameter]]:
@@ -372,7 +375,7 @@ class Recurrent(nn.Module):
         groups: list[list[nn.Parameter]] = [[] for _ in self._cells]
         for index, _, flat, is_buffer in self._binding:
             if not is_buffer:
-                groups[index].append(self._parameters[flat])
+                groups[index].append(getattr(self, flat))
         return groups
 
     def flatten_parameters(self) -> None:
@@ -461,14 +464,21 @@ def native_unroll(cell: Cell, x: Tensor, state: State) -> tuple[Tensor, State]:
     return result[0], tuple(s.squeeze(0) for s in result[1:])
 
 
+AUTOCAST_LOWERED = (torch._VF.lstm, torch._VF.rnn_tanh, torch._VF.rnn_relu)
+"""The fused kernels CPU autocast runs in its 16-bit dtype (it leaves the GRU's in float32)."""
+
+
 def call_kernel(kernel: Callable, x: Tensor, *args) -> tuple[Tensor, ...]:
     """``kernel(x, *args)``, one of PyTorch's fused recurrent kernels.
 
     oneDNN has no 16-bit recurrent kernel on a CPU without native bfloat16 (AVX512-BF16 or AMX): there a
     bf16 or fp16 call (under autocast, or with 16-bit tensors) fails inside torch, torch.nn's layers
-    included.  It runs in float32 instead, and its results come back in the 16-bit dtype.
+    included.  It runs in float32 instead, and its results come back in the 16-bit dtype.  Under
+    autocast, only the kernels autocast lowers (:data:`AUTOCAST_LOWERED`) come back in 16 bits: a GRU
+    stays in float32, as torch.nn's does.
     """
-    low = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+    lowered = torch.is_autocast_enabled("cpu") and any(kernel is k for k in AUTOCAST_LOWERED)
+    low = torch.get_autocast_dtype("cpu") if lowered else x.dtype
     if x.device.type != "cpu" or low not in (torch.bfloat16, torch.float16) or native_cpu_bf16():
         return kernel(x, *args)
     with torch.autocast("cpu", enabled=False):

@@ -251,7 +251,7 @@ def test_native_layers_run_under_bf16_autocast_on_any_cpu(kind):
     x = torch.randn(7, 3, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         output, _ = ours(x)
-    assert output.dtype == torch.bfloat16
+    assert output.dtype == (torch.float32 if kind == "gru" else torch.bfloat16)  # as torch.nn: autocast keeps GRU
     output.float().sum().backward()
     expected, _ = ours(x)
     torch.testing.assert_close(output.float(), expected, rtol=0.05, atol=0.02)

@@ -61,6 +61,10 @@ class Recurrent(nn.Module):
         dropout: applied to the outputs of every layer but the last, in training mode.
         bidirectional: also read every sequence backwards; outputs concatenate both directions.
         engine: ``"auto"``, ``"native"``, ``"scan"`` or ``"unrolled"`` (see the module docstring).
+        merge_mode: how a bidirectional layer's output joins its directions: ``"concat"`` (torch.nn's,
+            ``2H`` features), ``"sum"``, ``"mul"`` or ``"ave"`` (``H`` features, Keras' ``merge_mode``).  Only
+            the last layer's output is merged (the layers below read both directions side by side, as
+            torch.nn's); ``h_n`` keeps torch.nn's layout.
         cell_kwargs: passed to every cell (for example ``bias``, ``device``, ``dtype``).
 
     Parameters are registered under torch.nn's names: a cell's ``weight_ih`` of layer ``k`` is
@@ -75,7 +79,8 @@ class Recurrent(nn.Module):
       tensor for one-tensor states (RNN, GRU), a tuple otherwise (LSTM: ``(h_0, c_0)``).
     * ``lengths`` (rnnlab's addition): ``(B,)`` lengths of padded sequences, an alternative to packing;
       padded outputs are zero and ``h_n`` is each sequence's state at its own last step.
-    * ``output``: ``(T, B, D * H)`` in the input's layout (a ``PackedSequence`` for packed input);
+    * ``output``: ``(T, B, D * H)`` (``(T, B, H)`` with a merging ``merge_mode``) in the input's layout
+      (a ``PackedSequence`` for packed input);
       ``h_n``: the final state in ``hx``'s form.
     """
 
@@ -90,10 +95,16 @@ class Recurrent(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         engine: str = "auto",
+        merge_mode: str = "concat",
         **cell_kwargs,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"{name}: merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
+        if merge_mode != "concat" and not bidirectional:
+            raise ValueError(f"{name}: merge_mode={merge_mode!r} merges the two directions of a bidirectional "
+                             "layer; give bidirectional=True")
         for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name}: {arg} must be an int, got {type(value).__name__} {value!r}")
@@ -113,6 +124,7 @@ class Recurrent(nn.Module):
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
+        self.merge_mode = merge_mode
         self.cell_kwargs = dict(cell_kwargs)
 
         # The cells live in a plain list, not as submodules: their parameters (and buffers) are
@@ -229,6 +241,8 @@ class Recurrent(nn.Module):
         else:
             output, final, traces = self._run_padded(input, hx, lengths, engine, trace)
         h_n = final[0] if len(final) == 1 else final
+        if self.merge_mode != "concat":
+            output = _merged(output, self.merge_mode)
         return output, h_n, traces
 
     def _run_packed(self, packed: PackedSequence, hx, engine: str, trace: bool):
@@ -400,6 +414,8 @@ class Recurrent(nn.Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
+        if self.merge_mode != "concat":
+            text += f", merge_mode={self.merge_mode!r}"
         if type(self) is Recurrent and self.native_mode is None:
             text += f", cell={type(self._cells[0]).__name__}"
         if self.engine != "auto":
@@ -412,11 +428,12 @@ class RNN(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto") -> None:
+                 device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto",
+                 merge_mode: str = "concat") -> None:
         _refuse_projection(proj_size)
         super().__init__(RNNCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, bias=bias, nonlinearity=nonlinearity,
-                         device=device, dtype=dtype)
+                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode, bias=bias,
+                         nonlinearity=nonlinearity, device=device, dtype=dtype)
         self.bias, self.nonlinearity, self.proj_size = bias, nonlinearity, 0
         self.mode = self.native_mode
 
@@ -426,10 +443,10 @@ class LSTM(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None, *, engine: str = "auto") -> None:
+                 device=None, dtype=None, *, engine: str = "auto", merge_mode: str = "concat") -> None:
         super().__init__(LSTMCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, bias=bias, proj_size=proj_size,
-                         device=device, dtype=dtype)
+                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode, bias=bias,
+                         proj_size=proj_size, device=device, dtype=dtype)
         self.bias, self.proj_size, self.mode = bias, proj_size, "LSTM"
 
 
@@ -438,11 +455,30 @@ class GRU(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto") -> None:
+                 device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto",
+                 merge_mode: str = "concat") -> None:
         _refuse_projection(proj_size)
         super().__init__(GRUCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, bias=bias, device=device, dtype=dtype)
+                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode, bias=bias,
+                         device=device, dtype=dtype)
         self.bias, self.proj_size, self.mode = bias, 0, "GRU"
+
+
+MERGE_MODES = ("concat", "sum", "mul", "ave")
+"""How a bidirectional layer's output joins its two directions (Keras' ``merge_mode``): side by side
+(torch.nn's ``(..., 2H)``), or element-wise sum, product or mean ``(..., H)``."""
+
+
+def _merged(output: Tensor | PackedSequence, mode: str) -> Tensor | PackedSequence:
+    """The last layer's output ``(..., 2H)`` (forward, then backward) merged by ``mode`` into ``(..., H)``."""
+    if isinstance(output, PackedSequence):
+        return output._replace(data=_merged(output.data, mode))
+    forward, backward = output.chunk(2, dim=-1)
+    if mode == "sum":
+        return forward + backward
+    if mode == "mul":
+        return forward * backward
+    return (forward + backward) / 2
 
 
 def _refuse_projection(proj_size: int) -> None:
@@ -526,10 +562,10 @@ class _MinimalLayer(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, engine: str = "auto") -> None:
+                 device=None, dtype=None, *, engine: str = "auto", merge_mode: str = "concat") -> None:
         super().__init__(self.cell_class, input_size, hidden_size, num_layers, batch_first=batch_first,
-                         dropout=dropout, bidirectional=bidirectional, engine=engine, bias=bias, device=device,
-                         dtype=dtype)
+                         dropout=dropout, bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
+                         bias=bias, device=device, dtype=dtype)
         self.bias, self.proj_size = bias, 0
 
 

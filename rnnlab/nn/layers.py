@@ -65,6 +65,12 @@ class Recurrent(nn.Module):
             ``2H`` features), ``"sum"``, ``"mul"`` or ``"ave"`` (``H`` features, Keras' ``merge_mode``).  Only
             the last layer's output is merged (the layers below read both directions side by side, as
             torch.nn's); ``h_n`` keeps torch.nn's layout.
+        weight_drop: DropConnect on the recurrent matrices (Merity et al. 2018, AWD-LSTM): in training,
+            each ``weight_hh_*`` is dropped with this probability, one mask per forward call (the same
+            at every step), and the native kernel runs with the dropped matrices.  0: off.
+        zoneout: (Krueger et al. 2017) in training each unit of the state keeps its previous value with
+            this probability at every step; in evaluation the state is the expectation.  Runs the
+            unrolled engine.  0: off.
         cell_kwargs: passed to every cell (for example ``bias``, ``device``, ``dtype``).
 
     Parameters are registered under torch.nn's names: a cell's ``weight_ih`` of layer ``k`` is
@@ -96,10 +102,15 @@ class Recurrent(nn.Module):
         bidirectional: bool = False,
         engine: str = "auto",
         merge_mode: str = "concat",
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
         **cell_kwargs,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        for arg, value in (("weight_drop", weight_drop), ("zoneout", zoneout)):
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
+                raise ValueError(f"{name}: {arg} must be a probability in [0, 1), got {value!r}")
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"{name}: merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
         if merge_mode != "concat" and not bidirectional:
@@ -125,6 +136,7 @@ class Recurrent(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.merge_mode = merge_mode
+        self.weight_drop, self.zoneout = float(weight_drop), float(zoneout)
         self.cell_kwargs = dict(cell_kwargs)
 
         # The cells live in a plain list, not as submodules: their parameters (and buffers) are
@@ -152,6 +164,9 @@ class Recurrent(nn.Module):
                 cells.append(c)
         self._cells = cells
         self.engine = engine  # validated by the setter below
+        if weight_drop and not any(flat.startswith("weight_hh") for flat in self._flat_weights_names):
+            raise ValueError(f"{name}: weight_drop={weight_drop} drops recurrent weights (weight_hh_*), and "
+                             f"{type(cells[0]).__name__} has none")
 
     # ----------------------------------------------------------------- engine
     @property
@@ -200,8 +215,17 @@ class Recurrent(nn.Module):
             if is_buffer:
                 module._buffers[leaf] = self._buffers[flat]
             else:  # through the attribute, so a parametrisation (weight_norm, spectral_norm, ...) applies
-                module._parameters[leaf] = getattr(self, flat)
+                module._parameters[leaf] = self._weight(flat)
         return self._cells
+
+    def _weight(self, flat: str) -> Tensor:
+        """The parameter ``flat`` as the cells and kernels use it: read through its attribute (so that
+        parametrisations apply), and with ``weight_drop`` in training, a recurrent matrix dropped
+        (DropConnect: a fresh mask per forward call, rescaled by ``1 / (1 - p)``)."""
+        weight = getattr(self, flat)
+        if self.weight_drop and self.training and flat.startswith("weight_hh"):
+            return F.dropout(weight, self.weight_drop, training=True)
+        return weight
 
     @torch.no_grad()
     def constrain_(self) -> None:
@@ -233,7 +257,7 @@ class Recurrent(nn.Module):
     def _run(self, input, hx, lengths, trace: bool):
         """Check the input, pick the engine, and return ``(output, h_n, traces)`` in torch.nn's forms."""
         self._check_input(input, lengths)
-        engine = "unrolled" if trace else self.engine
+        engine = "unrolled" if trace or self.zoneout else self.engine
         if engine == "auto":
             engine = "native" if self.native_mode is not None else ("scan" if self.scannable else "unrolled")
         if isinstance(input, PackedSequence):
@@ -333,7 +357,8 @@ class Recurrent(nn.Module):
                 if scan:
                     out, final = _scanned(cells[k], layer_input, initial, lengths, reverse=direction == 1)
                 else:
-                    run = unroll(cells[k], layer_input, initial, lengths=lengths, reverse=direction == 1, trace=trace)
+                    run = unroll(cells[k], layer_input, initial, lengths=lengths, reverse=direction == 1, trace=trace,
+                                 zoneout=self.zoneout, training=self.training)
                     out, final = run.outputs, run.state
                     if trace:
                         traces.append(run.trace)
@@ -381,7 +406,7 @@ class Recurrent(nn.Module):
         """The weights in the fused kernels' order, each read through its attribute, so that a
         parametrisation registered on the layer (``torch.nn.utils.parametrizations.weight_norm``,
         ``spectral_norm``, ``orthogonal``, ``register_parametrization``) gives the kernel its result."""
-        return [getattr(self, name) for name in self._flat_weights_names]
+        return [self._weight(name) for name in self._flat_weights_names]
 
     @property
     def all_weights(self) -> list[list[nn.Parameter]]:
@@ -416,6 +441,10 @@ class Recurrent(nn.Module):
             text += ", bidirectional=True"
         if self.merge_mode != "concat":
             text += f", merge_mode={self.merge_mode!r}"
+        if self.weight_drop:
+            text += f", weight_drop={self.weight_drop}"
+        if self.zoneout:
+            text += f", zoneout={self.zoneout}"
         if type(self) is Recurrent and self.native_mode is None:
             text += f", cell={type(self._cells[0]).__name__}"
         if self.engine != "auto":
@@ -429,11 +458,12 @@ class RNN(Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto",
-                 merge_mode: str = "concat") -> None:
+                 merge_mode: str = "concat", weight_drop: float = 0.0, zoneout: float = 0.0) -> None:
         _refuse_projection(proj_size)
         super().__init__(RNNCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode, bias=bias,
-                         nonlinearity=nonlinearity, device=device, dtype=dtype)
+                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
+                         weight_drop=weight_drop, zoneout=zoneout, bias=bias, nonlinearity=nonlinearity,
+                         device=device, dtype=dtype)
         self.bias, self.nonlinearity, self.proj_size = bias, nonlinearity, 0
         self.mode = self.native_mode
 
@@ -443,10 +473,12 @@ class LSTM(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None, *, engine: str = "auto", merge_mode: str = "concat") -> None:
+                 device=None, dtype=None, *, engine: str = "auto", merge_mode: str = "concat",
+                 weight_drop: float = 0.0, zoneout: float = 0.0) -> None:
         super().__init__(LSTMCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode, bias=bias,
-                         proj_size=proj_size, device=device, dtype=dtype)
+                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
+                         weight_drop=weight_drop, zoneout=zoneout, bias=bias, proj_size=proj_size,
+                         device=device, dtype=dtype)
         self.bias, self.proj_size, self.mode = bias, proj_size, "LSTM"
 
 
@@ -456,11 +488,11 @@ class GRU(Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto",
-                 merge_mode: str = "concat") -> None:
+                 merge_mode: str = "concat", weight_drop: float = 0.0, zoneout: float = 0.0) -> None:
         _refuse_projection(proj_size)
         super().__init__(GRUCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode, bias=bias,
-                         device=device, dtype=dtype)
+                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
+                         weight_drop=weight_drop, zoneout=zoneout, bias=bias, device=device, dtype=dtype)
         self.bias, self.proj_size, self.mode = bias, 0, "GRU"
 
 
@@ -562,10 +594,11 @@ class _MinimalLayer(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, engine: str = "auto", merge_mode: str = "concat") -> None:
+                 device=None, dtype=None, *, engine: str = "auto", merge_mode: str = "concat",
+                 weight_drop: float = 0.0, zoneout: float = 0.0) -> None:
         super().__init__(self.cell_class, input_size, hidden_size, num_layers, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
-                         bias=bias, device=device, dtype=dtype)
+                         weight_drop=weight_drop, zoneout=zoneout, bias=bias, device=device, dtype=dtype)
         self.bias, self.proj_size = bias, 0
 
 

@@ -57,6 +57,8 @@ def unroll(
     reverse: bool = False,
     batch_first: bool = False,
     trace: bool = False,
+    zoneout: float = 0.0,
+    training: bool = False,
 ) -> Unrolled:
     """Run ``cell`` over a batch of sequences.
 
@@ -69,6 +71,11 @@ def unroll(
         reverse: run from each sequence's last valid step back to its first (outputs stay
             aligned with the inputs, as in the backward half of a bidirectional layer).
         trace: also return a :class:`Trace` of every step.
+        zoneout: (Krueger et al. 2017) with ``training``, each unit of every state tensor keeps its
+            previous value with this probability at each step, a fresh draw per step, unit and
+            sequence; without ``training``, every state is the expectation
+            ``zoneout * s_{t-1} + (1 - zoneout) * s_t``.  0: off.
+        training: whether zoneout draws its masks (training) or takes the expectation.
 
     Returns:
         :class:`Unrolled` ``(outputs, state, trace)``.
@@ -93,6 +100,8 @@ def unroll(
     outputs, states, gates = [], [], []
     for t, x_t in enumerate(projected.unbind(0)):
         new_state, step_gates = cell.step(x_t, state)
+        if zoneout:
+            new_state = _zoned(new_state, state, zoneout, training)
         if probe_steps is not None:
             new_state = (new_state[0] + probe_steps[t], *new_state[1:])
         if t >= first_masked:
@@ -127,6 +136,14 @@ def unroll(
     if batch_first:
         out = out.transpose(0, 1)
     return Unrolled(out, state, recorded)
+
+
+def _zoned(new: State, old: State, p: float, training: bool) -> State:
+    """Zoneout of each state tensor: keep the old value of a unit with probability ``p`` (training), or
+    mix old and new by ``p`` (evaluation, the expectation)."""
+    if not training:
+        return tuple(torch.lerp(n, o, p) for n, o in zip(new, old))  # p * old + (1 - p) * new
+    return tuple(torch.where(torch.rand_like(n) < p, o, n) for n, o in zip(new, old))
 
 
 def detach_state(state):

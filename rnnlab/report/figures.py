@@ -120,6 +120,8 @@ def plot_why(rows: list[dict], path: Path) -> Path:
         if reach:
             bottom.plot([max(v, 1e-30) if v == v else None for v in reach], color="tab:purple")
             bottom.set_yscale("log")
+        else:  # a grid written before the product was recorded
+            bottom.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=bottom.transAxes)
         bottom.set_xlabel("time step t", fontsize=8)
         if k == 0:
             bottom.set_ylabel("||ds_t / ds_0|| (after training)", fontsize=8)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import tyro
 from tyro.extras import SubcommandApp
 
-from rnnlab.bench import dropout, layers, scan, seq2seq, train
+from rnnlab.bench import dropout, layers, regularisers, scan, seq2seq, train
 from rnnlab.cli.root import app
 from rnnlab.experiments import order
 
@@ -32,6 +32,24 @@ def bench_layers(
         quick: Fast smoke run: fewer repeats and a tenth of the time steps.
     """
     layers.bench_layers(repeats=repeats, quick=quick)
+
+
+@bench_app.command(name="regularisers")
+def bench_regularisers(
+    repeats: Annotated[int | None, tyro.conf.arg(
+        metavar="N", help_behavior_hint=f"(default: {layers.REPEATS}; {layers.QUICK_REPEATS} with --quick)")] = None,
+    quick: bool = False,
+) -> None:
+    """Time an LSTM with weight_drop (native engine) and zoneout (unrolled) against the same layer without.
+
+    Prints forward+backward times in training mode (median, ms) and each regulariser's ratio to its
+    plain engine.
+
+    Args:
+        repeats: Timed calls of each layer, interleaved; the median is reported.
+        quick: Fast smoke run: fewer repeats and a tenth of the time steps.
+    """
+    regularisers.bench_regularisers(repeats=repeats, quick=quick)
 
 
 @bench_app.command(name="scan")

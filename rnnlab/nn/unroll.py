@@ -98,10 +98,13 @@ def unroll(
         probe_steps = (reverse_in_time(probe, lengths) if reverse else probe).unbind(0)
 
     outputs, states, gates = [], [], []
+    zoned = _zoneout_masks(state, steps, zoneout) if zoneout and training else None
     for t, x_t in enumerate(projected.unbind(0)):
         new_state, step_gates = cell.step(x_t, state)
-        if zoneout:
-            new_state = _zoned(new_state, state, zoneout, training)
+        if zoned is not None:  # each unit keeps its old value where its mask says so
+            new_state = tuple(torch.where(mask[t], old, new) for mask, new, old in zip(zoned, new_state, state))
+        elif zoneout:  # evaluation: the expectation, p * old + (1 - p) * new
+            new_state = tuple(torch.lerp(new, old, zoneout) for new, old in zip(new_state, state))
         if probe_steps is not None:
             new_state = (new_state[0] + probe_steps[t], *new_state[1:])
         if t >= first_masked:
@@ -138,12 +141,10 @@ def unroll(
     return Unrolled(out, state, recorded)
 
 
-def _zoned(new: State, old: State, p: float, training: bool) -> State:
-    """Zoneout of each state tensor: keep the old value of a unit with probability ``p`` (training), or
-    mix old and new by ``p`` (evaluation, the expectation)."""
-    if not training:
-        return tuple(torch.lerp(n, o, p) for n, o in zip(new, old))  # p * old + (1 - p) * new
-    return tuple(torch.where(torch.rand_like(n) < p, o, n) for n, o in zip(new, old))
+def _zoneout_masks(state: State, steps: int, p: float) -> list[Tensor]:
+    """Zoneout's masks for every step at once, one per state tensor ``(T, B, size)``: true where a unit
+    keeps its previous value (probability ``p``); drawn together, not one random call per step."""
+    return [torch.rand(steps, *s.shape, device=s.device) < p for s in state]
 
 
 def detach_state(state):

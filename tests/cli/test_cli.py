@@ -131,3 +131,15 @@ def test_memory_refuses_an_unknown_cell_or_no_updates_before_it_starts(args, exp
     err = capsys.readouterr().err.strip()
     assert err.startswith("rnnlab: error: ") and expected in err and "\n" not in err
     assert not (tmp_path / "grid").exists()
+
+
+def test_bench_regularisers_times_each_regulariser_beside_its_plain_engine(capsys):
+    from rnnlab.bench import regularisers
+
+    rows = regularisers.bench_regularisers(repeats=1, sizes=[TINY])
+    assert len(rows) == 1 and set(regularisers.RATIOS) <= {k.removesuffix("_ratio") for k in rows[0]}
+    assert all(rows[0][f"{name}_ms"] > 0 for name in regularisers.CONTENDERS)
+    assert "native+weight_drop" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["bench", "regularisers", "--help"])
+    assert raised.value.code == 0

@@ -297,10 +297,15 @@ def baseline(task: str, length: int) -> float:
     return ADDING_BASELINE_MSE if task == "adding" else copy_baseline(length)
 
 
+def sequence_steps(task: str, length: int) -> int:
+    """How many steps a sequence of ``task`` at ``length`` has: ``T`` for adding, ``T + 20`` for copy."""
+    return length + (2 * COPY_LENGTH if task == "copy" else 0)
+
+
 def build_model(task: str, cell: str, hidden_size: int, num_layers: int = 1, length: int | None = None) -> nn.Module:
     """The grid's model for ``task``; a cell initialised for a time scale is made for the task's
-    ``length`` (the copy task's sequences are ``length + 20`` steps)."""
-    timescale = None if length is None else length + (2 * COPY_LENGTH if task == "copy" else 0)
+    sequences at ``length`` (:func:`sequence_steps`)."""
+    timescale = None if length is None else sequence_steps(task, length)
     if task == "adding":
         return LastStepRegressor(cell, 2, hidden_size, num_layers, timescale)
     return StepClassifier(cell, COPY_VOCABULARY, hidden_size, num_layers, timescale)
@@ -321,8 +326,7 @@ def check_run(task: str, cell: str, length: int) -> None:
     shortest = 2 if task == "adding" else 1
     if not isinstance(length, int) or length < shortest:
         raise ConfigError(f"{task}: T must be at least {shortest}, got {length!r}")
-    timescale = length + (2 * COPY_LENGTH if task == "copy" else 0)
-    if getattr(CELLS[cell], "takes_timescale", False) and timescale <= 2:
+    if getattr(CELLS[cell], "takes_timescale", False) and sequence_steps(task, length) <= 2:
         raise ConfigError(f"{cell}: T={length} is too short for its initialisation, which spreads memory over "
                           "2..T steps (T must be at least 3)")
 
@@ -400,8 +404,8 @@ def train_memory(task: str, cell: str, length: int, updates: int | None = None, 
     jacobian = jacobian_norms(last.cell, last.inputs[:, :JACOBIAN_SEQUENCES].detach())
     result.jacobian = torch.nanmean(jacobian.step, dim=1).tolist()
     result.jacobian_product = torch.nanmean(jacobian.product, dim=1).tolist()
-    result.solved = result.metric < SOLVED_FRACTION * base
     result.state = memory_state(result.metric, base)
+    result.solved = result.state == "solved"
     result.seconds = time.perf_counter() - start
     return result
 
@@ -463,16 +467,15 @@ def run_grid(out_dir: Path | None = None, cells: tuple[str, ...] = GRID_CELLS, q
     elapsed = time.perf_counter() - start
     summary = {"rows": rows, "seconds": elapsed, "quick": quick, "solved_fraction": SOLVED_FRACTION,
                "half_fraction": HALF_FRACTION}
-    atomic_write(out_dir / "memory.json", lambda tmp: tmp.write_text(to_json(summary) + "\n"))
-    render_grid(out_dir)
-    return rows
+    return render_grid(out_dir, summary)["rows"]
 
 
-def render_grid(out_dir: Path) -> list[Path]:
-    """Print the table of the grid in ``out_dir`` (its ``memory.json``, each run compared with today's
-    :data:`PUBLISHED`) and write its plots and ``report.html``; returns the files written."""
+def render_grid(out_dir: Path, data: dict | None = None) -> dict:
+    """Compare every run of a grid with today's :data:`PUBLISHED`, write ``memory.json``, print the table
+    and write the plots and ``report.html`` into ``out_dir``; the grid is ``data`` (a run's summary) or,
+    when omitted, the ``memory.json`` already in ``out_dir`` (to re-draw it).  Returns the grid."""
     out_dir = Path(out_dir)
-    data = read_json(out_dir / "memory.json")
+    data = dict(data if data is not None else read_json(out_dir / "memory.json"))
     rows = [compare_with_published(r) if r["task"] in TASKS and r.get("state") else r for r in data["rows"]]
     data["rows"] = rows
     atomic_write(out_dir / "memory.json", lambda tmp: tmp.write_text(to_json(data) + "\n"))
@@ -481,4 +484,4 @@ def render_grid(out_dir: Path) -> list[Path]:
     report = write_report([out_dir], out_dir / "report.html")
     print(f"\n{len(rows)} runs in {float(data['seconds']) / 60:.1f} min; written: {out_dir / 'memory.json'}, "
           f"{', '.join(p.name for p in plots)}, {report}")
-    return [out_dir / "memory.json", *plots, report]
+    return data

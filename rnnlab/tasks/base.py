@@ -126,7 +126,8 @@ class Task:
     def label_names(self) -> list[str]:
         raise NotImplementedError
 
-    def labels_of(self, data) -> set[str]:
+    @staticmethod
+    def labels_of(data) -> set[str]:
         """Every label (or tag) that occurs in ``data``."""
         raise NotImplementedError
 

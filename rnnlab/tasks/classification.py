@@ -46,7 +46,8 @@ class SignalTask(ClassifierTask):
         index = torch.as_tensor(indices, dtype=torch.long)
         return {**self.inputs(data.x[index], device), "y": self._targets(data, index).to(device)}
 
-    def labels_of(self, data: SignalData) -> set[str]:
+    @staticmethod
+    def labels_of(data: SignalData) -> set[str]:
         return {data.classes[int(k)] for k in data.y.unique()}
 
     def _targets(self, data: SignalData, index: Tensor) -> Tensor:
@@ -81,7 +82,8 @@ class TextTask(ClassifierTask):
                                   hidden_size=c.hidden_size, num_layers=c.num_layers,
                                   bidirectional=c.bidirectional, dropout=c.dropout, pooling=c.pooling)
 
-    def labels_of(self, data: TextData) -> set[str]:
+    @staticmethod
+    def labels_of(data: TextData) -> set[str]:
         return set(data.labels)
 
     @staticmethod

@@ -59,7 +59,8 @@ class GenerationTask(Task):
     def label_names(self) -> list[str]:
         return self.classes
 
-    def labels_of(self, data: TextData) -> set[str]:
+    @staticmethod
+    def labels_of(data: TextData) -> set[str]:
         return set(data.labels)
 
     @staticmethod

@@ -104,19 +104,19 @@ def read_file(config: TrainConfig, path: Path):
     return family(config.task).read_file(path)
 
 
-def refuse_single_class(train, path) -> None:
-    """Raise :class:`DataError` when every training item (or token) has the same label: a model
-    would learn nothing and still score accuracy 1.0."""
-    if isinstance(train, SignalData):
-        labels, what = {train.classes[k] for k in train.y.unique().tolist()}, "item has the class"
-    elif isinstance(train, TextData):
-        labels, what = set(train.labels), "item has the label"
-    elif isinstance(train, TaggedData):
-        labels, what = {tag for tags in train.tags for tag in tags}, "token has the tag"
-    else:
+SINGLE_LABEL = {SignalData: "item has the class", TextData: "item has the label", TaggedData: "token has the tag"}
+"""What a data set of one label is, per container, in :func:`refuse_single_class`'s message."""
+
+
+def refuse_single_class(config: TrainConfig, train) -> None:
+    """Raise :class:`DataError` when every training item (or token) has the same label, for a task
+    whose model predicts the labels: it would learn nothing and still score accuracy 1.0."""
+    task, what = family(config.task), SINGLE_LABEL.get(type(train))
+    if what is None or not task.predicts_labels:
         return
+    labels = task.labels_of(train)
     if len(labels) == 1:
-        raise DataError(f"{path}: every training {what} {next(iter(labels))!r}; "
+        raise DataError(f"{config.data}: every training {what} {next(iter(labels))!r}; "
                         "a model needs at least two to learn anything")
 
 
@@ -138,8 +138,7 @@ def load_splits(config: TrainConfig) -> Splits:
     for name, part in (("training", train), ("validation", validation), ("test", test)):
         if len(part) == 0:
             raise DataError(f"{config.data}: the {name} split is empty (too few items to hold one out)")
-    if family(config.task).predicts_labels:
-        refuse_single_class(train, config.data)
+    refuse_single_class(config, train)
     if isinstance(train, Transcriptions):
         train = train.pairs()  # one training item per (word, pronunciation)
     return Splits(train, validation, test)

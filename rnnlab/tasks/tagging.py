@@ -39,7 +39,8 @@ class TaggingTask(Task):
     def label_names(self) -> list[str]:
         return self.tags
 
-    def labels_of(self, data: TaggedData) -> set[str]:
+    @staticmethod
+    def labels_of(data: TaggedData) -> set[str]:
         return {t for tags in data.tags for t in tags}
 
     @staticmethod

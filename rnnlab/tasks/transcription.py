@@ -107,7 +107,8 @@ class TranscriptionTask(Task):
     def label_names(self) -> list[str]:
         return self.phonemes.tokens[4:]
 
-    def labels_of(self, data: Transcriptions) -> set[str]:
+    @staticmethod
+    def labels_of(data: Transcriptions) -> set[str]:
         return {p for options in data.targets for target in options for p in target}
 
     @staticmethod

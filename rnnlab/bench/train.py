@@ -79,7 +79,7 @@ def _worker(task_name: str, steps: int, device_name: str) -> None:
     device = distributed.device_of(config.torch_device(), world)
     torch.manual_seed(0)
     task = make_task(config)
-    model = task.build_model().to(device)
+    model = task.create_model().to(device)
     learner = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if world.distributed else model
     update = TrainingStep(model, torch.optim.AdamW(model.parameters(), lr=config.lr), clip=config.clip,

@@ -17,7 +17,7 @@ Imports :mod:`rnnlab.nn` and :mod:`rnnlab.data` only.
 """
 
 from rnnlab.models.baselines import BagOfCharacters, CharNgramModel, SignalMLP
-from rnnlab.models.cells import CELLS, decoder_cell, recurrent_layer
+from rnnlab.models.cells import CELLS, decoder_cell, recurrent_layer, regularise_layers
 from rnnlab.models.classifier import POOLINGS, SequenceClassifier
 from rnnlab.models.generator import ConditionalGenerator
 from rnnlab.models.losses import masked_cross_entropy
@@ -25,7 +25,7 @@ from rnnlab.models.seq2seq import Ensemble, Seq2Seq
 from rnnlab.models.tagger import SequenceTagger
 
 __all__ = [
-    "CELLS", "recurrent_layer", "decoder_cell",
+    "CELLS", "recurrent_layer", "decoder_cell", "regularise_layers",
     "SequenceClassifier", "POOLINGS",
     "SequenceTagger", "masked_cross_entropy",
     "ConditionalGenerator", "Seq2Seq", "Ensemble",

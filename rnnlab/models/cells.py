@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+from torch import nn
 
 from rnnlab.nn.cell import Cell
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
@@ -142,6 +143,20 @@ def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: in
     options = {"timescale": timescale} if isinstance(recipe, CellRecipe) else {}
     return recipe(input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
                   bidirectional=bidirectional, **options)
+
+
+def regularise_layers(model: nn.Module, **options: float) -> nn.Module:
+    """Set recurrent regularisers (``recurrent_dropout``, ``zoneout``, ``weight_drop``; see
+    :class:`~rnnlab.nn.layers.Recurrent`) on every rnnlab recurrent layer in ``model``; returns ``model``.
+
+    Raises:
+        ValueError: a value is not a probability in [0, 1), or ``weight_drop`` meets a cell without
+            recurrent matrices.
+    """
+    for module in model.modules():
+        if isinstance(module, Recurrent):
+            module.regularise(**options)
+    return model
 
 
 def decoder_cell(cell: str) -> type[Cell]:

@@ -70,6 +70,15 @@ class Cell(nn.Module):
         """One step: projected input ``(B, G)`` and state -> (new state, gate activations ``(B, H)`` each)."""
         raise NotImplementedError
 
+    def dropped_step(self, x: Tensor, state: State, mask: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        """:meth:`step` with recurrent dropout: ``mask (B, H)`` (zeros and ``1 / (1 - p)``) multiplies the
+        previous output ``state[0]`` where it enters the recurrent matrices.  This default steps from
+        ``(state[0] * mask, *state[1:])``, which is exactly that for a cell whose ``state[0]`` enters the
+        step through its recurrent matrices only (vanilla, LSTM: its memory ``c`` is not dropped); a cell
+        that also carries ``state[0]`` forward itself (a GRU's ``z * h_{t-1}``) overrides it, so the memory
+        it carries is never dropped."""
+        return self.step(x, (state[0] * mask, *state[1:]))
+
     def initial_state(self, batch_size: int, like: Tensor) -> State:
         """The zero state for ``batch_size`` sequences, with ``like``'s dtype and device."""
         return tuple(like.new_zeros(batch_size, size) for size in self.state_sizes)

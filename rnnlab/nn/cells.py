@@ -171,8 +171,14 @@ class GRUCell(_StandardCell):
         return F.linear(x, self.weight_ih, self.bias_ih)
 
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
-        (h,) = state
-        hh = F.linear(h, self.weight_hh, self.bias_hh)
+        return self._gru_step(x, state[0], state[0])
+
+    def dropped_step(self, x: Tensor, state: State, mask: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        return self._gru_step(x, state[0], state[0] * mask)
+
+    def _gru_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        """A step carrying ``h`` and reading ``recurrent`` (``h``, or ``h`` dropped) through ``W_hh``."""
+        hh = F.linear(recurrent, self.weight_hh, self.bias_hh)
         hidden = h.shape[1]
         r, z = torch.sigmoid(x[:, : 2 * hidden] + hh[:, : 2 * hidden]).chunk(2, dim=1)
         n = torch.tanh(x[:, 2 * hidden :] + r * hh[:, 2 * hidden :])

@@ -65,6 +65,12 @@ class Recurrent(nn.Module):
             ``2H`` features), ``"sum"``, ``"mul"`` or ``"ave"`` (``H`` features, Keras' ``merge_mode``).  Only
             the last layer's output is merged (the layers below read both directions side by side, as
             torch.nn's); ``h_n`` keeps torch.nn's layout.
+        recurrent_dropout: variational dropout of the recurrent state (Gal & Ghahramani 2016; Keras'
+            ``recurrent_dropout``): in training, ``h_{t-1}`` is multiplied by one mask per sequence, the same at
+            every step, where it enters the recurrent matrices (the memory it carries, as the GRU's
+            ``z * h_{t-1}`` or an LSTM's ``c``, is not dropped: :meth:`~rnnlab.nn.cell.Cell.dropped_step`);
+            the input is not dropped by it.  Runs the unrolled engine in training; the identity in evaluation.
+            0: off.
         weight_drop: DropConnect on the recurrent matrices (Merity et al. 2018, AWD-LSTM): in training,
             each ``weight_hh_*`` is dropped with this probability, one mask per forward call (the same
             at every step), and the native kernel runs with the dropped matrices.  0: off.
@@ -102,15 +108,13 @@ class Recurrent(nn.Module):
         bidirectional: bool = False,
         engine: str = "auto",
         merge_mode: str = "concat",
-        weight_drop: float = 0.0,
+        recurrent_dropout: float = 0.0,
         zoneout: float = 0.0,
+        weight_drop: float = 0.0,
         **cell_kwargs,
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("weight_drop", weight_drop), ("zoneout", zoneout)):
-            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
-                raise ValueError(f"{name}: {arg} must be a probability in [0, 1), got {value!r}")
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"{name}: merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
         if merge_mode != "concat" and not bidirectional:
@@ -136,7 +140,6 @@ class Recurrent(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.merge_mode = merge_mode
-        self.weight_drop, self.zoneout = float(weight_drop), float(zoneout)
         self.cell_kwargs = dict(cell_kwargs)
 
         # The cells live in a plain list, not as submodules: their parameters (and buffers) are
@@ -164,9 +167,25 @@ class Recurrent(nn.Module):
                 cells.append(c)
         self._cells = cells
         self.engine = engine  # validated by the setter below
-        if weight_drop and not any(flat.startswith("weight_hh") for flat in self._flat_weights_names):
-            raise ValueError(f"{name}: weight_drop={weight_drop} drops recurrent weights (weight_hh_*), and "
-                             f"{type(cells[0]).__name__} has none")
+        self.regularise(recurrent_dropout=recurrent_dropout, zoneout=zoneout, weight_drop=weight_drop)
+
+    def regularise(self, *, recurrent_dropout: float | None = None, zoneout: float | None = None,
+                   weight_drop: float | None = None) -> Recurrent:
+        """Set the recurrent regularisers (see the class docstring; ``None`` leaves one as it is), checked:
+        each a probability in ``[0, 1)``, and ``weight_drop`` only on a cell with recurrent matrices."""
+        name = type(self).__name__
+        given = {"recurrent_dropout": recurrent_dropout, "zoneout": zoneout, "weight_drop": weight_drop}
+        for arg, value in given.items():
+            if value is None:
+                continue
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
+                raise ValueError(f"{name}: {arg} must be a probability in [0, 1), got {value!r}")
+            if arg == "weight_drop" and value and not any(flat.startswith("weight_hh")
+                                                          for flat in self._flat_weights_names):
+                raise ValueError(f"{name}: weight_drop={value} drops recurrent weights (weight_hh_*), and "
+                                 f"{type(self._cells[0]).__name__} has none")
+            setattr(self, arg, float(value))
+        return self
 
     # ----------------------------------------------------------------- engine
     @property
@@ -257,7 +276,8 @@ class Recurrent(nn.Module):
     def _run(self, input, hx, lengths, trace: bool):
         """Check the input, pick the engine, and return ``(output, h_n, traces)`` in torch.nn's forms."""
         self._check_input(input, lengths)
-        engine = "unrolled" if trace or self.zoneout else self.engine
+        stepwise = trace or self.zoneout or (self.recurrent_dropout and self.training)
+        engine = "unrolled" if stepwise else self.engine
         if engine == "auto":
             engine = "native" if self.native_mode is not None else ("scan" if self.scannable else "unrolled")
         if isinstance(input, PackedSequence):
@@ -358,7 +378,8 @@ class Recurrent(nn.Module):
                     out, final = _scanned(cells[k], layer_input, initial, lengths, reverse=direction == 1)
                 else:
                     run = unroll(cells[k], layer_input, initial, lengths=lengths, reverse=direction == 1, trace=trace,
-                                 zoneout=self.zoneout, training=self.training)
+                                 zoneout=self.zoneout, recurrent_dropout=self.recurrent_dropout,
+                                 training=self.training)
                     out, final = run.outputs, run.state
                     if trace:
                         traces.append(run.trace)
@@ -441,10 +462,9 @@ class Recurrent(nn.Module):
             text += ", bidirectional=True"
         if self.merge_mode != "concat":
             text += f", merge_mode={self.merge_mode!r}"
-        if self.weight_drop:
-            text += f", weight_drop={self.weight_drop}"
-        if self.zoneout:
-            text += f", zoneout={self.zoneout}"
+        for option in ("recurrent_dropout", "zoneout", "weight_drop"):
+            if getattr(self, option):
+                text += f", {option}={getattr(self, option)}"
         if type(self) is Recurrent and self.native_mode is None:
             text += f", cell={type(self._cells[0]).__name__}"
         if self.engine != "auto":
@@ -453,46 +473,42 @@ class Recurrent(nn.Module):
 
 
 class RNN(Recurrent):
-    """Drop-in for ``torch.nn.RNN`` (vanilla tanh or relu recurrence); see :class:`Recurrent`."""
+    """Drop-in for ``torch.nn.RNN`` (vanilla tanh or relu recurrence); see :class:`Recurrent`, whose keyword-only
+    options (``engine``, ``merge_mode``, ``recurrent_dropout``, ``zoneout``, ``weight_drop``) it also takes."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto",
-                 merge_mode: str = "concat", weight_drop: float = 0.0, zoneout: float = 0.0) -> None:
+                 device=None, dtype=None, *, proj_size: int = 0, **options) -> None:
         _refuse_projection(proj_size)
         super().__init__(RNNCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
-                         weight_drop=weight_drop, zoneout=zoneout, bias=bias, nonlinearity=nonlinearity,
-                         device=device, dtype=dtype)
+                         bidirectional=bidirectional, bias=bias, nonlinearity=nonlinearity, device=device,
+                         dtype=dtype, **options)
         self.bias, self.nonlinearity, self.proj_size = bias, nonlinearity, 0
         self.mode = self.native_mode
 
 
 class LSTM(Recurrent):
-    """Drop-in for ``torch.nn.LSTM`` (with ``proj_size``); see :class:`Recurrent`. ``hx`` is ``(h_0, c_0)``."""
+    """Drop-in for ``torch.nn.LSTM`` (with ``proj_size``); see :class:`Recurrent` (and its keyword-only options).
+    ``hx`` is ``(h_0, c_0)``."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None, *, engine: str = "auto", merge_mode: str = "concat",
-                 weight_drop: float = 0.0, zoneout: float = 0.0) -> None:
+                 device=None, dtype=None, **options) -> None:
         super().__init__(LSTMCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
-                         weight_drop=weight_drop, zoneout=zoneout, bias=bias, proj_size=proj_size,
-                         device=device, dtype=dtype)
+                         bidirectional=bidirectional, bias=bias, proj_size=proj_size, device=device, dtype=dtype,
+                         **options)
         self.bias, self.proj_size, self.mode = bias, proj_size, "LSTM"
 
 
 class GRU(Recurrent):
-    """Drop-in for ``torch.nn.GRU``; see :class:`Recurrent`."""
+    """Drop-in for ``torch.nn.GRU``; see :class:`Recurrent` (and its keyword-only options)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, proj_size: int = 0, engine: str = "auto",
-                 merge_mode: str = "concat", weight_drop: float = 0.0, zoneout: float = 0.0) -> None:
+                 device=None, dtype=None, *, proj_size: int = 0, **options) -> None:
         _refuse_projection(proj_size)
         super().__init__(GRUCell, input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
-                         weight_drop=weight_drop, zoneout=zoneout, bias=bias, device=device, dtype=dtype)
+                         bidirectional=bidirectional, bias=bias, device=device, dtype=dtype, **options)
         self.bias, self.proj_size, self.mode = bias, 0, "GRU"
 
 
@@ -594,11 +610,10 @@ class _MinimalLayer(Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, engine: str = "auto", merge_mode: str = "concat",
-                 weight_drop: float = 0.0, zoneout: float = 0.0) -> None:
+                 device=None, dtype=None, **options) -> None:
         super().__init__(self.cell_class, input_size, hidden_size, num_layers, batch_first=batch_first,
-                         dropout=dropout, bidirectional=bidirectional, engine=engine, merge_mode=merge_mode,
-                         weight_drop=weight_drop, zoneout=zoneout, bias=bias, device=device, dtype=dtype)
+                         dropout=dropout, bidirectional=bidirectional, bias=bias, device=device, dtype=dtype,
+                         **options)
         self.bias, self.proj_size = bias, 0
 
 

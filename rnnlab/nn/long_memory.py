@@ -104,8 +104,14 @@ class JANETCell(Cell):
         return F.linear(x, self.weight_ih, self.bias)
 
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
-        (h,) = state
-        s, candidate = torch.addmm(x, h, self.weight_hh.t()).chunk(2, dim=1)
+        return self._janet_step(x, state[0], state[0])
+
+    def dropped_step(self, x: Tensor, state: State, mask: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        return self._janet_step(x, state[0], state[0] * mask)
+
+    def _janet_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        """A step carrying ``h`` and reading ``recurrent`` (``h``, or ``h`` dropped) through ``W_hh``."""
+        s, candidate = torch.addmm(x, recurrent, self.weight_hh.t()).chunk(2, dim=1)
         f, g = torch.sigmoid(s), torch.tanh(candidate)
         h = f * h + (1 - torch.sigmoid(s - self.beta)) * g
         return (h,), (f, g)

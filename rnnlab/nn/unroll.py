@@ -58,6 +58,7 @@ def unroll(
     batch_first: bool = False,
     trace: bool = False,
     zoneout: float = 0.0,
+    recurrent_dropout: float = 0.0,
     training: bool = False,
 ) -> Unrolled:
     """Run ``cell`` over a batch of sequences.
@@ -75,7 +76,11 @@ def unroll(
             previous value with this probability at each step, a fresh draw per step, unit and
             sequence; without ``training``, every state is the expectation
             ``zoneout * s_{t-1} + (1 - zoneout) * s_t``.  0: off.
-        training: whether zoneout draws its masks (training) or takes the expectation.
+        recurrent_dropout: (Gal & Ghahramani 2016) with ``training``, one mask per sequence ``(B, H)``,
+            drawn once and scaled by ``1 / (1 - p)``, multiplies ``h_{t-1}`` at every step where it enters
+            the recurrent matrices (:meth:`~rnnlab.nn.cell.Cell.dropped_step`); nothing without ``training``.
+        training: whether zoneout and recurrent dropout draw their masks (training), or zoneout takes the
+            expectation and recurrent dropout is off.
 
     Returns:
         :class:`Unrolled` ``(outputs, state, trace)``.
@@ -99,8 +104,14 @@ def unroll(
 
     outputs, states, gates = [], [], []
     zoned = _zoneout_masks(state, steps, zoneout) if zoneout and training else None
+    dropped = None
+    if recurrent_dropout and training:  # one mask per sequence, the same at every step
+        dropped = torch.nn.functional.dropout(torch.ones_like(state[0]), recurrent_dropout, training=True)
     for t, x_t in enumerate(projected.unbind(0)):
-        new_state, step_gates = cell.step(x_t, state)
+        if dropped is None:
+            new_state, step_gates = cell.step(x_t, state)
+        else:
+            new_state, step_gates = cell.dropped_step(x_t, state, dropped)
         if zoned is not None:  # each unit keeps its old value where its mask says so
             new_state = tuple(torch.where(mask[t], old, new) for mask, new, old in zip(zoned, new_state, state))
         elif zoneout:  # evaluation: the expectation, p * old + (1 - p) * new

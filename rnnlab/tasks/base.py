@@ -29,6 +29,8 @@ from tqdm import tqdm
 
 from rnnlab.data import DataError, Splits
 from rnnlab.data.sharding import World, all_sum, shard
+from rnnlab.errors import ConfigError
+from rnnlab.models import regularise_layers
 
 if TYPE_CHECKING:
     from rnnlab.tasks.config import TrainConfig
@@ -77,7 +79,18 @@ class Task:
         raise NotImplementedError
 
     def build_model(self) -> nn.Module:
+        """The task's model, as its family builds it from the configuration."""
         raise NotImplementedError
+
+    def create_model(self) -> nn.Module:
+        """:meth:`build_model` with the configuration's recurrent regularisers (``--recurrent-dropout``,
+        ``--zoneout``, ``--weight-drop``) set on every rnnlab recurrent layer of the model."""
+        c = self.config
+        try:
+            return regularise_layers(self.build_model(), recurrent_dropout=c.recurrent_dropout, zoneout=c.zoneout,
+                                     weight_drop=c.weight_drop)
+        except ValueError as error:
+            raise ConfigError(f"--cell {c.cell}: {error}") from None
 
     def batches(self, data, batch_size: int, order: Tensor | None, device: torch.device,
                 world: World = World(), even: bool = False) -> Iterator[dict]:

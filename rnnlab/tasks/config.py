@@ -67,6 +67,14 @@ class TrainConfig:
         num_layers: Stacked recurrent layers.
         bidirectional: Read the sequence in both directions.
         dropout: Dropout between layers and on the summary/embeddings.
+        recurrent_dropout: Variational dropout of the recurrent state (Gal & Ghahramani 2016): in training,
+            one mask per sequence, the same at every step, on each recurrent layer's previous output where it
+            enters the recurrent matrices (0: off). Trains through the unrolled engine (slower than the fused one).
+        zoneout: Zoneout (Krueger et al. 2017): in training, each unit of the recurrent state keeps its previous
+            value with this probability at every step; evaluation uses the expectation (0: off). Trains and
+            evaluates through the unrolled engine.
+        weight_drop: DropConnect on the recurrent matrices (AWD-LSTM): in training, each weight of every
+            weight_hh dropped with this probability, one mask per batch; keeps the fused kernel (0: off).
         pooling: How a classifier summarises the sequence.
         epochs: Passes over the training data.
         batch_size: Sequences per batch.
@@ -119,6 +127,9 @@ class TrainConfig:
     num_layers: Annotated[int | None, TaskDefault] = None
     bidirectional: Annotated[bool | None, TaskDefault] = None
     dropout: Annotated[float | None, TaskDefault] = None
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
+    weight_drop: float = 0.0
     pooling: Annotated[Pooling | None, TaskDefault] = None
     epochs: Annotated[int | None, TaskDefault] = None
     batch_size: Annotated[int | None, TaskDefault] = None
@@ -162,7 +173,8 @@ class TrainConfig:
         at_least("max_skipped_steps", self.max_skipped_steps, 0)
         if self.reverse_decoder_size is not None and self.reverse_decoder_size < 0:
             raise ConfigError(f"--reverse-decoder-size must be 0 (off) or positive, got {self.reverse_decoder_size}")
-        for name in ("dropout", "ema", "warmup", "ctc_weight", "label_smoothing"):
+        for name in ("dropout", "ema", "warmup", "ctc_weight", "label_smoothing", "recurrent_dropout", "zoneout",
+                     "weight_drop"):
             in_unit_interval(name, getattr(self, name))
         for name in ("weight_decay", "word_dropout", "clip"):
             value = getattr(self, name)
@@ -186,6 +198,9 @@ class TrainConfig:
                                   f"not task {self.task}")
         if self.model not in task_family.models:
             raise ConfigError(f"--model {self.model} does not fit task {self.task}; choose one of {task_family.models}")
+        for name in ("recurrent_dropout", "zoneout", "weight_drop"):
+            if getattr(self, name) and self.model != "recurrent":
+                raise ConfigError(f"--{_option(name)} regularises recurrent layers; --model {self.model} has none")
         # Runs trained before this check (G2P with a scan cell or irnn) stepped an LSTM decoder and keep it.
         if task_family.encoder_decoder and not saved and self.cell is not None and self.cell not in decoder_names():
             decoders = decoder_names()

@@ -137,7 +137,7 @@ class _Run:
         self.task: Task = make_task(config, state=checkpoint["task"] if checkpoint else None)
         self.task.check_labels(self.task.splits.validation, "validation data")
         self.task.check_labels(self.task.splits.test, "test data")
-        self.model = model = self.task.build_model().to(device=device, dtype=self.dtype)
+        self.model = model = self.task.create_model().to(device=device, dtype=self.dtype)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                       fused=device.type in ("cpu", "cuda"))  # one kernel for all parameters
         self.steps_per_epoch = math.ceil(len(self.task.splits.train) / config.batch_size)

@@ -108,7 +108,7 @@ def load_run(run_dir: Path, which: str = "best", device: str = "auto") -> tuple[
     checkpoint = load_checkpoint(run_dir / f"{which}.pt")
     check_checkpoint(checkpoint, config, run_dir / f"{which}.pt")
     task = make_task(config, state=checkpoint["task"], load_data=False)
-    model = task.build_model()
+    model = task.create_model()
     try:
         model.load_state_dict(evaluated_weights(checkpoint))
     except RuntimeError as error:

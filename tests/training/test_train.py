@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import rnnlab
 from rnnlab import cli
 from rnnlab.data import load_mnist1d, load_stress
 from rnnlab.tasks import TaggingTask, TrainConfig, make_task
@@ -91,6 +92,41 @@ def test_parallel_scan_cells_train_on_every_kind_of_task_from_the_command_line(c
     capsys.readouterr()
     cli.main(["evaluate", str(run_dir)])
     assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", ["--recurrent-dropout", "--zoneout", "--weight-drop"])
+@pytest.mark.parametrize("kind", ["text", "tagging"])
+def test_recurrent_regularisers_train_from_the_command_line_and_the_saved_run_keeps_them(option, kind, tmp_path,
+                                                                                      request, capsys):
+    task, fixture = CASES[kind]
+    run_dir = tmp_path / "run"
+    cli.main(["train", "--task", task, "--data", str(request.getfixturevalue(fixture)), option, "0.3",
+              "--epochs", "3", "--hidden-size", "16", "--num-layers", "2", "--batch-size", "32", "--lr", "1e-2",
+              "--run-dir", str(run_dir)])
+    records = _metrics(run_dir)
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    name = option[2:].replace("-", "_")
+    assert json.loads((run_dir / "config.json").read_text())[name] == 0.3
+    _, _, model = load_run(run_dir, device="cpu")
+    layers = [m for m in model.modules() if isinstance(m, rnnlab.Recurrent)]
+    assert layers and all(getattr(m, name) == 0.3 for m in layers)
+    test = json.loads((run_dir / "test_metrics.json").read_text())
+    capsys.readouterr()
+    cli.main(["evaluate", str(run_dir)])  # zoneout's evaluation is its expectation: the same number again
+    assert f"{test['accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_a_regulariser_the_model_cannot_take_is_refused_by_name(text_file, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--task", "word-language", "--data", str(text_file), "--cell", "minlstm",
+                  "--weight-drop", "0.2", "--run-dir", str(tmp_path / "a")])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert "--cell minlstm: " in error and "MinLSTMCell has none" in error and "Traceback" not in error
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--task", "word-language", "--data", str(text_file), "--zoneout", "1.0",
+                  "--run-dir", str(tmp_path / "b")])
+    assert "--zoneout must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
 def test_resume_drops_log_lines_of_epochs_its_checkpoint_does_not_hold(signal_file, tmp_path):

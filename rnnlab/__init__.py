@@ -24,13 +24,16 @@ if TYPE_CHECKING:
                            GRUCell,
                            IndRNNCell,
                            JANETCell,
+                           LayerNormGRUCell,
                            LayerNormLSTMCell,
                            LSTMCell,
+                           MGUCell,
                            MinGRU,
                            MinGRUCell,
                            MinLSTM,
                            MinLSTMCell,
                            OrthogonalCell,
+                           PeepholeLSTMCell,
                            Recurrent,
                            RNNCell,
                            Stream,
@@ -47,6 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cell", "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell",
+    "PeepholeLSTMCell", "LayerNormGRUCell", "MGUCell",
     "JANETCell", "IndRNNCell", "OrthogonalCell", "chrono_init_",
     "Recurrent", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "linear_scan",
     "unroll", "Unrolled", "Trace", "truncated_bptt", "detach_state", "Stream",
@@ -54,7 +58,8 @@ __all__ = [
 ]
 
 _MODULES = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "Recurrent", "RNNCell", "LSTMCell", "GRUCell",
-            "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell", "JANETCell", "IndRNNCell", "OrthogonalCell"]
+            "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell", "PeepholeLSTMCell", "LayerNormGRUCell", "MGUCell",
+            "JANETCell", "IndRNNCell", "OrthogonalCell"]
 
 
 def _safe_globals() -> list:

@@ -43,6 +43,7 @@ from rnnlab.data.synthetic import (
 from rnnlab.errors import ConfigError
 from rnnlab.files import atomic_write, read_json, refuse_existing, timestamped, to_json
 from rnnlab.models import CELLS, recurrent_layer
+from rnnlab.models.cells import parse_cell
 from rnnlab.nn.diagnostics import gate_statistics, gradient_flow, jacobian_norms, recording
 from rnnlab.report.figures import write_memory_plots
 from rnnlab.report.html import write_report
@@ -132,8 +133,9 @@ relu and orthogonal recurrences, whose stability depends on it (initialisations 
 
 
 def recipe_for(cell: str) -> Recipe:
-    """The cell's :data:`RECIPES` entry, or the default :class:`Recipe` for a cell without one."""
-    return RECIPES.get(cell, Recipe(source="rnnlab default (Adam 1e-3)"))
+    """The cell's :data:`RECIPES` entry (a spec with regularisers, as ``lstm:zoneout=0.1``, takes its cell's),
+    or the default :class:`Recipe` for a cell without one."""
+    return RECIPES.get(cell.split(":")[0], Recipe(source="rnnlab default (Adam 1e-3)"))
 
 
 @dataclass(frozen=True)
@@ -321,12 +323,14 @@ def check_run(task: str, cell: str, length: int) -> None:
     """Refuse, in one line (:class:`ConfigError`), a task, cell or length the grid cannot run."""
     if task not in TASKS:
         raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
-    if cell not in CELLS:
-        raise ConfigError(f"unknown cell {cell!r}; choose from {sorted(CELLS)}")
+    try:
+        name, _ = parse_cell(cell)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     shortest = 2 if task == "adding" else 1
     if not isinstance(length, int) or length < shortest:
         raise ConfigError(f"{task}: T must be at least {shortest}, got {length!r}")
-    if getattr(CELLS[cell], "takes_timescale", False) and sequence_steps(task, length) <= 2:
+    if getattr(CELLS[name], "takes_timescale", False) and sequence_steps(task, length) <= 2:
         raise ConfigError(f"{cell}: T={length} is too short for its initialisation, which spreads memory over "
                           "2..T steps (T must be at least 3)")
 
@@ -445,9 +449,11 @@ def grid_jobs(cells: tuple[str, ...], quick: bool, updates: int | None, seed: in
 def run_grid(out_dir: Path | None = None, cells: tuple[str, ...] = GRID_CELLS, quick: bool = False,
              updates: int | None = None, workers: int | None = None, seed: int = 0, mnist: bool = False) -> list[dict]:
     """Run the memory grid, print its table, and write ``memory.json``, the plots and ``report.html`` to ``out_dir``."""
-    unknown = [c for c in cells if c not in CELLS]
-    if unknown:
-        raise ConfigError(f"--cells: unknown cell {unknown[0]!r}; choose from {sorted(CELLS)}")
+    for cell in cells:
+        try:
+            parse_cell(cell)
+        except ValueError as error:
+            raise ConfigError(f"--cells: {error}") from None
     if updates is not None and updates < 1:
         raise ConfigError(f"--updates must be at least 1, got {updates}")
     out_dir = Path(out_dir) if out_dir is not None else timestamped("memory")

@@ -18,9 +18,10 @@ import torch
 from torch import nn
 
 from rnnlab.nn.cell import Cell
-from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
+from rnnlab.nn.cells import GRUCell, LayerNormLSTMCell, LSTMCell, RNNCell
 from rnnlab.nn.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, Recurrent
 from rnnlab.nn.long_memory import IndRNNCell, JANETCell, OrthogonalCell, chrono_init_
+from rnnlab.nn.variants import LayerNormGRUCell, MGUCell, PeepholeLSTMCell
 
 DEFAULT_TIMESCALE = 100
 """The longest time scale (in steps) a cell initialised for one (lstm-chrono, janet, indrnn) is built
@@ -123,26 +124,61 @@ CELLS: dict[str, Callable[..., Recurrent]] = {
     "janet": CellRecipe(janet, takes_timescale=True),
     "indrnn": CellRecipe(indrnn, takes_timescale=True),
     "orthogonal": CellRecipe(orthogonal_rnn),
+    "lstm-peephole": CellRecipe(partial(Recurrent, PeepholeLSTMCell)),
+    "lstm-ln": CellRecipe(partial(Recurrent, LayerNormLSTMCell)),
+    "gru-ln": CellRecipe(partial(Recurrent, LayerNormGRUCell)),
+    "mgu": CellRecipe(partial(Recurrent, MGUCell)),
 }
 """Cell name -> :class:`CellRecipe` (or any layer factory with the same signature)."""
 
 
-def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
-                    dropout: float = 0.0, batch_first: bool = True, timescale: int | None = None) -> Recurrent:
-    """The rnnlab layer for ``cell`` (a key of :data:`CELLS`): stacked ``num_layers`` deep, ``dropout``
-    between layers, input and output ``(B, T, features)`` unless ``batch_first=False``; a cell
-    initialised for a time scale (lstm-chrono, janet, indrnn) is made for ``timescale`` steps
-    (default :data:`DEFAULT_TIMESCALE`).
+REGULARISERS = ("recurrent_dropout", "zoneout", "weight_drop")
+"""The options a cell spec may set after the name (see :func:`parse_cell`)."""
+
+
+def parse_cell(spec: str) -> tuple[str, dict[str, float]]:
+    """A cell spec -> its name in :data:`CELLS` and its regularisers: ``"lstm"`` -> ``("lstm", {})``,
+    ``"gru:zoneout=0.1:weight_drop=0.2"`` -> ``("gru", {"zoneout": 0.1, "weight_drop": 0.2})`` (any of
+    :data:`REGULARISERS`, each a probability in [0, 1)).
 
     Raises:
-        ValueError: ``cell`` is not a known name; the message lists the known ones.
+        ValueError: an unknown name or option, or a value that is not a probability; the message says which.
     """
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-    recipe = CELLS[cell]
+    name, *options = spec.split(":")
+    if name not in CELLS:
+        raise ValueError(f"unknown cell {name!r}; choose from {sorted(CELLS)}")
+    regularisers: dict[str, float] = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        if key not in REGULARISERS:
+            raise ValueError(f"cell {spec!r}: unknown option {key!r}; a cell takes {', '.join(REGULARISERS)} "
+                             "(as lstm:zoneout=0.1)")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"cell {spec!r}: {key} must be a number, got {value!r}") from None
+        if not 0 <= number < 1:
+            raise ValueError(f"cell {spec!r}: {key} must be a probability in [0, 1), got {value}")
+        regularisers[key] = number
+    return name, regularisers
+
+
+def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+                    dropout: float = 0.0, batch_first: bool = True, timescale: int | None = None) -> Recurrent:
+    """The rnnlab layer for ``cell`` (a key of :data:`CELLS`, or a spec with regularisers as
+    ``"lstm:zoneout=0.1"``: :func:`parse_cell`): stacked ``num_layers`` deep, ``dropout`` between layers,
+    input and output ``(B, T, features)`` unless ``batch_first=False``; a cell initialised for a time
+    scale (lstm-chrono, janet, indrnn) is made for ``timescale`` steps (default :data:`DEFAULT_TIMESCALE`).
+
+    Raises:
+        ValueError: ``cell`` is not a known name or a valid spec; the message lists the known names.
+    """
+    name, regularisers = parse_cell(cell)
+    recipe = CELLS[name]
     options = {"timescale": timescale} if isinstance(recipe, CellRecipe) else {}
-    return recipe(input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                  bidirectional=bidirectional, **options)
+    layer = recipe(input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
+                   bidirectional=bidirectional, **options)
+    return layer.regularise(**regularisers) if regularisers else layer
 
 
 def regularise_layers(model: nn.Module, **options: float) -> nn.Module:

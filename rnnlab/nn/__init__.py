@@ -3,7 +3,7 @@
 The lowest floor of rnnlab: it imports torch and nothing of rnnlab above it.  Inside, modules
 import only downwards, in this order::
 
-    sequence, cell  <  scan, unroll  <  cells, long_memory  <  layers  <  dropout, diagnostics
+    sequence, cell  <  scan, unroll  <  cells, long_memory, variants  <  layers  <  dropout, diagnostics
 
 * :mod:`~rnnlab.nn.sequence`: masks of real and padded steps, length checks, reversal in time.
 * :mod:`~rnnlab.nn.cell`: the :class:`Cell` protocol (one time step) and the checks of its inputs.
@@ -12,6 +12,7 @@ import only downwards, in this order::
 * :mod:`~rnnlab.nn.cells`: the cells (vanilla, LSTM, GRU, layer-norm LSTM, minGRU, minLSTM).
 * :mod:`~rnnlab.nn.long_memory`: the cells built for long memory (JANET, IndRNN, orthogonal) and chrono
   initialisation.
+* :mod:`~rnnlab.nn.variants`: variants of the gated cells (peephole LSTM, layer-norm GRU, minimal gated unit).
 * :mod:`~rnnlab.nn.layers`: stacked, bidirectional layers of any cell; the drop-in torch.nn layers.
 * :mod:`~rnnlab.nn.dropout`: dropout with a cheaper mask on CPU.
 * :mod:`~rnnlab.nn.diagnostics`: gradient flow through time, state Jacobians, gate statistics.
@@ -23,10 +24,12 @@ from rnnlab.nn.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, Recurrent
 from rnnlab.nn.long_memory import IndRNNCell, JANETCell, OrthogonalCell, chrono_init_
 from rnnlab.nn.scan import linear_scan
 from rnnlab.nn.unroll import Stream, Trace, Unrolled, detach_state, truncated_bptt, unroll
+from rnnlab.nn.variants import LayerNormGRUCell, MGUCell, PeepholeLSTMCell
 
 __all__ = [
     "Cell", "State", "ShapeError", "DtypeError",
     "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell",
+    "PeepholeLSTMCell", "LayerNormGRUCell", "MGUCell",
     "JANETCell", "IndRNNCell", "OrthogonalCell", "chrono_init_",
     "Recurrent", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "linear_scan",
     "unroll", "Unrolled", "Trace", "truncated_bptt", "detach_state", "Stream",

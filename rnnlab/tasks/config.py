@@ -62,7 +62,9 @@ class TrainConfig:
         test_data: Your own test file (same format as --data).
         cell: Recurrent cell: rnn (tanh), irnn (relu, identity-initialised), lstm, lstm-fb1 (forget-gate bias 1),
             gru, mingru, minlstm (parallel scan); for long memory: lstm-chrono (chrono-initialised LSTM), janet
-            (forget gate only), indrnn (one recurrent weight per unit), orthogonal (orthogonal recurrent matrix).
+            (forget gate only), indrnn (one recurrent weight per unit), orthogonal (orthogonal recurrent matrix);
+            variants: lstm-peephole (gates see the memory cell), lstm-ln and gru-ln (layer-normalised), mgu
+            (minimal gated unit: one gate).
         hidden_size: Hidden units per direction.
         num_layers: Stacked recurrent layers.
         bidirectional: Read the sequence in both directions.

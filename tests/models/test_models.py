@@ -76,10 +76,22 @@ def test_recurrent_layer_builds_rnnlab_layers_by_cell_name(name, cls):
 
 
 def test_unknown_cell_name_raises_listing_the_known_ones():
-    with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'indrnn', 'irnn', 'janet', 'lstm', 'lstm-chrono', 'lstm-fb1', 'mingru', 'minlstm', 'orthogonal', 'rnn'\], got 'lsmt'"):  # noqa: E501
+    with pytest.raises(ValueError, match=r"unknown cell 'lsmt'; choose from \['gru', 'gru-ln', 'indrnn', 'irnn', 'janet', 'lstm', 'lstm-chrono', 'lstm-fb1', 'lstm-ln', 'lstm-peephole', 'mgu', 'mingru', 'minlstm', 'orthogonal', 'rnn'\]"):  # noqa: E501
         recurrent_layer("lsmt", 3, 5)
-    with pytest.raises(ValueError, match=r"cell must be one of .*'gru'.*got 'transformer'"):
+    with pytest.raises(ValueError, match=r"unknown cell 'transformer'; choose from .*'gru'"):
         SequenceClassifier(2, input_size=3, cell="transformer")
+
+
+def test_a_cell_spec_sets_regularisers_on_its_layer_and_refuses_bad_options_by_name():
+    layer = recurrent_layer("gru:zoneout=0.1:recurrent_dropout=0.25", 3, 5, 2)
+    assert (layer.zoneout, layer.recurrent_dropout, layer.weight_drop) == (0.1, 0.25, 0.0)
+    assert recurrent_layer("lstm", 3, 5).zoneout == 0.0
+    for spec, message in (("lstm:zonout=0.1", "unknown option 'zonout'"),
+                          ("lstm:zoneout=x", "zoneout must be a number, got 'x'"),
+                          ("lstm:weight_drop=1", r"weight_drop must be a probability in \[0, 1\), got 1"),
+                          ("mingru:weight_drop=0.2", "MinGRUCell has none")):
+        with pytest.raises(ValueError, match=message):
+            recurrent_layer(spec, 3, 5)
 
 
 def test_a_cell_added_to_the_registry_serves_every_model(monkeypatch):

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
                            LSTM,
                            RNN,
                            Cell,
+                           ConvLSTM2d,
+                           ConvLSTMCell,
                            GRUCell,
                            IndRNNCell,
                            JANETCell,
@@ -53,13 +55,14 @@ __all__ = [
     "PeepholeLSTMCell", "LayerNormGRUCell", "MGUCell",
     "JANETCell", "IndRNNCell", "OrthogonalCell", "chrono_init_",
     "Recurrent", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "linear_scan",
+    "ConvLSTMCell", "ConvLSTM2d",
     "unroll", "Unrolled", "Trace", "truncated_bptt", "detach_state", "Stream",
     "SAFE_GLOBALS",
 ]
 
 _MODULES = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "Recurrent", "RNNCell", "LSTMCell", "GRUCell",
             "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell", "PeepholeLSTMCell", "LayerNormGRUCell", "MGUCell",
-            "JANETCell", "IndRNNCell", "OrthogonalCell"]
+            "JANETCell", "IndRNNCell", "OrthogonalCell", "ConvLSTMCell", "ConvLSTM2d"]
 
 
 def _safe_globals() -> list:

@@ -21,7 +21,7 @@ from rnnlab.data.containers import SignalData, Splits, TaggedData, TextData
 from rnnlab.data.mnist1d import load_mnist1d
 from rnnlab.data.pronunciations import Transcriptions, load_g2p, read_lexicon
 from rnnlab.data.stress import load_stress
-from rnnlab.data.synthetic import adding_problem
+from rnnlab.data.synthetic import adding_problem, moving_squares
 from rnnlab.data.user_files import read_npz, read_tsv
 from rnnlab.data.vocab import Vocabulary
 from rnnlab.data.words import ambiguous_words, load_word_language
@@ -33,5 +33,5 @@ __all__ = [
     "pad", "pad_chars", "teacher_forcing",
     "load_mnist1d", "load_word_language", "ambiguous_words", "load_stress", "load_ud_ewt", "load_g2p",
     "read_conllu", "read_npz", "read_tsv", "read_lexicon",
-    "adding_problem",
+    "adding_problem", "moving_squares",
 ]

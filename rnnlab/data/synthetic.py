@@ -65,3 +65,23 @@ def copy_memory(n: int, delay: int, generator: torch.Generator | None = None) ->
     x[:, delay + COPY_LENGTH - 1] = COPY_DELIMITER
     y[:, -COPY_LENGTH:] = symbols
     return x, y
+
+
+def moving_squares(n: int, steps: int = 8, size: int = 6, generator: torch.Generator | None = None) -> Tensor:
+    """``n`` clips of ``steps`` frames ``(T, n, 1, size, size)``: a 2x2 square of ones on zeros, moving one
+    pixel per frame in one of four directions (drawn per clip) and wrapping around the edges.
+
+    The next frame follows from the last two, so a model that sees the frames so far can predict the next
+    one exactly from the third on; copying the last frame (persistence) cannot, as the square has moved.
+    """
+    frames = torch.zeros(steps, n, 1, size, size)
+    start = torch.randint(0, size, (n, 2), generator=generator)
+    directions = torch.tensor([[0, 1], [1, 0], [0, -1], [-1, 0]])
+    moves = directions[torch.randint(0, 4, (n,), generator=generator)]
+    clips = torch.arange(n)
+    for t in range(steps):
+        corner = start + t * moves
+        for dy in (0, 1):
+            for dx in (0, 1):
+                frames[t, clips, 0, (corner[:, 0] + dy) % size, (corner[:, 1] + dx) % size] = 1.0
+    return frames

@@ -8,7 +8,9 @@ lengths, the reverse direction and an optional trace of every step, and cuts
 long streams into chunks for truncated BPTT.
 
 Shapes: ``T`` time steps, ``B`` batch, ``I`` input features, ``H`` the cell's
-output size.  Sequences are time-major ``(T, B, I)`` unless ``batch_first``.
+output size.  Sequences are time-major ``(T, B, I)`` unless ``batch_first``.  A cell whose input and
+state steps are images (:class:`~rnnlab.nn.convolutional.ConvLSTMCell`: ``(B, C, height, width)``) unrolls
+the same way, with ``(T, B, C, height, width)`` in place of ``(T, B, I)``.
 """
 
 from __future__ import annotations
@@ -96,10 +98,12 @@ def unroll(
     projected = cell.project_input(x)
     # Steps before the shortest sequence's end need no mask.
     first_masked = steps if lengths is None else int(lengths.min())
-    valid = None if lengths is None else ~padding_mask(lengths, steps).unsqueeze(-1)
+    valid = None
+    if lengths is not None:  # (T, B, 1, ...): broadcasts against the state, (B, H) or (B, C, height, width)
+        valid = ~padding_mask(lengths, steps).view(steps, batch, *([1] * (state[0].dim() - 1)))
     probe, probe_steps = None, None
     if trace and torch.is_grad_enabled():
-        probe = x.new_zeros(steps, batch, cell.output_size, requires_grad=True)
+        probe = x.new_zeros(steps, *state[0].shape, requires_grad=True)
         probe_steps = (reverse_in_time(probe, lengths) if reverse else probe).unbind(0)
 
     outputs, states, gates = [], [], []

@@ -106,6 +106,47 @@ def _check_same_output(cell: str, size: Size, modules: dict[str, nn.Module], x: 
                                f"by up to {error:.3g}")
 
 
+VARIANTS: dict[str, tuple[type[nn.Module], type[rnnlab.Cell]]] = {
+    "PeepholeLSTM": (nn.LSTM, rnnlab.PeepholeLSTMCell),
+    "LayerNormLSTM": (nn.LSTM, rnnlab.LayerNormLSTMCell),
+    "LayerNormGRU": (nn.GRU, rnnlab.LayerNormGRUCell),
+    "MGU": (nn.GRU, rnnlab.MGUCell),
+}
+"""Cells torch.nn lacks, each timed against the torch.nn layer it varies."""
+
+
+def bench_variants(repeats: int | None = None, quick: bool = False, sizes: Sequence[Size] | None = None,
+                   seed: int = 0) -> list[dict]:
+    """Time each of :data:`VARIANTS` (its :class:`~rnnlab.Recurrent`, unrolled: it has no fused kernel) beside
+    the torch.nn layer it varies, forward and forward+backward; print a table and return one row per (cell,
+    size): ``cell``, ``reference``, the size, ``torch_{kind}_ms``, ``ours_{kind}_ms`` and
+    ``ours_{kind}_ratio`` (ours over torch.nn's) for ``kind`` in ``fwd``, ``fwd_bwd``."""
+    repeats = repeats or (QUICK_REPEATS if quick else REPEATS)
+    sizes = [Size(*s) for s in (sizes if sizes is not None else QUICK_SIZES if quick else SIZES)]
+    print(f"cells torch.nn lacks vs the torch.nn layer they vary (unrolled engine; ms, median of {repeats} "
+          "interleaved repeats; (x) = time / torch.nn's)")
+    print(f"{'cell':14s} {'vs':9s} {'size':24s} {'torch.nn fwd':>13s} {'ours fwd':>17s}  "
+          f"{'torch.nn fwd+bwd':>16s} {'ours fwd+bwd':>17s}")
+    rows = []
+    for size in sizes:
+        for name, (reference, cell) in VARIANTS.items():
+            torch.manual_seed(seed)
+            modules = {"torch": reference(size.I, size.H), "ours": rnnlab.Recurrent(cell, size.I, size.H)}
+            x = torch.randn(size.T, size.B, size.I, requires_grad=True)
+            calls = {(who, kind): timed_call(module, x, kind) for who, module in modules.items() for kind in KINDS}
+            seconds = interleaved_medians(calls, ("torch", "ours"), repeats)
+            row: dict = {"cell": name, "reference": f"nn.{reference.__name__}", **size._asdict()}
+            for kind in KINDS:
+                row[f"torch_{kind}_ms"] = 1e3 * seconds["torch", kind]
+                row[f"ours_{kind}_ms"] = 1e3 * seconds["ours", kind]
+                row[f"ours_{kind}_ratio"] = row[f"ours_{kind}_ms"] / row[f"torch_{kind}_ms"]
+            print(f"{name:14s} {row['reference']:9s} {str(size):24s} {row['torch_fwd_ms']:13.2f} "
+                  f"{row['ours_fwd_ms']:9.2f} ({row['ours_fwd_ratio']:4.2f}x)  {row['torch_fwd_bwd_ms']:16.2f} "
+                  f"{row['ours_fwd_bwd_ms']:9.2f} ({row['ours_fwd_bwd_ratio']:4.2f}x)", flush=True)
+            rows.append(row)
+    return rows
+
+
 # ------------------------------------------------------------------ the table
 def _header(repeats: int) -> str:
     return "\n".join([

@@ -1,10 +1,10 @@
 """The cost of the regularisers, printed as ratios against the same layer without them.
 
-:func:`bench_regularisers` times an LSTM in training mode, forward and backward, four ways on each
+:func:`bench_regularisers` times an LSTM in training mode, forward and backward, five ways on each
 size: the native engine plain and with ``weight_drop=0.5`` (the dropped matrices go to the same
-fused kernel), and the unrolled engine plain and with ``zoneout=0.1``.  The layers share their
-parameters and are timed interleaved in rotating order (:mod:`rnnlab.bench.timing`); each ratio is
-a regularised layer's median over its plain engine's.
+fused kernel), and the unrolled engine plain, with ``zoneout=0.1`` and with ``recurrent_dropout=0.25``.
+The layers share their parameters and are timed interleaved in rotating order
+(:mod:`rnnlab.bench.timing`); each ratio is a regularised layer's median over its plain engine's.
 
 Run it as ``rnnlab bench regularisers``.
 """
@@ -24,8 +24,9 @@ CONTENDERS = {  # name: (engine, regulariser)
     "native+weight_drop": ("native", {"weight_drop": 0.5}),
     "unrolled": ("unrolled", {}),
     "unrolled+zoneout": ("unrolled", {"zoneout": 0.1}),
+    "unrolled+recurrent_dropout": ("unrolled", {"recurrent_dropout": 0.25}),
 }
-RATIOS = {"native+weight_drop": "native", "unrolled+zoneout": "unrolled"}
+RATIOS = {"native+weight_drop": "native", "unrolled+zoneout": "unrolled", "unrolled+recurrent_dropout": "unrolled"}
 
 
 def bench_regularisers(repeats: int | None = None, quick: bool = False, sizes: Sequence[Size] | None = None,
@@ -37,7 +38,7 @@ def bench_regularisers(repeats: int | None = None, quick: bool = False, sizes: S
     sizes = [Size(*s) for s in (sizes if sizes is not None else QUICK_SIZES if quick else SIZES)]
     print(f"regularisers vs the plain layer (LSTM, training mode, forward+backward, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, CPU, float32); ms, median of {repeats} interleaved repeats")
-    print(f"{'size':28s} " + "  ".join(f"{name:>24s}" for name in CONTENDERS))
+    print(f"{'size':28s} " + "  ".join(f"{name:>26s}" for name in CONTENDERS))
     rows = []
     for size in sizes:
         torch.manual_seed(seed)
@@ -56,6 +57,6 @@ def bench_regularisers(repeats: int | None = None, quick: bool = False, sizes: S
             row[f"{name}_ratio"] = row[f"{name}_ms"] / row[f"{plain}_ms"]
         cells = [f"{row[f'{name}_ms']:.2f}" + (f" ({row[f'{name}_ratio']:.2f}x)" if name in RATIOS else "")
                  for name in CONTENDERS]
-        print(f"{str(size):28s} " + "  ".join(f"{cell:>24s}" for cell in cells), flush=True)
+        print(f"{str(size):28s} " + "  ".join(f"{cell:>26s}" for cell in cells), flush=True)
         rows.append(row)
     return rows

@@ -23,7 +23,8 @@ def bench_layers(
         metavar="N", help_behavior_hint=f"(default: {layers.REPEATS}; {layers.QUICK_REPEATS} with --quick)")] = None,
     quick: bool = False,
 ) -> None:
-    """Time rnnlab's LSTM, GRU and RNN (native and unrolled engines) against torch.nn's.
+    """Time rnnlab's LSTM, GRU and RNN (native and unrolled engines) against torch.nn's, then the cells
+    torch.nn lacks (peephole and layer-norm LSTM, layer-norm GRU, MGU) against torch.nn's LSTM or GRU.
 
     Prints forward and forward+backward times (median, ms) and their ratios to torch.nn.
 
@@ -32,6 +33,8 @@ def bench_layers(
         quick: Fast smoke run: fewer repeats and a tenth of the time steps.
     """
     layers.bench_layers(repeats=repeats, quick=quick)
+    print()
+    layers.bench_variants(repeats=repeats, quick=quick)
 
 
 @bench_app.command(name="regularisers")
@@ -40,7 +43,8 @@ def bench_regularisers(
         metavar="N", help_behavior_hint=f"(default: {layers.REPEATS}; {layers.QUICK_REPEATS} with --quick)")] = None,
     quick: bool = False,
 ) -> None:
-    """Time an LSTM with weight_drop (native engine) and zoneout (unrolled) against the same layer without.
+    """Time an LSTM with weight_drop (native engine), zoneout and recurrent_dropout (unrolled) against the same
+    layer without.
 
     Prints forward+backward times in training mode (median, ms) and each regulariser's ratio to its
     plain engine.

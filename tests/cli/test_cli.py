@@ -133,6 +133,13 @@ def test_memory_refuses_an_unknown_cell_or_no_updates_before_it_starts(args, exp
     assert not (tmp_path / "grid").exists()
 
 
+def test_bench_variants_times_each_cell_beside_the_torch_nn_layer_it_varies(capsys):
+    rows = bench.bench_variants(repeats=1, sizes=[TINY])
+    assert [row["cell"] for row in rows] == list(bench.VARIANTS)
+    assert all(row["ours_fwd_bwd_ratio"] == row["ours_fwd_bwd_ms"] / row["torch_fwd_bwd_ms"] > 0 for row in rows)
+    assert "MGU" in capsys.readouterr().out
+
+
 def test_bench_regularisers_times_each_regulariser_beside_its_plain_engine(capsys):
     from rnnlab.bench import regularisers
 

@@ -22,6 +22,7 @@ from rnnlab.data.mnist1d import load_mnist1d
 from rnnlab.data.pronunciations import Transcriptions, load_g2p, read_lexicon
 from rnnlab.data.stress import load_stress
 from rnnlab.data.synthetic import adding_problem, moving_squares
+from rnnlab.data.ts_files import load_japanese_vowels, read_ts
 from rnnlab.data.user_files import read_npz, read_tsv
 from rnnlab.data.vocab import Vocabulary
 from rnnlab.data.words import ambiguous_words, load_word_language
@@ -32,6 +33,6 @@ __all__ = [
     "Vocabulary",
     "pad", "pad_chars", "teacher_forcing",
     "load_mnist1d", "load_word_language", "ambiguous_words", "load_stress", "load_ud_ewt", "load_g2p",
-    "read_conllu", "read_npz", "read_tsv", "read_lexicon",
+    "read_conllu", "read_npz", "read_tsv", "read_lexicon", "read_ts", "load_japanese_vowels",
     "adding_problem", "moving_squares",
 ]

@@ -23,16 +23,22 @@ class SignalData:
         x: float32 ``(N, T, F)``: ``N`` sequences of ``T`` steps with ``F`` features each.
         y: int64 ``(N,)``: class ids, indices into ``classes``.
         classes: the class names; ``classes[k]`` is the name of class id ``k``.
+        lengths: int64 ``(N,)``, each sequence's own number of steps (its steps after are zero padding),
+            or ``None``: every sequence has all ``T`` steps.
     """
 
     x: torch.Tensor
     y: torch.Tensor
     classes: list[str]
+    lengths: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.x.dim() != 3 or self.y.dim() != 1 or len(self.x) != len(self.y):
             raise DataError(f"SignalData needs x (N, T, F) and y (N,), got x {tuple(self.x.shape)} "
                             f"and y {tuple(self.y.shape)}")
+        if self.lengths is not None and (self.lengths.shape != self.y.shape or (len(self.y) and (
+                int(self.lengths.min()) < 1 or int(self.lengths.max()) > self.x.shape[1]))):
+            raise DataError(f"SignalData needs lengths (N,) in 1..T={self.x.shape[1]}")
 
     def __len__(self) -> int:
         return len(self.y)

@@ -87,7 +87,8 @@ def subset(data, indices: Sequence[int]):
     """The items of a data container at ``indices``, as a container of the same type."""
     if isinstance(data, SignalData):
         index = torch.as_tensor(list(indices), dtype=torch.long)
-        return SignalData(data.x[index], data.y[index], data.classes)
+        lengths = None if data.lengths is None else data.lengths[index]
+        return SignalData(data.x[index], data.y[index], data.classes, lengths)
     if isinstance(data, TextData):
         return TextData([data.texts[i] for i in indices], [data.labels[i] for i in indices])
     if isinstance(data, Transcriptions):

@@ -9,18 +9,20 @@ from rnnlab.data.limits import MAX_LINE_BYTES
 from rnnlab.errors import DataError
 
 
-def read_lines(path: Path | str) -> list[str]:
+def read_lines(path: Path | str, max_line_bytes: int = MAX_LINE_BYTES) -> list[str]:
     """The lines of a UTF-8 text file, without their line endings (``\\n`` or ``\\r\\n``).
 
     A leading byte-order mark is dropped.  Lines are read with a bounded length, so a file without
-    line breaks (or ``/dev/zero``) is refused after :data:`~rnnlab.data.limits.MAX_LINE_BYTES`
-    bytes instead of filling memory.  Raises :class:`DataError` naming the file when it is missing,
+    line breaks (or ``/dev/zero``) is refused after ``max_line_bytes`` (default
+    :data:`~rnnlab.data.limits.MAX_LINE_BYTES`) bytes instead of filling memory.  Raises
+    :class:`DataError` naming the file when it is missing,
     a directory or unreadable, and the file and line when a line is too long or not valid UTF-8.
     """
     path = Path(path)
     try:
         with path.open("rb") as file:
-            return [_decode(path, number, line) for number, line in enumerate(_raw_lines(path, file), start=1)]
+            return [_decode(path, number, line)
+                    for number, line in enumerate(_raw_lines(path, file, max_line_bytes), start=1)]
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -29,13 +31,13 @@ def read_lines(path: Path | str) -> list[str]:
         raise DataError(f"{path}: cannot read ({error.strerror})") from None
 
 
-def _raw_lines(path: Path, file):
-    """The lines of the open binary ``file`` without ``\\n``, each at most ``MAX_LINE_BYTES`` long."""
+def _raw_lines(path: Path, file, max_line_bytes: int):
+    """The lines of the open binary ``file`` without ``\\n``, each at most ``max_line_bytes`` long."""
     number = 0
-    while line := file.readline(MAX_LINE_BYTES + 1):
+    while line := file.readline(max_line_bytes + 1):
         number += 1
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            raise DataError(f"{path}:{number}: line longer than {MAX_LINE_BYTES:,} bytes "
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            raise DataError(f"{path}:{number}: line longer than {max_line_bytes:,} bytes "
                             f"(is this a text file of the task's format?)")
         if number == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]

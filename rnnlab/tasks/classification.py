@@ -1,4 +1,5 @@
-"""Many-to-one tasks: one label per sequence, from float signals or from the characters of a string."""
+"""Many-to-one tasks: one label per sequence, from float signals (of one length, or time series of any
+length and channels) or from the characters of a string."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from rnnlab.data import DataError, SignalData, TextData, Vocabulary, pad, read_npz, read_tsv
+from rnnlab.data import DataError, SignalData, TextData, Vocabulary, pad, read_npz, read_ts, read_tsv
 from rnnlab.models import BagOfCharacters, CharNgramModel, SequenceClassifier, SignalMLP
 from rnnlab.tasks.base import ClassifierTask
 
@@ -54,6 +55,63 @@ class SignalTask(ClassifierTask):
         if list(data.classes) == self.classes:
             return data.y[index]
         return torch.tensor([self.classes.index(data.classes[int(k)]) for k in data.y[index]], dtype=torch.long)
+
+
+class SeriesTask(SignalTask):
+    """Classify time series of any length and number of channels (the UEA/UCR archive's ``.ts`` files) with a
+    :class:`~rnnlab.models.SequenceClassifier` over each series' own steps.
+
+    Each channel is standardised, ``(x - mean) / std``, by the training split's statistics over its real
+    steps (never the validation or test data's); they are part of the task's state, saved in the run, so
+    evaluation and prediction standardise new series the same way.
+    """
+
+    kind, read_file, models = "series", staticmethod(read_ts), ("recurrent", "mlp")
+
+    def learn(self, train: SignalData) -> dict:
+        steps = _lengths(train)
+        real = torch.cat([train.x[k, : int(n)] for k, n in enumerate(steps)]).double()  # (steps in all, F)
+        std = real.std(dim=0, correction=0)
+        return {"classes": list(train.classes), "input_size": int(train.x.shape[-1]), "steps": int(steps.max()),
+                "mean": real.mean(dim=0).tolist(), "std": torch.where(std > 0, std, 1.0).tolist()}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.mean, self.std = torch.tensor(state["mean"]), torch.tensor(state["std"])
+
+    def state(self) -> dict:
+        return {**super().state(), "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @staticmethod
+    def lengths_of(data: SignalData, i: int) -> int:
+        return int(_lengths(data)[i])
+
+    def inputs(self, items: Sequence[Tensor], device: torch.device) -> dict:
+        """Series ``(T_i, F)`` each, of any lengths: standardised and zero-padded (an order-blind MLP reads
+        exactly the training split's longest length, so a longer series is refused)."""
+        series = [torch.as_tensor(item, dtype=torch.float32).reshape(len(item), -1) for item in items]
+        channels = {s.shape[-1] for s in series} - {self.input_size}
+        if channels:
+            raise DataError(f"series have {channels.pop()} channels; the model was trained on {self.input_size}")
+        longest = max(len(s) for s in series)
+        if self.config.model == "mlp" and longest > self.steps:
+            raise DataError(f"a series of {longest} steps is longer than the training data's longest "
+                            f"({self.steps}), all the order-blind MLP reads")
+        x, lengths = pad([(s - self.mean) / self.std for s in series])
+        if self.config.model == "mlp":
+            x = torch.nn.functional.pad(x, (0, 0, 0, self.steps - x.shape[1]))
+        return {"x": x.to(device), "lengths": lengths}
+
+    def collate(self, data: SignalData, indices: list[int], device: torch.device) -> dict:
+        steps = _lengths(data)
+        index = torch.as_tensor(indices, dtype=torch.long)
+        batch = self.inputs([data.x[i, : int(steps[i])] for i in indices], device)
+        return {**batch, "y": self._targets(data, index).to(device)}
+
+
+def _lengths(data: SignalData) -> Tensor:
+    """Each sequence's own length ``(N,)``: ``data.lengths``, or all ``T`` steps."""
+    return data.lengths if data.lengths is not None else torch.full((len(data),), data.x.shape[1])
 
 
 class TextTask(ClassifierTask):

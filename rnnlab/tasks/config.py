@@ -53,11 +53,14 @@ class TrainConfig:
             time steps shuffled by one fixed permutation), word-language (the language of a word), word-generation
             (generate a word of a given language: the same words, turned around), stress
             (lexical stress of each phoneme, CMUdict), upos (part of speech, UD English EWT), g2p (spelling ->
-            phonemes, CMUdict, stress marks removed; g2p-stress: with them).
+            phonemes, CMUdict, stress marks removed; g2p-stress: with them), japanese-vowels (which of 9 speakers
+            says /ae/, from 12 LPC cepstrum channels per frame), ts-classify (your own time series: a .ts file of the
+            UEA/UCR archive's format with --data).
         model: recurrent (the task's recurrent model), or an order-blind baseline for comparison: mlp (signals),
             bag-of-chars or char-ngram (character 1-3-grams; text).
-        data: Your own training file, of the task's kind: .npz (mnist1d), TSV text<TAB>label (word-language),
-            CoNLL-U (stress, upos). Validation and test are held out of it unless given below.
+        data: Your own training file, of the task's kind: .npz (mnist1d), .ts (ts-classify, japanese-vowels),
+            TSV text<TAB>label (word-language), CoNLL-U (stress, upos). Validation and test are held out of it
+            unless given below.
         validation_data: Your own validation file (same format as --data).
         test_data: Your own test file (same format as --data).
         cell: Recurrent cell: rnn (tanh), irnn (relu, identity-initialised), lstm, lstm-fb1 (forget-gate bias 1),
@@ -186,6 +189,9 @@ class TrainConfig:
             raise ConfigError(f"--lr must be a finite positive number, got {self.lr}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be a whole number in [0, 2**32), got {self.seed}")
+        if self.data is None and TASKS[self.task].load is None:
+            raise ConfigError(f"--task {self.task} has no data set of its own: give your training file with --data "
+                              "(and --test-data, --validation-data if you have them)")
         for name in ("validation_data", "test_data"):
             if getattr(self, name) is not None and self.data is None:
                 raise ConfigError(f"--{_option(name)} needs --data (your training file): the task's own data set "

@@ -23,6 +23,7 @@ from rnnlab.data import (
     TextData,
     Transcriptions,
     load_g2p,
+    load_japanese_vowels,
     load_mnist1d,
     load_stress,
     load_ud_ewt,
@@ -30,7 +31,7 @@ from rnnlab.data import (
 )
 from rnnlab.data.subsets import split_items
 from rnnlab.tasks.base import Task
-from rnnlab.tasks.classification import SignalTask, TextTask
+from rnnlab.tasks.classification import SeriesTask, SignalTask, TextTask
 from rnnlab.tasks.generation import GenerationTask
 from rnnlab.tasks.tagging import TaggingTask
 from rnnlab.tasks.transcription import TranscriptionTask
@@ -42,15 +43,18 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TaskSpec:
     """One task: its ``family`` (a :class:`Task` subclass), the ``load`` function of its embedded data
-    set, and its ``defaults`` (option name -> value)."""
+    set (``None``: the task has none, and trains on the user's ``--data``), and its ``defaults`` (option
+    name -> value)."""
 
     family: type[Task]
-    load: Callable[[], Splits]
+    load: Callable[[], Splits] | None
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
 _SIGNAL = dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
                epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1)
+_SERIES = dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2, pooling="meanmax",
+               epochs=100, batch_size=32, lr=3e-3, weight_decay=1e-2, label_smoothing=0.1)
 _G2P = dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
             epochs=12, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
             attention="multiplicative", beam_width=5, precision="bf16", reverse_decoder_size=256,
@@ -61,6 +65,9 @@ TASKS: dict[str, TaskSpec] = {
     "mnist1d": TaskSpec(SignalTask, load_mnist1d, _SIGNAL),
     # the same, every signal's steps shuffled by one fixed permutation
     "mnist1d-shuffled": TaskSpec(SignalTask, partial(load_mnist1d, shuffle_seq=True), _SIGNAL),
+    # many-to-one over time series of any length (.ts files of the UEA/UCR archive with --data)
+    "japanese-vowels": TaskSpec(SeriesTask, load_japanese_vowels, _SERIES),
+    "ts-classify": TaskSpec(SeriesTask, None, _SERIES),
     # many-to-one over characters (TSV files with --data)
     "word-language": TaskSpec(TextTask, load_word_language, dict(
         cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2, pooling="meanmax", epochs=12,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from rnnlab.data import DataError, read_npz
+from rnnlab.data import DataError
 from rnnlab.data.conllu_files import check_sentence, read_conllu_sentences
 from rnnlab.data.limits import MAX_TEXT_CHARS, check_length
 from rnnlab.data.pronunciations import check_word
@@ -63,8 +63,9 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
         items = [_text(where, item) for where, item in _items(inputs, file)]
         names = items
     elif file is not None:
-        signals = read_npz(file, labels_required=False).x
-        items, names = list(signals), [f"{file.name}[{k}]" for k in range(len(signals))]
+        data = task.read_file(file, labels_required=False)
+        steps = [data.x.shape[1]] * len(data) if data.lengths is None else data.lengths.tolist()
+        items, names = [x[:n] for x, n in zip(data.x, steps)], [f"{file.name}[{k}]" for k in range(len(data))]
     else:
         items, names = [_signal(f"predict: item {k}", text) for k, text in enumerate(inputs, start=1)], inputs
     results = task.top_k(model, items, top_k, device)
@@ -110,12 +111,16 @@ def _text(where: str, item: str) -> str:
 
 
 def _signal(where: str, text: str) -> Tensor:
-    """A signal given as comma-separated numbers, as ``(T, 1)``, after the checks of a file's signals."""
+    """A signal given as comma-separated numbers, as ``(T, 1)``; several channels separated by ``:`` (as in a
+    ``.ts`` file's case: ``1,2,3:4,5,6``), as ``(T, F)``; after the checks of a file's signals."""
     try:
-        values = np.array([float(v) for v in text.split(",")], dtype=np.float64)
+        channels = [np.array([float(v) for v in channel.split(",")], dtype=np.float64) for channel in text.split(":")]
     except ValueError:
-        raise DataError(f"{where}: a signal is comma-separated numbers, got {text[:40]!r}") from None
-    return check_signals(where, values[None, :])[0]
+        raise DataError(f"{where}: a signal is comma-separated numbers (channels separated by ':'), "
+                        f"got {text[:40]!r}") from None
+    if len({len(c) for c in channels}) > 1:
+        raise DataError(f"{where}: its channels have different lengths ({', '.join(str(len(c)) for c in channels)})")
+    return check_signals(where, np.stack(channels, axis=-1)[None])[0]
 
 
 def _minimal_conllu(words: list[str], tags: list[str]) -> str:

@@ -132,7 +132,8 @@ def bench_train(tasks: tuple[str, ...] = ("upos", "g2p", "mnist1d"), processes: 
 
 @bench_app.command(name="order")
 def bench_order(out_dir: Path | None = None, quick: bool = False, seed: int = 0) -> None:
-    """Order is the point: recurrent vs order-blind models, on MNIST-1D in order and shuffled, and on words.
+    """Order is the point: recurrent vs order-blind models, on MNIST-1D and Japanese Vowels in order and shuffled,
+    and on words.
 
     Prints the table of test accuracies and saves it as order.json and order.png.
 

@@ -56,18 +56,31 @@ def default_japanese_vowels_root() -> Path:
     return repository.parent / "shared" / "data" / "japanese-vowels"
 
 
-def load_japanese_vowels(root: Path | str | None = None) -> Splits:
+def load_japanese_vowels(root: Path | str | None = None, shuffle_frames: bool = False) -> Splits:
     """Japanese Vowels (Kudo et al. 1999; UCI, CC BY 4.0): which of 9 speakers uttered /ae/, from 12 LPC
     cepstrum channels per frame, 7-29 frames, as ``Splits`` of :class:`SignalData` with lengths.  The
     official split: 270 training and 370 test utterances; the validation split is 3 utterances per speaker
-    held out of the training part (seeded, the same every time)."""
+    held out of the training part (seeded, the same every time).  ``shuffle_frames``: each utterance's
+    frames in a random order of its own (:func:`shuffled_frames`), for the "order is the point" comparison."""
     root = Path(root) if root is not None else default_japanese_vowels_root()
     if not root.is_dir():
         raise DataError(f"{root}: Japanese Vowels not found (pass root= or set ${JAPANESE_VOWELS_ENV} to the "
                         f"folder that holds {JAPANESE_VOWELS_FILES['train']})")
     train, test = (read_ts(root / name) for name in JAPANESE_VOWELS_FILES.values())
     train, validation = split_items(train, [0.9, 0.1], seed=0)
-    return Splits(train, validation, test)
+    splits = Splits(train, validation, test)
+    return Splits(*(shuffled_frames(part, seed) for seed, part in enumerate(splits))) if shuffle_frames else splits
+
+
+def shuffled_frames(data: SignalData, seed: int = 0) -> SignalData:
+    """``data`` with each sequence's real steps in a random order of its own (seeded: the same every time),
+    padding left at the end: what a model can learn from the frames alone, without their order."""
+    generator = torch.Generator().manual_seed(seed)
+    x = data.x.clone()
+    lengths = data.lengths if data.lengths is not None else torch.full((len(data),), data.x.shape[1])
+    for k, n in enumerate(lengths.tolist()):
+        x[k, :n] = x[k, torch.randperm(n, generator=generator)]
+    return SignalData(x, data.y, data.classes, data.lengths)
 
 
 def read_ts(path: Path | str, labels_required: bool = True) -> SignalData:

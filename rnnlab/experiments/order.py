@@ -18,8 +18,11 @@ ORDER_GRID = (
     ("mnist1d", ("recurrent", "mlp")),
     ("mnist1d-shuffled", ("recurrent", "mlp")),
     ("word-language", ("recurrent", "bag-of-chars", "char-ngram")),
+    ("japanese-vowels", ("recurrent", "bag-of-frames")),
+    ("japanese-vowels-shuffled", ("recurrent", "bag-of-frames")),
 )
-QUICK_EPOCHS = {"mnist1d": 8, "mnist1d-shuffled": 8, "word-language": 2}
+QUICK_EPOCHS = {"mnist1d": 8, "mnist1d-shuffled": 8, "word-language": 2, "japanese-vowels": 10,
+                "japanese-vowels-shuffled": 10}
 
 
 def bench_order(out_dir: Path | None = None, quick: bool = False, seed: int = 0) -> list[dict]:
@@ -45,8 +48,9 @@ def bench_order(out_dir: Path | None = None, quick: bool = False, seed: int = 0)
 
 
 def order_table(rows: list[dict]) -> str:
-    lines = [f"{'data':18s} {'model':14s} {'test accuracy':>13s} {'time':>8s}"]
-    lines += [f"{r['data']:18s} {r['model']:14s} {r['test_accuracy']:13.4f} {r['seconds']:7.0f}s" for r in rows]
+    width = max(18, *(len(r["data"]) for r in rows))
+    lines = [f"{'data':{width}s} {'model':14s} {'test accuracy':>13s} {'time':>8s}"]
+    lines += [f"{r['data']:{width}s} {r['model']:14s} {r['test_accuracy']:13.4f} {r['seconds']:7.0f}s" for r in rows]
     return "\n".join(lines)
 
 

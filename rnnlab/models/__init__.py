@@ -6,7 +6,7 @@
   decodes with several of them as one.
 * :class:`SequenceTagger` (many-to-many, synchronous): a sentence -> one tag per word, from word
   and character embeddings; with :func:`masked_cross_entropy`.
-* Baselines with no sense of order, or only a local one: :class:`SignalMLP`,
+* Baselines with no sense of order, or only a local one: :class:`SignalMLP`, :class:`BagOfFrames`,
   :class:`BagOfCharacters`, :class:`CharNgramModel`.
 
 :func:`recurrent_layer` builds the recurrent encoder of every model from a cell name in :data:`CELLS`
@@ -16,7 +16,7 @@ decoding, sampling and beam search over any step function.
 Imports :mod:`rnnlab.nn` and :mod:`rnnlab.data` only.
 """
 
-from rnnlab.models.baselines import BagOfCharacters, CharNgramModel, SignalMLP
+from rnnlab.models.baselines import BagOfCharacters, BagOfFrames, CharNgramModel, SignalMLP
 from rnnlab.models.cells import CELLS, decoder_cell, recurrent_layer, regularise_layers
 from rnnlab.models.classifier import POOLINGS, SequenceClassifier
 from rnnlab.models.generator import ConditionalGenerator
@@ -29,5 +29,5 @@ __all__ = [
     "SequenceClassifier", "POOLINGS",
     "SequenceTagger", "masked_cross_entropy",
     "ConditionalGenerator", "Seq2Seq", "Ensemble",
-    "SignalMLP", "BagOfCharacters", "CharNgramModel",
+    "SignalMLP", "BagOfFrames", "BagOfCharacters", "CharNgramModel",
 ]

@@ -1,6 +1,8 @@
 """Feed-forward baselines that see no order, or only local order, for the "order is the point" comparison.
 
 * :class:`SignalMLP`: the flattened raw signal into an MLP; it has no notion of time or of neighbouring steps.
+* :class:`BagOfFrames`: every step (frame) through the same MLP, averaged and maxed over the steps; blind
+  to order, for time series of any length.
 * :class:`BagOfCharacters`: how often each character occurs; blind to order.
 * :class:`CharNgramModel`: averaged embeddings of hashed character 1..n-grams (fastText-style);
   it sees order only within ``n`` characters.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnlab.models.pooling import max_over_time, mean_over_time
 from rnnlab.nn.sequence import length_mask
 
 
@@ -47,6 +50,26 @@ class SignalMLP(nn.Module):
             raise ValueError(f"{type(self).__name__}: input must flatten to input_size={self.input_size} "
                              f"values per sequence (steps * features), got shape {tuple(x.shape)}")
         return self.net(flat)
+
+
+class BagOfFrames(nn.Module):
+    """Each step's features through one MLP, the mean and the maximum over each sequence's real steps, then a
+    linear layer: ``x (B, T, F)``, ``lengths (B,)`` -> logits ``(B, K)``.
+
+    Any permutation of a sequence's real steps gives exactly the same logits: it knows which frames occur,
+    not in which order.
+    """
+
+    def __init__(self, input_size: int, num_classes: int, hidden_size: int = 128, num_layers: int = 2,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.frames = mlp(input_size, hidden_size, num_layers - 1, hidden_size, dropout)
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(2 * hidden_size, num_classes))
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        mask = length_mask(lengths.to(x.device), x.shape[1])
+        frames = self.frames(x)  # (B, T, H)
+        return self.head(torch.cat([mean_over_time(frames, mask), max_over_time(frames, mask)], dim=-1))
 
 
 def character_counts(x: Tensor, lengths: Tensor, vocab_size: int, dtype: torch.dtype) -> Tensor:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.data import DataError, SignalData, TextData, Vocabulary, pad, read_npz, read_ts, read_tsv
-from rnnlab.models import BagOfCharacters, CharNgramModel, SequenceClassifier, SignalMLP
+from rnnlab.models import BagOfCharacters, BagOfFrames, CharNgramModel, SequenceClassifier, SignalMLP
 from rnnlab.tasks.base import ClassifierTask
 
 
@@ -66,7 +66,7 @@ class SeriesTask(SignalTask):
     evaluation and prediction standardise new series the same way.
     """
 
-    kind, read_file, models = "series", staticmethod(read_ts), ("recurrent", "mlp")
+    kind, read_file, models = "series", staticmethod(read_ts), ("recurrent", "bag-of-frames")
 
     def learn(self, train: SignalData) -> dict:
         steps = _lengths(train)
@@ -86,20 +86,18 @@ class SeriesTask(SignalTask):
     def lengths_of(data: SignalData, i: int) -> int:
         return int(_lengths(data)[i])
 
+    def build_model(self) -> nn.Module:
+        if self.config.model == "bag-of-frames":
+            return BagOfFrames(self.input_size, len(self.classes))
+        return super().build_model()
+
     def inputs(self, items: Sequence[Tensor], device: torch.device) -> dict:
-        """Series ``(T_i, F)`` each, of any lengths: standardised and zero-padded (an order-blind MLP reads
-        exactly the training split's longest length, so a longer series is refused)."""
+        """Series ``(T_i, F)`` each, of any lengths: standardised and zero-padded."""
         series = [torch.as_tensor(item, dtype=torch.float32).reshape(len(item), -1) for item in items]
         channels = {s.shape[-1] for s in series} - {self.input_size}
         if channels:
             raise DataError(f"series have {channels.pop()} channels; the model was trained on {self.input_size}")
-        longest = max(len(s) for s in series)
-        if self.config.model == "mlp" and longest > self.steps:
-            raise DataError(f"a series of {longest} steps is longer than the training data's longest "
-                            f"({self.steps}), all the order-blind MLP reads")
         x, lengths = pad([(s - self.mean) / self.std for s in series])
-        if self.config.model == "mlp":
-            x = torch.nn.functional.pad(x, (0, 0, 0, self.steps - x.shape[1]))
         return {"x": x.to(device), "lengths": lengths}
 
     def collate(self, data: SignalData, indices: list[int], device: torch.device) -> dict:

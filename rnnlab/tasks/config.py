@@ -54,10 +54,12 @@ class TrainConfig:
             (generate a word of a given language: the same words, turned around), stress
             (lexical stress of each phoneme, CMUdict), upos (part of speech, UD English EWT), g2p (spelling ->
             phonemes, CMUdict, stress marks removed; g2p-stress: with them), japanese-vowels (which of 9 speakers
-            says /ae/, from 12 LPC cepstrum channels per frame), ts-classify (your own time series: a .ts file of the
+            says /ae/, from 12 LPC cepstrum channels per frame; japanese-vowels-shuffled: each utterance's frames
+            in a fixed random order), ts-classify (your own time series: a .ts file of the
             UEA/UCR archive's format with --data).
         model: recurrent (the task's recurrent model), or an order-blind baseline for comparison: mlp (signals),
-            bag-of-chars or char-ngram (character 1-3-grams; text).
+            bag-of-frames (time series: each frame through an MLP, pooled over time), bag-of-chars or char-ngram
+            (character 1-3-grams; text).
         data: Your own training file, of the task's kind: .npz (mnist1d), .ts (ts-classify, japanese-vowels),
             TSV text<TAB>label (word-language), CoNLL-U (stress, upos). Validation and test are held out of it
             unless given below.

@@ -67,6 +67,8 @@ TASKS: dict[str, TaskSpec] = {
     "mnist1d-shuffled": TaskSpec(SignalTask, partial(load_mnist1d, shuffle_seq=True), _SIGNAL),
     # many-to-one over time series of any length (.ts files of the UEA/UCR archive with --data)
     "japanese-vowels": TaskSpec(SeriesTask, load_japanese_vowels, _SERIES),
+    # the same, each utterance's frames in a random order of its own
+    "japanese-vowels-shuffled": TaskSpec(SeriesTask, partial(load_japanese_vowels, shuffle_frames=True), _SERIES),
     "ts-classify": TaskSpec(SeriesTask, None, _SERIES),
     # many-to-one over characters (TSV files with --data)
     "word-language": TaskSpec(TextTask, load_word_language, dict(

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from rnnlab import cli
-from rnnlab.data import read_ts
+from rnnlab.data import load_japanese_vowels, read_ts
+from rnnlab.data.ts_files import shuffled_frames
+from rnnlab.models import BagOfFrames
 from rnnlab.tasks import TrainConfig, make_task
 from rnnlab.training import load_run
 
@@ -101,3 +103,34 @@ def test_ts_classify_needs_a_file_and_refuses_a_mismatched_one(tmp_path, capsys)
     with pytest.raises(SystemExit):
         cli.main(["predict", str(run_dir), "1,2,3"])
     assert "series have 1 channels; the model was trained on 2" in capsys.readouterr().err
+
+
+def test_bag_of_frames_is_blind_to_order_and_trains_on_a_users_files(tmp_path):
+    torch.manual_seed(0)
+    model = BagOfFrames(3, 4).eval()
+    x, lengths = torch.randn(2, 6, 3), torch.tensor([6, 4])
+    permuted = x.clone()
+    permuted[0] = x[0, torch.randperm(6)]
+    permuted[1, :4] = x[1, torch.randperm(4)]
+    permuted[1, 4:] = 99.0  # padding is never read
+    torch.testing.assert_close(model(permuted, lengths), model(x, lengths))
+    run_dir = tmp_path / "run"
+    cli.main(["train", "--task", "ts-classify", "--model", "bag-of-frames", "--epochs", "2", *TINY[4:],
+              "--data", str(write_series(tmp_path / "train.ts", 60, seed=3)), "--run-dir", str(run_dir)])
+    assert json.loads((run_dir / "test_metrics.json").read_text())["total"] > 0
+
+
+def test_shuffled_frames_keep_each_series_frames_and_length_but_not_their_order():
+    test = load_japanese_vowels().test
+    shuffled = shuffled_frames(test, seed=2)
+    assert torch.equal(shuffled.lengths, test.lengths) and torch.equal(shuffled.y, test.y)
+    moved = 0
+    for k, n in enumerate(test.lengths.tolist()):
+        original, mixed = test.x[k, :n], shuffled.x[k, :n]
+        assert torch.equal(original[original[:, 0].argsort()], mixed[mixed[:, 0].argsort()])
+        moved += int(not torch.equal(original, mixed))
+        assert torch.all(shuffled.x[k, n:] == 0)
+    assert moved == len(test)
+    assert torch.equal(shuffled_frames(test, seed=2).x, shuffled.x)  # the same order every time
+    shuffled_splits = load_japanese_vowels(shuffle_frames=True)
+    assert not torch.equal(shuffled_splits.test.x, test.x)

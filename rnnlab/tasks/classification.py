@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from rnnlab.data import DataError, SignalData, TextData, Vocabulary, pad, read_npz, read_ts, read_tsv
 from rnnlab.models import BagOfCharacters, BagOfFrames, CharNgramModel, SequenceClassifier, SignalMLP
+from rnnlab.nn.sequence import length_mask
 from rnnlab.tasks.base import ClassifierTask
 
 
@@ -99,6 +100,14 @@ class SeriesTask(SignalTask):
             raise DataError(f"series have {channels.pop()} channels; the model was trained on {self.input_size}")
         x, lengths = pad([(s - self.mean) / self.std for s in series])
         return {"x": x.to(device), "lengths": lengths}
+
+    def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
+        """The classifier's loss, on series jittered by ``--input-noise`` in training (padding stays zero)."""
+        noise = self.config.input_noise or 0.0
+        if noise and model.training:
+            real = length_mask(batch["lengths"].to(batch["x"].device), batch["x"].shape[1]).unsqueeze(-1)
+            batch = {**batch, "x": batch["x"] + noise * torch.randn_like(batch["x"]) * real}
+        return super().loss(model, batch)
 
     def collate(self, data: SignalData, indices: list[int], device: torch.device) -> dict:
         steps = _lengths(data)

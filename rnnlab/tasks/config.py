@@ -105,6 +105,9 @@ class TrainConfig:
             without input feeding (Wu et al. 2016; G2P's default: 2).
         reverse_decoder_layers: G2P: layers of the right-to-left decoder, stacked the same way (G2P's default: 2).
         beam_width: G2P: beam search width for the test metrics and predictions (1: greedy decoding).
+        input_noise: Time series: in training, Gaussian noise of this standard deviation (in units of each channel's
+            standard deviation) added to every real step of the standardised series, a fresh draw per batch
+            (jitter augmentation; 0: off).
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
             to tag words it has never seen.
@@ -151,6 +154,7 @@ class TrainConfig:
     reverse_decoder_size: Annotated[int | None, TaskDefault] = None
     decoder_layers: Annotated[int | None, TaskDefault] = None
     reverse_decoder_layers: Annotated[int | None, TaskDefault] = None
+    input_noise: Annotated[float | None, TaskDefault] = None
     word_dropout: Annotated[float | None, TaskDefault] = None
     ema: float = 0.0
     clip: float = 1.0
@@ -183,7 +187,7 @@ class TrainConfig:
         for name in ("dropout", "ema", "warmup", "ctc_weight", "label_smoothing", "recurrent_dropout", "zoneout",
                      "weight_drop"):
             in_unit_interval(name, getattr(self, name))
-        for name in ("weight_decay", "word_dropout", "clip"):
+        for name in ("weight_decay", "word_dropout", "clip", "input_noise"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"--{_option(name)} must be a finite number, 0 or more, got {value}")
@@ -208,6 +212,8 @@ class TrainConfig:
                                   f"not task {self.task}")
         if self.model not in task_family.models:
             raise ConfigError(f"--model {self.model} does not fit task {self.task}; choose one of {task_family.models}")
+        if self.input_noise and task_family.kind != "series":
+            raise ConfigError(f"--input-noise jitters time series; task {self.task} has none")
         for name in ("recurrent_dropout", "zoneout", "weight_drop"):
             if getattr(self, name) and self.model != "recurrent":
                 raise ConfigError(f"--{_option(name)} regularises recurrent layers; --model {self.model} has none")

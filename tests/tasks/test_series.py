@@ -134,3 +134,23 @@ def test_shuffled_frames_keep_each_series_frames_and_length_but_not_their_order(
     assert torch.equal(shuffled_frames(test, seed=2).x, shuffled.x)  # the same order every time
     shuffled_splits = load_japanese_vowels(shuffle_frames=True)
     assert not torch.equal(shuffled_splits.test.x, test.x)
+
+
+def test_input_noise_jitters_real_steps_in_training_only_and_only_for_time_series(tmp_path, monkeypatch, capsys):
+    train_file = write_series(tmp_path / "train.ts", 30, seed=4)
+    task = make_task(TrainConfig(task="ts-classify", data=train_file, input_noise=0.5, run_dir=tmp_path / "r",
+                                 hidden_size=8, num_layers=1).resolved())
+    model = task.create_model()
+    seen = []
+    monkeypatch.setattr(task, "logits", lambda m, batch: seen.append(batch["x"]) or m(batch["x"], batch["lengths"]))
+    batch = task.collate(task.splits.train, list(range(10)), torch.device("cpu"))
+    task.loss(model.train(), batch)
+    task.loss(model.eval(), batch)
+    jittered, clean = seen
+    real = torch.arange(batch["x"].shape[1]) < batch["lengths"][:, None]
+    difference = (jittered - batch["x"])[real]
+    assert torch.equal(clean, batch["x"]) and torch.all((jittered - batch["x"])[~real] == 0)
+    assert 0.4 < float(difference.std()) < 0.6  # about 500 draws: 6 standard errors
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--task", "word-language", "--input-noise", "0.1", "--run-dir", str(tmp_path / "w")])
+    assert "--input-noise jitters time series; task word-language has none" in capsys.readouterr().err

@@ -164,11 +164,13 @@ def parse_cell(spec: str) -> tuple[str, dict[str, float]]:
 
 
 def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
-                    dropout: float = 0.0, batch_first: bool = True, timescale: int | None = None) -> Recurrent:
+                    dropout: float = 0.0, batch_first: bool = True, timescale: int | None = None,
+                    merge_mode: str = "concat") -> Recurrent:
     """The rnnlab layer for ``cell`` (a key of :data:`CELLS`, or a spec with regularisers as
     ``"lstm:zoneout=0.1"``: :func:`parse_cell`): stacked ``num_layers`` deep, ``dropout`` between layers,
     input and output ``(B, T, features)`` unless ``batch_first=False``; a cell initialised for a time
-    scale (lstm-chrono, janet, indrnn) is made for ``timescale`` steps (default :data:`DEFAULT_TIMESCALE`).
+    scale (lstm-chrono, janet, indrnn) is made for ``timescale`` steps (default :data:`DEFAULT_TIMESCALE`);
+    a bidirectional layer's directions joined by ``merge_mode`` (:class:`~rnnlab.nn.layers.Recurrent`).
 
     Raises:
         ValueError: ``cell`` is not a known name or a valid spec; the message lists the known names.
@@ -176,6 +178,8 @@ def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: in
     name, regularisers = parse_cell(cell)
     recipe = CELLS[name]
     options = {"timescale": timescale} if isinstance(recipe, CellRecipe) else {}
+    if merge_mode != "concat":
+        options["merge_mode"] = merge_mode
     layer = recipe(input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
                    bidirectional=bidirectional, **options)
     return layer.regularise(**regularisers) if regularisers else layer

@@ -43,6 +43,8 @@ class SequenceClassifier(nn.Module):
             * ``"meanmax"``: both concatenated, ``(B, 2*D*H)``;
             * ``"attention"``: a learned softmax-weighted average, ``(B, D*H)``
               (:class:`~rnnlab.models.pooling.AttentionPooling`).
+        merge_mode: how a bidirectional encoder joins its directions (``"concat"``; ``"sum"``, ``"mul"``,
+            ``"ave"``: ``H`` features in place of ``D*H`` above, the final states merged the same way).
 
     Forward: ``model(x, lengths) -> logits (B, K)`` with ``lengths (B,)`` integers in ``1..T``.
     Padding (steps at and after ``lengths``) does not change the logits.
@@ -50,7 +52,8 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, num_classes: int, *, input_size: int | None = None, vocab_size: int | None = None,
                  embedding_size: int | None = None, cell: str = "gru", hidden_size: int = 128, num_layers: int = 2,
-                 bidirectional: bool = True, dropout: float = 0.0, pooling: str = "meanmax") -> None:
+                 bidirectional: bool = True, dropout: float = 0.0, pooling: str = "meanmax",
+                 merge_mode: str = "concat") -> None:
         super().__init__()
         name = type(self).__name__
         if pooling not in POOLINGS:
@@ -65,8 +68,9 @@ class SequenceClassifier(nn.Module):
         self.pooling = pooling
         self.embedding = None if vocab_size is None else nn.Embedding(vocab_size, embedding_size, padding_idx=0)
         self.encoder = recurrent_layer(cell, input_size if input_size is not None else embedding_size, hidden_size,
-                                       num_layers, bidirectional, dropout if num_layers > 1 else 0.0)
-        size = hidden_size * self.encoder.num_directions
+                                       num_layers, bidirectional, dropout if num_layers > 1 else 0.0,
+                                       merge_mode=merge_mode)
+        size = self.encoder.output_size
         self.attention = AttentionPooling(size) if pooling == "attention" else None
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * size if pooling == "meanmax" else size, num_classes)
@@ -82,7 +86,7 @@ class SequenceClassifier(nn.Module):
     def summarise(self, outputs: Tensor, h_n, mask: Tensor) -> Tensor:
         """The pooled summary of ``outputs (B, T, D*H)`` over ``mask (B, T)``: ``(B, D*H)`` (``2*D*H`` for meanmax)."""
         if self.pooling == "last":
-            return top_layer_state(h_n, self.encoder.num_directions)
+            return top_layer_state(h_n, self.encoder.num_directions, self.encoder.merge_mode)
         if self.pooling == "mean":
             return mean_over_time(outputs, mask)
         if self.pooling == "max":

@@ -70,6 +70,8 @@ class SequenceTagger(nn.Module):
             ``word_counts``, ``alpha / (alpha + count)`` (Kiperwasser & Goldberg 2016): rare words, which
             resemble the unseen ones, are dropped often and frequent ones almost never.
         word_counts: ``(V,)`` how often each word id occurs in the training data (PAD and UNK: anything).
+        merge_mode: how the bidirectional word-level encoder joins its directions (``"concat"``: ``2H``
+            features; ``"sum"``, ``"mul"``, ``"ave"``: ``H``).
 
     Forward: ``model(words (B, T), chars (B, T, C), lengths (B,)) -> logits (B, T, K)``.  Logits at
     padding steps are meaningless, and padding does not change those of real steps.
@@ -78,7 +80,8 @@ class SequenceTagger(nn.Module):
     def __init__(self, word_vocab_size: int, char_vocab_size: int, num_tags: int, *, word_embedding_size: int = 100,
                  char_embedding_size: int = 32, char_hidden_size: int = 64, cell: str = "lstm",
                  hidden_size: int = 200, num_layers: int = 2, bidirectional: bool = True, dropout: float = 0.33,
-                 word_dropout: float = 0.0, word_counts: Sequence[int] | Tensor | None = None) -> None:
+                 word_dropout: float = 0.0, word_counts: Sequence[int] | Tensor | None = None,
+                 merge_mode: str = "concat") -> None:
         super().__init__()
         if not 0 <= word_dropout <= 1:
             raise ValueError(f"{type(self).__name__}: word_dropout must be in [0, 1], got {word_dropout!r}")
@@ -87,9 +90,10 @@ class SequenceTagger(nn.Module):
         self.word_embedding = nn.Embedding(word_vocab_size, word_embedding_size, padding_idx=PAD)
         self.char_encoder = CharEncoder(char_vocab_size, char_embedding_size, char_hidden_size, cell)
         self.encoder = recurrent_layer(cell, word_embedding_size + self.char_encoder.output_size, hidden_size,
-                                       num_layers, bidirectional, dropout if num_layers > 1 else 0.0)
+                                       num_layers, bidirectional, dropout if num_layers > 1 else 0.0,
+                                       merge_mode=merge_mode)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * self.encoder.num_directions, num_tags)
+        self.head = nn.Linear(self.encoder.output_size, num_tags)
 
     def forward(self, words: Tensor, chars: Tensor, lengths: Tensor) -> Tensor:
         """``words (B, T)``, ``chars (B, T, C)``, ``lengths (B,)`` -> logits ``(B, T, K)``."""

@@ -222,6 +222,11 @@ class Recurrent(nn.Module):
         return 2 if self.bidirectional else 1
 
     @property
+    def output_size(self) -> int:
+        """Features of each output step: ``D * H`` (``H`` when ``merge_mode`` merges the directions)."""
+        return self.state_sizes[0] * (1 if self.merge_mode != "concat" else self.num_directions)
+
+    @property
     def state_sizes(self) -> tuple[int, ...]:
         """Feature size of each state tensor (for an LSTM with projection: ``(proj_size, hidden_size)``)."""
         return self._cells[0].state_sizes
@@ -285,8 +290,7 @@ class Recurrent(nn.Module):
         else:
             output, final, traces = self._run_padded(input, hx, lengths, engine, trace)
         h_n = final[0] if len(final) == 1 else final
-        if self.merge_mode != "concat":
-            output = _merged(output, self.merge_mode)
+        output = merge_directions(output, self.merge_mode)
         return output, h_n, traces
 
     def _run_packed(self, packed: PackedSequence, hx, engine: str, trace: bool):
@@ -517,10 +521,13 @@ MERGE_MODES = ("concat", "sum", "mul", "ave")
 (torch.nn's ``(..., 2H)``), or element-wise sum, product or mean ``(..., H)``."""
 
 
-def _merged(output: Tensor | PackedSequence, mode: str) -> Tensor | PackedSequence:
-    """The last layer's output ``(..., 2H)`` (forward, then backward) merged by ``mode`` into ``(..., H)``."""
+def merge_directions(output: Tensor | PackedSequence, mode: str) -> Tensor | PackedSequence:
+    """Both directions' features ``(..., 2H)`` (forward, then backward) merged by ``mode`` (one of
+    :data:`MERGE_MODES`) into ``(..., H)``; ``"concat"`` leaves them as they are."""
+    if mode == "concat":
+        return output
     if isinstance(output, PackedSequence):
-        return output._replace(data=_merged(output.data, mode))
+        return output._replace(data=merge_directions(output.data, mode))
     forward, backward = output.chunk(2, dim=-1)
     if mode == "sum":
         return forward + backward

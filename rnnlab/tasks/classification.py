@@ -34,7 +34,8 @@ class SignalTask(ClassifierTask):
             return SignalMLP(self.steps * self.input_size, len(self.classes))
         return SequenceClassifier(len(self.classes), input_size=self.input_size, cell=c.cell,
                                   hidden_size=c.hidden_size, num_layers=c.num_layers,
-                                  bidirectional=c.bidirectional, dropout=c.dropout, pooling=c.pooling)
+                                  bidirectional=c.bidirectional, dropout=c.dropout, pooling=c.pooling,
+                                  merge_mode=c.merge_mode)
 
     def inputs(self, items: Sequence[Tensor], device: torch.device) -> dict:
         """Signals ``(T, F)`` each, all of one length."""
@@ -145,7 +146,8 @@ class TextTask(ClassifierTask):
             return CharNgramModel(len(self.chars), len(self.classes))
         return SequenceClassifier(len(self.classes), vocab_size=len(self.chars), embedding_size=32, cell=c.cell,
                                   hidden_size=c.hidden_size, num_layers=c.num_layers,
-                                  bidirectional=c.bidirectional, dropout=c.dropout, pooling=c.pooling)
+                                  bidirectional=c.bidirectional, dropout=c.dropout, pooling=c.pooling,
+                                  merge_mode=c.merge_mode)
 
     @staticmethod
     def labels_of(data: TextData) -> set[str]:

@@ -74,6 +74,8 @@ class TrainConfig:
         num_layers: Stacked recurrent layers.
         bidirectional: Read the sequence in both directions.
         dropout: Dropout between layers and on the summary/embeddings.
+        merge_mode: How a bidirectional encoder joins its two directions: concat (side by side, 2H features),
+            or sum, mul, ave (element-wise, H features); classifiers and taggers.
         recurrent_dropout: Variational dropout of the recurrent state (Gal & Ghahramani 2016): in training,
             one mask per sequence, the same at every step, on each recurrent layer's previous output where it
             enters the recurrent matrices (0: off). Trains through the unrolled engine (slower than the fused one).
@@ -137,6 +139,7 @@ class TrainConfig:
     num_layers: Annotated[int | None, TaskDefault] = None
     bidirectional: Annotated[bool | None, TaskDefault] = None
     dropout: Annotated[float | None, TaskDefault] = None
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
     recurrent_dropout: float = 0.0
     zoneout: float = 0.0
     weight_drop: float = 0.0
@@ -212,6 +215,12 @@ class TrainConfig:
                                   f"not task {self.task}")
         if self.model not in task_family.models:
             raise ConfigError(f"--model {self.model} does not fit task {self.task}; choose one of {task_family.models}")
+        if self.merge_mode != "concat":
+            if task_family.kind not in ("signal", "series", "text", "tagging"):
+                raise ConfigError(f"--merge-mode is for classifiers and taggers, not task {self.task}")
+            if self.bidirectional is False:
+                raise ConfigError(f"--merge-mode {self.merge_mode} merges the two directions of a bidirectional "
+                                  "encoder; add --bidirectional True")
         if self.input_noise and task_family.kind != "series":
             raise ConfigError(f"--input-noise jitters time series; task {self.task} has none")
         for name in ("recurrent_dropout", "zoneout", "weight_drop"):

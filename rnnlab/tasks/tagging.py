@@ -50,7 +50,7 @@ class TaggingTask(Task):
     def build_model(self) -> nn.Module:
         c = self.config
         return SequenceTagger(len(self.words), len(self.chars), len(self.tags), cell=c.cell, hidden_size=c.hidden_size,
-                              num_layers=c.num_layers,
+                              num_layers=c.num_layers, bidirectional=c.bidirectional, merge_mode=c.merge_mode,
                               dropout=c.dropout, word_dropout=c.word_dropout or 0.0, word_counts=self.word_counts)
 
     def encode(self, sentences: Sequence[Sequence[str]], device: torch.device) -> dict:

@@ -116,6 +116,28 @@ def test_recurrent_regularisers_train_from_the_command_line_and_the_saved_run_ke
     assert f"{test['accuracy']:.4f}" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("kind", ["text", "tagging"])
+def test_merge_mode_joins_the_encoders_directions_from_the_command_line(kind, tmp_path, request):
+    task, fixture = CASES[kind]
+    run_dir = tmp_path / "run"
+    cli.main(["train", "--task", task, "--data", str(request.getfixturevalue(fixture)), "--merge-mode", "ave",
+              "--bidirectional", "True", "--pooling", "last", "--epochs", "2", "--hidden-size", "16",
+              "--batch-size", "32", "--run-dir", str(run_dir)])
+    _, _, model = load_run(run_dir, device="cpu")
+    assert model.encoder.merge_mode == "ave" and model.encoder.output_size == 16
+    head = model.head if isinstance(model.head, torch.nn.Linear) else model.head[-1]
+    assert head.in_features == 16
+
+
+def test_merge_mode_needs_a_bidirectional_classifier_or_tagger(text_file, tmp_path, capsys):
+    for options, message in ((["--task", "word-language", "--bidirectional", "False"], "add --bidirectional True"),
+                             (["--task", "word-generation"], "--merge-mode is for classifiers and taggers")):
+        with pytest.raises(SystemExit):
+            cli.main(["train", *options, "--data", str(text_file), "--merge-mode", "sum",
+                      "--run-dir", str(tmp_path / "x")])
+        assert message in capsys.readouterr().err
+
+
 def test_a_regulariser_the_model_cannot_take_is_refused_by_name(text_file, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["train", "--task", "word-language", "--data", str(text_file), "--cell", "minlstm",

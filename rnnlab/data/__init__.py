@@ -7,9 +7,11 @@ Loaders return :class:`Splits` (train, validation, test) of plain containers:
 - :func:`load_stress` -> :class:`TaggedData` (phoneme -> stress, CMUdict)
 - :func:`load_ud_ewt` -> :class:`TaggedData` (word -> UPOS, UD English EWT)
 - :func:`load_g2p` -> :class:`Transcriptions` (spelling -> pronunciations, CMUdict)
+- :func:`load_japanese_vowels` -> :class:`SignalData` with lengths (speaker <- LPC cepstra, UCI)
 
 and users' own files read into the same containers: :func:`read_npz`, :func:`read_tsv`,
-:func:`read_conllu`, :func:`read_lexicon`.  Every bad input raises :class:`DataError`.
+:func:`read_conllu`, :func:`read_lexicon`, :func:`read_ts` (the UEA/UCR archive's ``.ts``).
+:func:`adding_problem` and :func:`moving_squares` generate synthetic tasks with known answers.  Every bad input raises :class:`DataError`.
 
 Also :mod:`~rnnlab.data.subsets` (seeded held-out parts) and :mod:`~rnnlab.data.sharding` (each
 process's share of a batch under ``torchrun``).  Imports nothing of rnnlab but its errors.

@@ -230,10 +230,13 @@ class ConvLSTM2d(nn.Module):
         return tuple(hx)
 
     def extra_repr(self) -> str:
-        cell = self.cells[0]
-        text = f"{self.in_channels}, {self.hidden_channels}, kernel_size={cell.kernel_size}"
-        for option in ("num_layers", "batch_first", "bidirectional", "dropout", "zoneout", "recurrent_dropout"):
-            value, default = getattr(self, option), {"num_layers": 1}.get(option, False)
-            if value != default and value != 0.0:
-                text += f", {option}={value}"
+        text = f"{self.in_channels}, {self.hidden_channels}, kernel_size={self.cells[0].kernel_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        for flag in ("batch_first", "bidirectional"):
+            if getattr(self, flag):
+                text += f", {flag}=True"
+        for option in ("dropout", "zoneout", "recurrent_dropout"):
+            if getattr(self, option):
+                text += f", {option}={getattr(self, option)}"
         return text

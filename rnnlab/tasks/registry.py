@@ -53,8 +53,8 @@ class TaskSpec:
 
 _SIGNAL = dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
                epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1)
-_SERIES = dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2, pooling="meanmax",
-               epochs=100, batch_size=32, lr=3e-3, weight_decay=1e-2, label_smoothing=0.1)
+_SERIES = dict(cell="gru-ln", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2, pooling="meanmax",
+               epochs=100, batch_size=32, lr=3e-3, weight_decay=1e-2, label_smoothing=0.1, input_noise=0.2)
 _G2P = dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
             epochs=12, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
             attention="multiplicative", beam_width=5, precision="bf16", reverse_decoder_size=256,

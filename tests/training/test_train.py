@@ -151,6 +151,20 @@ def test_a_regulariser_the_model_cannot_take_is_refused_by_name(text_file, tmp_p
     assert "--zoneout must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("cell", ["lstm-peephole", "lstm-ln", "gru-ln", "mgu"])
+def test_the_cell_variants_train_a_tagger_from_the_command_line(cell, tagged_file, tmp_path):
+    run_dir = tmp_path / "run"
+    cli.main(["train", "--task", "stress", "--data", str(tagged_file), "--cell", cell, "--epochs", "2",
+              "--hidden-size", "16", "--num-layers", "1", "--batch-size", "32", "--lr", "1e-2",
+              "--run-dir", str(run_dir)])
+    records = _metrics(run_dir)
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    _, _, model = load_run(run_dir, device="cpu")
+    assert type(model.encoder.cells()[0]).__name__ == {"lstm-peephole": "PeepholeLSTMCell", "lstm-ln":
+                                                       "LayerNormLSTMCell", "gru-ln": "LayerNormGRUCell",
+                                                       "mgu": "MGUCell"}[cell]
+
+
 def test_resume_drops_log_lines_of_epochs_its_checkpoint_does_not_hold(signal_file, tmp_path):
     run_dir = tmp_path / "run"
     train(TrainConfig(task="mnist1d", data=signal_file, epochs=2, run_dir=run_dir, **TINY), progress_bar=False)

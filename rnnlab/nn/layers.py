@@ -24,6 +24,7 @@ bidirectional), ``I`` input features, ``H`` the cell's output size.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 from collections.abc import Callable
@@ -562,12 +563,29 @@ AUTOCAST_LOWERED = (torch._VF.lstm, torch._VF.rnn_tanh, torch._VF.rnn_relu)
 def call_kernel(kernel: Callable, x: Tensor, *args) -> tuple[Tensor, ...]:
     """``kernel(x, *args)``, one of PyTorch's fused recurrent kernels.
 
+    Under ``torch.compile`` it runs eagerly (a graph break, as torch.nn's recurrent layers get): inductor
+    cannot lower the oneDNN kernel (``aten.mkldnn_rnn_layer``), so compiling through it fails.  The
+    eager wrapper is made on first use, so that importing rnnlab does not import the compiler.
+
     oneDNN has no 16-bit recurrent kernel on a CPU without native bfloat16 (AVX512-BF16 or AMX): there a
     bf16 or fp16 call (under autocast, or with 16-bit tensors) fails inside torch, torch.nn's layers
     included.  It runs in float32 instead, and its results come back in the 16-bit dtype.  Under
     autocast, only the kernels autocast lowers (:data:`AUTOCAST_LOWERED`) come back in 16 bits: a GRU
     stays in float32, as torch.nn's does.
     """
+    if torch.compiler.is_compiling():
+        return _eager_kernel_call()(kernel, x, *args)
+    return _kernel_call(kernel, x, *args)
+
+
+@functools.cache
+def _eager_kernel_call() -> Callable:
+    """:func:`_kernel_call`, never traced by the compiler."""
+    return torch.compiler.disable(_kernel_call)
+
+
+def _kernel_call(kernel: Callable, x: Tensor, *args) -> tuple[Tensor, ...]:
+    """The kernel call of :func:`call_kernel`, with its float32 fallback for 16-bit on CPUs without bf16."""
     lowered = torch.is_autocast_enabled("cpu") and any(kernel is k for k in AUTOCAST_LOWERED)
     low = torch.get_autocast_dtype("cpu") if lowered else x.dtype
     if x.device.type != "cpu" or low not in (torch.bfloat16, torch.float16) or native_cpu_bf16():

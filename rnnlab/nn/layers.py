@@ -24,7 +24,6 @@ bidirectional), ``I`` input features, ``H`` the cell's output size.
 
 from __future__ import annotations
 
-import functools
 import numbers
 import warnings
 from collections.abc import Callable
@@ -578,10 +577,14 @@ def call_kernel(kernel: Callable, x: Tensor, *args) -> tuple[Tensor, ...]:
     return _kernel_call(kernel, x, *args)
 
 
-@functools.cache
+_EAGER_KERNEL_CALL: list[Callable] = []
+
+
 def _eager_kernel_call() -> Callable:
-    """:func:`_kernel_call`, never traced by the compiler."""
-    return torch.compiler.disable(_kernel_call)
+    """:func:`_kernel_call`, never traced by the compiler (made once, on first use)."""
+    if not _EAGER_KERNEL_CALL:
+        _EAGER_KERNEL_CALL.append(torch.compiler.disable(_kernel_call))
+    return _EAGER_KERNEL_CALL[0]
 
 
 def _kernel_call(kernel: Callable, x: Tensor, *args) -> tuple[Tensor, ...]:

@@ -172,7 +172,8 @@ class Recurrent(nn.Module):
     def regularise(self, *, recurrent_dropout: float | None = None, zoneout: float | None = None,
                    weight_drop: float | None = None) -> Recurrent:
         """Set the recurrent regularisers (see the class docstring; ``None`` leaves one as it is), checked:
-        each a probability in ``[0, 1)``, and ``weight_drop`` only on a cell with recurrent matrices."""
+        each a probability in ``[0, 1)``, and ``weight_drop`` and ``recurrent_dropout`` only on a cell with
+        recurrent matrices (not the parallel-scan cells)."""
         name = type(self).__name__
         given = {"recurrent_dropout": recurrent_dropout, "zoneout": zoneout, "weight_drop": weight_drop}
         for arg, value in given.items():
@@ -184,6 +185,10 @@ class Recurrent(nn.Module):
                                                           for flat in self._flat_weights_names):
                 raise ValueError(f"{name}: weight_drop={value} drops recurrent weights (weight_hh_*), and "
                                  f"{type(self._cells[0]).__name__} has none")
+            if arg == "recurrent_dropout" and value and self.scannable:
+                raise ValueError(f"{name}: recurrent_dropout={value} drops h_(t-1) where it enters the recurrent "
+                                 f"matrices, and {type(self._cells[0]).__name__} has none (its state is only "
+                                 "carried, h_t = a_t * h_(t-1) + b_t)")
             setattr(self, arg, float(value))
         return self
 

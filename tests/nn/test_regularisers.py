@@ -176,6 +176,9 @@ def test_bad_values_are_refused_by_name():
         rnnlab.GRU(3, 4, zoneout=-0.1)
     with pytest.raises(ValueError, match="weight_drop=0.2 drops recurrent weights .* MinLSTMCell has none"):
         rnnlab.MinLSTM(3, 4, weight_drop=0.2)
+    with pytest.raises(ValueError, match="recurrent_dropout=0.2 drops h_.t-1. where it enters the recurrent matrices, "
+                                         "and MinGRUCell has none"):
+        rnnlab.MinGRU(3, 4, recurrent_dropout=0.2)
     for bad in (1.0, "0.1", True, float("nan")):
         with pytest.raises(ValueError, match=r"RNN: recurrent_dropout must be a probability in \[0, 1\)"):
             rnnlab.RNN(3, 4, recurrent_dropout=bad)

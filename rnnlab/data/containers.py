@@ -43,6 +43,10 @@ class SignalData:
     def __len__(self) -> int:
         return len(self.y)
 
+    def steps(self) -> torch.Tensor:
+        """Each sequence's own number of steps ``(N,)``: ``lengths``, or ``T`` for every one."""
+        return self.lengths if self.lengths is not None else torch.full((len(self),), self.x.shape[1])
+
 
 @dataclass
 class TextData:

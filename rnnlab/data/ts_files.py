@@ -77,8 +77,7 @@ def shuffled_frames(data: SignalData, seed: int = 0) -> SignalData:
     padding left at the end: what a model can learn from the frames alone, without their order."""
     generator = torch.Generator().manual_seed(seed)
     x = data.x.clone()
-    lengths = data.lengths if data.lengths is not None else torch.full((len(data),), data.x.shape[1])
-    for k, n in enumerate(lengths.tolist()):
+    for k, n in enumerate(data.steps().tolist()):
         x[k, :n] = x[k, torch.randperm(n, generator=generator)]
     return SignalData(x, data.y, data.classes, data.lengths)
 

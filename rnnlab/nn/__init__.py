@@ -3,7 +3,8 @@
 The lowest floor of rnnlab: it imports torch and nothing of rnnlab above it.  Inside, modules
 import only downwards, in this order::
 
-    sequence, cell  <  scan, unroll  <  cells, long_memory, variants  <  layers, convolutional  <  dropout, diagnostics
+    sequence, cell  <  scan, unroll  <  cells, long_memory  <  variants  <  layers, convolutional  <  dropout,
+    diagnostics
 
 * :mod:`~rnnlab.nn.sequence`: masks of real and padded steps, length checks, reversal in time.
 * :mod:`~rnnlab.nn.cell`: the :class:`Cell` protocol (one time step) and the checks of its inputs.

@@ -76,7 +76,7 @@ class Cell(nn.Module):
         ``(state[0] * mask, *state[1:])``, which is exactly that for a cell whose ``state[0]`` enters the
         step through its recurrent matrices only (vanilla, LSTM: its memory ``c`` is not dropped); a cell
         that also carries ``state[0]`` forward itself (a GRU's ``z * h_{t-1}``) overrides it, so the memory
-        it carries is never dropped."""
+        it carries is never dropped (:class:`CarryingCell`)."""
         return self.step(x, (state[0] * mask, *state[1:]))
 
     def initial_state(self, batch_size: int, like: Tensor) -> State:
@@ -112,6 +112,24 @@ class Cell(nn.Module):
         if not batched:
             new_state = tuple(s.squeeze(0) for s in new_state)
         return new_state[0] if len(new_state) == 1 else new_state
+
+
+class CarryingCell(Cell):
+    """A cell whose one-tensor state ``h`` is both read through its recurrent matrices and carried into the
+    next state by the cell itself (the GRU's ``z * h_{t-1}``).  It implements :meth:`carry_step`, and
+    :meth:`step` and :meth:`dropped_step` follow from it: recurrent dropout drops ``h`` where it is read,
+    never the memory that is carried."""
+
+    def carry_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        """One step carrying ``h (B, H)`` and reading ``recurrent`` (``h``, or ``h`` dropped) through the
+        recurrent matrices; returns what :meth:`step` returns."""
+        raise NotImplementedError
+
+    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
+        return self.carry_step(x, state[0], state[0])
+
+    def dropped_step(self, x: Tensor, state: State, mask: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        return self.carry_step(x, state[0], state[0] * mask)
 
 
 def check_dtype_device(owner: str, arg: str, tensor: Tensor, reference: Tensor | None) -> None:

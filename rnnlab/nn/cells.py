@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.nn.cell import Cell, State, uniform_init_
+from rnnlab.nn.cell import CarryingCell, Cell, State, uniform_init_
 from rnnlab.nn.scan import gated_scan, linear_scan
 from rnnlab.nn.sequence import padding_mask, reverse_in_time
 
@@ -129,16 +129,10 @@ class LSTMCell(_StandardCell):
 
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
         h, c = state
-        hidden = c.shape[1]
-        # i and f are adjacent in torch.nn's gate order: one sigmoid serves both.
-        i_f, g, o = torch.addmm(x, h, self.weight_hh.t()).split([2 * hidden, hidden, hidden], dim=1)
-        i, f = torch.sigmoid(i_f).chunk(2, dim=1)
-        g, o = torch.tanh(g), torch.sigmoid(o)
-        c = torch.addcmul(f * c, i, g)  # f * c + i * g
-        h = o * torch.tanh(c)
+        (h, c), gates = lstm_update(torch.addmm(x, h, self.weight_hh.t()), c)
         if self.proj_size:
             h = h @ self.weight_hr.t()
-        return (h, c), (i, f, g, o)
+        return (h, c), gates
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -147,7 +141,7 @@ class LSTMCell(_StandardCell):
         return text
 
 
-class GRUCell(_StandardCell):
+class GRUCell(_StandardCell, CarryingCell):
     r"""Gated recurrent unit, drop-in for ``torch.nn.GRUCell`` (gate order r, z, n as torch.nn).
 
     .. math::
@@ -170,20 +164,8 @@ class GRUCell(_StandardCell):
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight_ih, self.bias_ih)
 
-    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
-        return self._gru_step(x, state[0], state[0])
-
-    def dropped_step(self, x: Tensor, state: State, mask: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        return self._gru_step(x, state[0], state[0] * mask)
-
-    def _gru_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        """A step carrying ``h`` and reading ``recurrent`` (``h``, or ``h`` dropped) through ``W_hh``."""
-        hh = F.linear(recurrent, self.weight_hh, self.bias_hh)
-        hidden = h.shape[1]
-        r, z = torch.sigmoid(x[:, : 2 * hidden] + hh[:, : 2 * hidden]).chunk(2, dim=1)
-        n = torch.tanh(x[:, 2 * hidden :] + r * hh[:, 2 * hidden :])
-        h = torch.lerp(n, h, z)  # (1 - z) * n + z * h
-        return (h,), (r, z, n)
+    def carry_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        return gru_update(x, F.linear(recurrent, self.weight_hh, self.bias_hh), h)
 
 
 class LayerNormLSTMCell(Cell):
@@ -351,6 +333,29 @@ class MinLSTMCell(_MinimalCell):
         total = f + i
         f, i = f / total, i / total
         return f, i * candidate, (f, i)
+
+
+def lstm_update(pre: Tensor, c: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+    """The LSTM's update from its gates' pre-activations ``pre (B, 4H, ...)`` (order i, f, g, o along dimension
+    1) and the memory ``c (B, H, ...)``: ``((h, c), (i, f, g, o))``, with ``c = f c + i g`` and
+    ``h = o tanh(c)``.  Shared by :class:`LSTMCell` and the convolutional LSTM, whose ``...`` is the image."""
+    hidden = c.shape[1]
+    # i and f are adjacent in torch.nn's gate order: one sigmoid serves both.
+    i_f, g, o = pre.split([2 * hidden, hidden, hidden], dim=1)
+    i, f = torch.sigmoid(i_f).chunk(2, dim=1)
+    g, o = torch.tanh(g), torch.sigmoid(o)
+    c = torch.addcmul(f * c, i, g)  # f * c + i * g
+    return (o * torch.tanh(c), c), (i, f, g, o)
+
+
+def gru_update(x: Tensor, hh: Tensor, h: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+    """The GRU's update from the input part ``x (B, 3H)`` and the recurrent part ``hh (B, 3H)`` of its gates
+    (order r, z, n) and the carried ``h (B, H)``: ``((h_t,), (r, z, n))``.  Shared by :class:`GRUCell`
+    and the layer-normalised GRU, which normalise ``hh`` differently."""
+    hidden = h.shape[1]
+    r, z = torch.sigmoid(x[:, : 2 * hidden] + hh[:, : 2 * hidden]).chunk(2, dim=1)
+    n = torch.tanh(x[:, 2 * hidden :] + r * hh[:, 2 * hidden :])
+    return (torch.lerp(n, h, z),), (r, z, n)  # (1 - z) * n + z * h
 
 
 def _sum(a: Tensor | None, b: Tensor | None) -> Tensor | None:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.nn.cell import Cell, DtypeError, ShapeError, State, check_dtype_device
+from rnnlab.nn.cells import lstm_update
 from rnnlab.nn.sequence import check_lengths
 from rnnlab.nn.unroll import Trace, unroll
 
@@ -82,12 +83,7 @@ class ConvLSTMCell(Cell):
 
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
         h, c = state
-        i_f, g, o = (x + F.conv2d(h, self.weight_hh, padding="same")).split(
-            [2 * self.hidden_size, self.hidden_size, self.hidden_size], dim=1)
-        i, f = torch.sigmoid(i_f).chunk(2, dim=1)
-        g, o = torch.tanh(g), torch.sigmoid(o)
-        c = torch.addcmul(f * c, i, g)  # f * c + i * g
-        return (o * torch.tanh(c), c), (i, f, g, o)
+        return lstm_update(x + F.conv2d(h, self.weight_hh, padding="same"), c)
 
     def forward(self, input: Tensor, hx: State | None = None) -> State:
         """One step: ``input (B, C, Y, X)``, ``hx`` a tuple ``(H, C)`` (zeros if omitted) -> the new ``(H, C)``."""

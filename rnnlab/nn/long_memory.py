@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.nn.cell import Cell, State
+from rnnlab.nn.cell import CarryingCell, Cell, State
 
 
 def chrono_biases(hidden_size: int, t_max: float, generator: torch.Generator | None = None) -> Tensor:
@@ -60,7 +60,7 @@ def chrono_init_(layer: nn.Module, t_max: float) -> nn.Module:
     return layer
 
 
-class JANETCell(Cell):
+class JANETCell(CarryingCell):
     r"""JANET, "just another network": an LSTM with its forget gate alone (van der Westhuizen &
     Lasenby 2018, "The unreasonable effectiveness of the forget gate").
 
@@ -103,14 +103,7 @@ class JANETCell(Cell):
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight_ih, self.bias)
 
-    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
-        return self._janet_step(x, state[0], state[0])
-
-    def dropped_step(self, x: Tensor, state: State, mask: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        return self._janet_step(x, state[0], state[0] * mask)
-
-    def _janet_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        """A step carrying ``h`` and reading ``recurrent`` (``h``, or ``h`` dropped) through ``W_hh``."""
+    def carry_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
         s, candidate = torch.addmm(x, recurrent, self.weight_hh.t()).chunk(2, dim=1)
         f, g = torch.sigmoid(s), torch.tanh(candidate)
         h = f * h + (1 - torch.sigmoid(s - self.beta)) * g

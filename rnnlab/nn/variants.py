@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.nn.cell import Cell, State, uniform_init_
+from rnnlab.nn.cell import CarryingCell, Cell, State, uniform_init_
+from rnnlab.nn.cells import gru_update
 
 
 def _check_sizes(cell: Cell, input_size: int, hidden_size: int) -> None:
@@ -87,7 +88,7 @@ class PeepholeLSTMCell(Cell):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
 
-class LayerNormGRUCell(Cell):
+class LayerNormGRUCell(CarryingCell):
     r"""GRU with layer normalisation (Ba et al. 2016) of the input and recurrent projections.
 
     .. math::
@@ -127,25 +128,14 @@ class LayerNormGRUCell(Cell):
     def project_input(self, x: Tensor) -> Tensor:
         return self.ln_ih(F.linear(x, self.weight_ih)) + self.bias
 
-    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
-        return self._gru_step(x, state[0], state[0])
-
-    def dropped_step(self, x: Tensor, state: State, mask: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        return self._gru_step(x, state[0], state[0] * mask)
-
-    def _gru_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        """A step carrying ``h`` and reading ``recurrent`` (``h``, or ``h`` dropped) through ``W_hh``."""
-        hidden = h.shape[1]
-        u = self.ln_hh(F.linear(recurrent, self.weight_hh))
-        r, z = torch.sigmoid(x[:, : 2 * hidden] + u[:, : 2 * hidden]).chunk(2, dim=1)
-        n = torch.tanh(x[:, 2 * hidden :] + r * u[:, 2 * hidden :])
-        return (torch.lerp(n, h, z),), (r, z, n)
+    def carry_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        return gru_update(x, self.ln_hh(F.linear(recurrent, self.weight_hh)), h)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
 
 
-class MGUCell(Cell):
+class MGUCell(CarryingCell):
     r"""Minimal gated unit (Zhou et al. 2016): a GRU with one gate, the forget gate, doing both jobs.
 
     .. math::
@@ -180,14 +170,7 @@ class MGUCell(Cell):
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight_ih, self.bias_ih)
 
-    def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
-        return self._mgu_step(x, state[0], state[0])
-
-    def dropped_step(self, x: Tensor, state: State, mask: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        return self._mgu_step(x, state[0], state[0] * mask)
-
-    def _mgu_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        """A step carrying ``h`` and reading ``recurrent`` (``h``, or ``h`` dropped) through ``W_hh``."""
+    def carry_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
         hidden = h.shape[1]
         w_f, w_n = self.weight_hh.split(hidden)
         b_f, b_n = (None, None) if self.bias_hh is None else self.bias_hh.split(hidden)

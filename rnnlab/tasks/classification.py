@@ -71,7 +71,7 @@ class SeriesTask(SignalTask):
     kind, read_file, models = "series", staticmethod(read_ts), ("recurrent", "bag-of-frames")
 
     def learn(self, train: SignalData) -> dict:
-        steps = _lengths(train)
+        steps = train.steps()
         real = torch.cat([train.x[k, : int(n)] for k, n in enumerate(steps)]).double()  # (steps in all, F)
         std = real.std(dim=0, correction=0)
         return {"classes": list(train.classes), "input_size": int(train.x.shape[-1]), "steps": int(steps.max()),
@@ -86,7 +86,7 @@ class SeriesTask(SignalTask):
 
     @staticmethod
     def lengths_of(data: SignalData, i: int) -> int:
-        return int(_lengths(data)[i])
+        return int(data.steps()[i])
 
     def build_model(self) -> nn.Module:
         if self.config.model == "bag-of-frames":
@@ -111,15 +111,10 @@ class SeriesTask(SignalTask):
         return super().loss(model, batch)
 
     def collate(self, data: SignalData, indices: list[int], device: torch.device) -> dict:
-        steps = _lengths(data)
+        steps = data.steps()
         index = torch.as_tensor(indices, dtype=torch.long)
         batch = self.inputs([data.x[i, : int(steps[i])] for i in indices], device)
         return {**batch, "y": self._targets(data, index).to(device)}
-
-
-def _lengths(data: SignalData) -> Tensor:
-    """Each sequence's own length ``(N,)``: ``data.lengths``, or all ``T`` steps."""
-    return data.lengths if data.lengths is not None else torch.full((len(data),), data.x.shape[1])
 
 
 class TextTask(ClassifierTask):

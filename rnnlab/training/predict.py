@@ -64,8 +64,8 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
         names = items
     elif file is not None:
         data = task.read_file(file, labels_required=False)
-        steps = [data.x.shape[1]] * len(data) if data.lengths is None else data.lengths.tolist()
-        items, names = [x[:n] for x, n in zip(data.x, steps)], [f"{file.name}[{k}]" for k in range(len(data))]
+        items = [x[:n] for x, n in zip(data.x, data.steps().tolist())]
+        names = [f"{file.name}[{k}]" for k in range(len(data))]
     else:
         items, names = [_signal(f"predict: item {k}", text) for k, text in enumerate(inputs, start=1)], inputs
     results = task.top_k(model, items, top_k, device)

@@ -4,6 +4,8 @@
 * :class:`ConditionalGenerator` (one-to-many): a class or vector -> a sequence, until END.
 * :class:`Seq2Seq` (many-to-many, asynchronous): an attention encoder-decoder; :class:`Ensemble`
   decodes with several of them as one.
+* :class:`Forecaster` (many-to-many, asynchronous): a series' history and known future -> a predictive
+  distribution per future step; :mod:`~rnnlab.models.forecast_baselines` holds the classical forecasts.
 * :class:`SequenceTagger` (many-to-many, synchronous): a sentence -> one tag per word, from word
   and character embeddings; with :func:`masked_cross_entropy`.
 * Baselines with no sense of order, or only a local one: :class:`SignalMLP`, :class:`BagOfFrames`,
@@ -19,6 +21,7 @@ Imports :mod:`rnnlab.nn` and :mod:`rnnlab.data` only.
 from rnnlab.models.baselines import BagOfCharacters, BagOfFrames, CharNgramModel, SignalMLP
 from rnnlab.models.cells import CELLS, decoder_cell, recurrent_layer, regularise_layers
 from rnnlab.models.classifier import POOLINGS, SequenceClassifier
+from rnnlab.models.forecaster import DISTRIBUTIONS, Forecaster, predictive
 from rnnlab.models.generator import ConditionalGenerator
 from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import Ensemble, Seq2Seq
@@ -29,5 +32,6 @@ __all__ = [
     "SequenceClassifier", "POOLINGS",
     "SequenceTagger", "masked_cross_entropy",
     "ConditionalGenerator", "Seq2Seq", "Ensemble",
+    "Forecaster", "predictive", "DISTRIBUTIONS",
     "SignalMLP", "BagOfFrames", "BagOfCharacters", "CharNgramModel",
 ]

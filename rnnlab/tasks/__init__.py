@@ -3,7 +3,8 @@
 * :mod:`~rnnlab.tasks.base`: the :class:`Task` interface the training loop uses.
 * One module per task family: :mod:`~rnnlab.tasks.classification` (many-to-one: signals, strings),
   :mod:`~rnnlab.tasks.tagging` (many-to-many synchronous), :mod:`~rnnlab.tasks.transcription`
-  (many-to-many asynchronous, G2P), :mod:`~rnnlab.tasks.generation` (one-to-many).
+  (many-to-many asynchronous, G2P), :mod:`~rnnlab.tasks.generation` (one-to-many),
+  :mod:`~rnnlab.tasks.forecasting` (probabilistic forecasting of a time series).
 * :mod:`~rnnlab.tasks.registry`: every task name, declared once (:data:`TASKS`), and :func:`make_task`.
 * :mod:`~rnnlab.tasks.config`: :class:`TrainConfig`, the typed options of ``rnnlab train``, filled
   from the task's defaults.
@@ -15,6 +16,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.tasks.base import ClassifierTask, Task
 from rnnlab.tasks.classification import SignalTask, TextTask
 from rnnlab.tasks.config import TrainConfig
+from rnnlab.tasks.forecasting import ForecastTask
 from rnnlab.tasks.generation import GenerationTask
 from rnnlab.tasks.registry import TASKS, TaskSpec, load_splits, make_task, read_file
 from rnnlab.tasks.tagging import TaggingTask
@@ -22,5 +24,7 @@ from rnnlab.tasks.transcription import TranscriptionTask
 
 __all__ = [
     "Task", "ClassifierTask", "SignalTask", "TextTask", "TaggingTask", "TranscriptionTask", "GenerationTask",
+    "ForecastTask",
+    "ForecastTask",
     "TASKS", "TaskSpec", "make_task", "load_splits", "read_file", "TrainConfig", "ConfigError",
 ]

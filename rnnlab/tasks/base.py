@@ -68,6 +68,11 @@ class Task:
             state = self.learn(splits.train)
         self.load_state(state)
 
+    @classmethod
+    def read(cls, config: TrainConfig, path: Path):
+        """A user's file for a run of ``config`` (``rnnlab evaluate --data``): :attr:`read_file`'s container."""
+        return cls.read_file(path)
+
     def learn(self, train) -> dict:
         """Vocabularies and labels from the training split, as plain data."""
         raise NotImplementedError

@@ -24,6 +24,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.files import timestamped
 from rnnlab.models import CELLS, POOLINGS
 from rnnlab.models.cells import decoder_names
+from rnnlab.tasks.forecasting import parse_seasons
 from rnnlab.tasks.registry import MODEL_NAMES, TASKS, family
 
 TaskName = Literal[tuple(TASKS)]  # type: ignore[valid-type]  (the registry's names)
@@ -56,13 +57,16 @@ class TrainConfig:
             phonemes, CMUdict, stress marks removed; g2p-stress: with them), japanese-vowels (which of 9 speakers
             says /ae/, from 12 LPC cepstrum channels per frame; japanese-vowels-shuffled: each utterance's frames
             in a fixed random order), ts-classify (your own time series: a .ts file of the
-            UEA/UCR archive's format with --data).
+            UEA/UCR archive's format with --data); forecasting: electricity (Victoria's half-hourly demand in 2014,
+            with the working-day flag and the temperature; a day ahead from each midnight of the last 8 weeks),
+            taylor (England and Wales' half-hourly demand in summer 2000; the last 4 weeks), forecast (your own
+            series: a CSV file with --data, --target, --horizon, --season).
         model: recurrent (the task's recurrent model), or an order-blind baseline for comparison: mlp (signals),
             bag-of-frames (time series: each frame through an MLP, pooled over time), bag-of-chars or char-ngram
             (character 1-3-grams; text).
         data: Your own training file, of the task's kind: .npz (mnist1d), .ts (ts-classify, japanese-vowels),
-            TSV text<TAB>label (word-language), CoNLL-U (stress, upos). Validation and test are held out of it
-            unless given below.
+            TSV text<TAB>label (word-language), CoNLL-U (stress, upos), CSV (forecast: one row per
+            step). Validation and test are held out of it unless given below (forecasting: its last stretches).
         validation_data: Your own validation file (same format as --data).
         test_data: Your own test file (same format as --data).
         cell: Recurrent cell: rnn (tanh), irnn (relu, identity-initialised), lstm, lstm-fb1 (forget-gate bias 1),
@@ -110,6 +114,21 @@ class TrainConfig:
         input_noise: Time series: in training, Gaussian noise of this standard deviation (in units of each channel's
             standard deviation) added to every real step of the standardised series, a fresh draw per batch
             (jitter augmentation; 0: off).
+        target: Forecasting: the CSV column to forecast.
+        covariates: Forecasting: columns known in advance at every step (a calendar flag, a weather forecast),
+            comma-separated: the model reads them over the history and the horizon.
+        time_column: Forecasting: the CSV column of the steps' times (evenly spaced); seasonal phases are then
+            read from the times, so a later file of the series continues the same phases.
+        horizon: Forecasting: steps per forecast; validation and test forecasts start every horizon steps.
+        season: Forecasting: the seasonal periods in steps, the main one first, comma-separated (48,336: a day
+            and a week of half-hours); the model reads each one's seasonal naive forecast and phase, the
+            baselines forecast with each, and MASE is scaled by the main one's naive error.
+        context: Forecasting: steps of history the encoder reads before each forecast.
+        validation_steps: Forecasting: the validation stretch, held out before the test stretch (default: the
+            last 10% of the series, in whole forecasts).
+        test_steps: Forecasting: the test stretch at the end of the series (default: the last 10%).
+        distribution: Forecasting: the predictive distribution of each step: student-t (heavy tails, robust
+            to outliers) or normal; trained by its likelihood.
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
             to tag words it has never seen.
@@ -159,6 +178,15 @@ class TrainConfig:
     reverse_decoder_layers: Annotated[int | None, TaskDefault] = None
     input_noise: Annotated[float | None, TaskDefault] = None
     word_dropout: Annotated[float | None, TaskDefault] = None
+    target: Annotated[str | None, TaskDefault] = None
+    covariates: Annotated[str | None, TaskDefault] = None
+    time_column: Annotated[str | None, TaskDefault] = None
+    horizon: Annotated[int | None, TaskDefault] = None
+    season: Annotated[str | None, TaskDefault] = None
+    context: Annotated[int | None, TaskDefault] = None
+    validation_steps: Annotated[int | None, TaskDefault] = None
+    test_steps: Annotated[int | None, TaskDefault] = None
+    distribution: Annotated[Literal["student-t", "normal"] | None, TaskDefault] = None
     ema: float = 0.0
     clip: float = 1.0
     patience: int = 0
@@ -221,6 +249,7 @@ class TrainConfig:
             if self.bidirectional is False:
                 raise ConfigError(f"--merge-mode {self.merge_mode} merges the two directions of a bidirectional "
                                   "encoder; add --bidirectional True")
+        self.check_forecast(task_family.kind == "forecast")
         if self.input_noise and task_family.kind != "series":
             raise ConfigError(f"--input-noise jitters time series; task {self.task} has none")
         for name in ("recurrent_dropout", "zoneout", "weight_drop"):
@@ -232,10 +261,31 @@ class TrainConfig:
             raise ConfigError(f"--cell {self.cell} does not fit task {self.task}: its decoder steps one token at a "
                               f"time and {self.cell} has no step-by-step decoder cell; choose one of {decoders}")
         if task_family.causal and self.bidirectional:
-            raise ConfigError(f"--bidirectional does not fit task {self.task}: a generator reads only what it has "
-                              "generated so far")
+            raise ConfigError(f"--bidirectional does not fit task {self.task}: its model reads only the past "
+                              "(what it has generated, or the history before a forecast)")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+
+    def check_forecast(self, forecasting: bool) -> None:
+        """Refuse forecasting options on another task, and a forecasting task without what it needs."""
+        names = ("target", "covariates", "time_column", "horizon", "season", "context", "validation_steps",
+                 "test_steps", "distribution")
+        if not forecasting:
+            given = [f"--{_option(n)}" for n in names if getattr(self, n) is not None]
+            if given:
+                raise ConfigError(f"{', '.join(given)}: forecasting options; task {self.task} does not forecast")
+            return
+        if self.validation_data is not None or self.test_data is not None:
+            raise ConfigError("a forecasting task holds out the last stretches of --data for validation and test; "
+                              "set their sizes with --validation-steps and --test-steps")
+        for name in ("target", "horizon", "season"):
+            if getattr(self, name) is None:
+                raise ConfigError(f"--task {self.task} needs --{_option(name)}")
+        for name in ("horizon", "context", "validation_steps", "test_steps"):
+            at_least(name, getattr(self, name), 1)
+        seasons = parse_seasons(self.season)
+        if self.context is None:  # the forecast task's default: two main seasons (or horizons, if longer)
+            self.context = 2 * max(seasons[0], self.horizon)
 
     def run_directory(self) -> Path:
         return self.run_dir if self.run_dir is not None else timestamped(self.task)

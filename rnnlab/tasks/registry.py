@@ -23,15 +23,18 @@ from rnnlab.data import (
     TextData,
     Transcriptions,
     load_g2p,
+    load_electricity,
     load_japanese_vowels,
     load_mnist1d,
     load_stress,
+    load_taylor,
     load_ud_ewt,
     load_word_language,
 )
 from rnnlab.data.subsets import split_items
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.classification import SeriesTask, SignalTask, TextTask
+from rnnlab.tasks.forecasting import ForecastTask
 from rnnlab.tasks.generation import GenerationTask
 from rnnlab.tasks.tagging import TaggingTask
 from rnnlab.tasks.transcription import TranscriptionTask
@@ -43,11 +46,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TaskSpec:
     """One task: its ``family`` (a :class:`Task` subclass), the ``load`` function of its embedded data
-    set (``None``: the task has none, and trains on the user's ``--data``), and its ``defaults`` (option
-    name -> value)."""
+    set (``None``: the task has none, and trains on the user's ``--data``): its :class:`Splits`, or for a
+    forecasting task the one series it holds out windows of; and its ``defaults`` (option name -> value)."""
 
     family: type[Task]
-    load: Callable[[], Splits] | None
+    load: Callable[[], Any] | None
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,6 +58,10 @@ _SIGNAL = dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dr
                epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1)
 _SERIES = dict(cell="gru-ln", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2, pooling="meanmax",
                epochs=100, batch_size=32, lr=3e-3, weight_decay=1e-2, label_smoothing=0.1, input_noise=0.2)
+_FORECAST = dict(cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.3, pooling="last",
+                 epochs=10, batch_size=64, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0, context=96,
+                 distribution="student-t")
+_HALF_HOURLY = dict(_FORECAST, horizon=48, season="48,336")
 _G2P = dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
             epochs=12, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
             attention="multiplicative", beam_width=5, precision="bf16", reverse_decoder_size=256,
@@ -89,6 +96,14 @@ TASKS: dict[str, TaskSpec] = {
     "g2p": TaskSpec(TranscriptionTask, load_g2p, _G2P),
     # the same, phonemes with their stress marks (AH0, AE1, ...)
     "g2p-stress": TaskSpec(TranscriptionTask, partial(load_g2p, stress=True), _G2P),
+    # forecasting: the next day of half-hourly electricity demand from each midnight of the test weeks
+    "electricity": TaskSpec(ForecastTask, load_electricity, dict(
+        _HALF_HOURLY, target="demand_gw", covariates="workday,temperature_c", time_column="time",
+        validation_steps=4 * 336, test_steps=8 * 336)),
+    "taylor": TaskSpec(ForecastTask, load_taylor, dict(
+        _HALF_HOURLY, target="value", time_column="date", validation_steps=2 * 336, test_steps=4 * 336)),
+    # your own series: a CSV file with --data, --target, --horizon and --season
+    "forecast": TaskSpec(ForecastTask, None, _FORECAST),
 }
 """Task name -> :class:`TaskSpec`."""
 
@@ -110,7 +125,7 @@ def make_task(config: TrainConfig, state: dict | None = None, load_data: bool = 
 
 def read_file(config: TrainConfig, path: Path):
     """A user's file in the format of ``config``'s task, read into the task's data container."""
-    return family(config.task).read_file(path)
+    return family(config.task).read(config, path)
 
 
 SINGLE_LABEL = {SignalData: "item has the class", TextData: "item has the label", TaggedData: "token has the tag"}
@@ -133,6 +148,10 @@ def load_splits(config: TrainConfig) -> Splits:
     """The embedded data set of the task, or the user's files: what is not given of validation and
     test is held out of ``data`` by a seeded split stratified by label (80/10/10 when neither is
     given, 90/10 when one is).  Training data with a single class or tag is refused."""
+    task = family(config.task)
+    if task.kind == "forecast":  # one series, its last stretches held out
+        series = TASKS[config.task].load() if config.data is None else task.read_series(config, config.data)
+        return task.split(config, series)
     if config.data is None:
         return TASKS[config.task].load()
     train = read_file(config, config.data)

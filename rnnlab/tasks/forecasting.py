@@ -1,0 +1,231 @@
+"""Forecasting: the next ``H`` steps of a time series, as a predictive distribution, from its history and
+the covariates known in advance (many-to-many asynchronous, with a :class:`~rnnlab.models.Forecaster`).
+
+What the model reads (everything scaled by the *training* stretch's statistics, saved in the run):
+
+* at each of the ``L`` history steps: the target, the target one season earlier for every season
+  (so the encoder sees how the series departs from its seasonal pattern), the covariates, and
+  ``sin``/``cos`` of each season's phase (:data:`HARMONICS` harmonics);
+* at each of the ``H`` future steps: every seasonal naive forecast, the covariates, the phases.
+
+A window at origin ``o`` thus reads steps ``o - L - max(seasons) .. o - 1`` of the target, never one at or
+after ``o``; the training windows' series ends where validation begins (:func:`forecast_splits`).  The
+metrics (:mod:`~rnnlab.tasks.forecast_metrics`) are those of the median forecast and of the distribution,
+next to the seasonal naive forecasts and MSTL on the same origins (:mod:`~rnnlab.models.forecast_baselines`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.data import DataError, Splits
+from rnnlab.data.sharding import World
+from rnnlab.data.time_series import ForecastWindows, TimeSeries, forecast_splits, read_series_csv
+from rnnlab.errors import ConfigError
+from rnnlab.models import Forecaster, predictive
+from rnnlab.models.forecast_baselines import mstl_forecast, naive_index, seasonal_naive
+from rnnlab.tasks import forecast_metrics as metrics
+from rnnlab.tasks.base import Task
+
+if TYPE_CHECKING:
+    from rnnlab.tasks.config import TrainConfig
+
+HARMONICS = 4
+"""Sine/cosine pairs per season that tell the model where in each season a step lies."""
+INTERVALS = (0.8, 0.95)
+"""The central prediction intervals whose coverage is measured, and that plots and predictions give."""
+
+
+def parse_seasons(text: str) -> tuple[int, ...]:
+    """``"48,336"`` -> ``(48, 336)``: the seasonal periods in steps, the main one first."""
+    try:
+        seasons = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise ConfigError(f"--season takes whole numbers of steps separated by commas (48 or 48,336), got "
+                          f"{text!r}") from None
+    if not seasons or min(seasons) < 1:
+        raise ConfigError(f"--season must be at least 1 step, got {text!r}")
+    return seasons
+
+
+def sizes(config: TrainConfig, steps: int) -> tuple[int, int]:
+    """The validation and test stretches in steps: the configuration's, or by default each the last 10% of
+    the series rounded down to whole forecasts (at least one)."""
+    horizon = config.horizon
+    default = max(horizon, (steps // 10) // horizon * horizon)
+    return config.validation_steps or default, config.test_steps or default
+
+
+class ForecastTask(Task):
+    """Probabilistic forecasting of one series; see the module docstring."""
+
+    kind, models, causal, predicts_labels = "forecast", ("recurrent",), True, False
+    metric, lower_is_better = "mape", True
+
+    @staticmethod
+    def read_file(path: Path):
+        raise ConfigError("a forecast file is read with its task's columns (--target, --covariates, --time-column)")
+
+    @classmethod
+    def read(cls, config: TrainConfig, path: Path) -> ForecastWindows:
+        """A user's CSV file of the run's columns, as its test stretch's windows (``rnnlab evaluate --data``)."""
+        return cls.split(config, cls.read_series(config, path)).test
+
+    @staticmethod
+    def read_series(config: TrainConfig, path: Path, future: bool = False) -> TimeSeries:
+        covariates = tuple(c.strip() for c in config.covariates.split(",")) if config.covariates else ()
+        return read_series_csv(path, config.target, covariates, config.time_column, future=future)
+
+    @staticmethod
+    def split(config: TrainConfig, series: TimeSeries) -> Splits:
+        """Training, validation and test windows of ``series`` (:func:`forecast_splits`)."""
+        seasons = parse_seasons(config.season)
+        validation_steps, test_steps = sizes(config, len(series))
+        return forecast_splits(series, config.horizon, config.context + max(seasons), validation_steps, test_steps)
+
+    # -- what the task learns from the training stretch -------------------------------------------------
+    def learn(self, train: ForecastWindows) -> dict:
+        c, series = self.config, train.series
+        seasons = parse_seasons(c.season)
+        std = series.target.std()
+        if not std > 0:
+            raise DataError(f"the target {series.name!r} is constant over the training stretch: nothing to forecast")
+        cov_std = series.covariates.std(dim=0, correction=0) if len(series) else torch.ones(0)
+        return {"target": series.name, "covariates": list(series.covariate_names), "seasons": list(seasons),
+                "horizon": c.horizon, "context": c.context, "distribution": c.distribution,
+                "mean": float(series.target.mean()), "std": float(std),
+                "covariate_mean": series.covariates.mean(dim=0).tolist(),
+                "covariate_std": torch.where(cov_std > 0, cov_std, 1.0).tolist(),
+                "naive_scale": metrics.naive_scale(series.target, seasons[0])}
+
+    def load_state(self, state: dict) -> None:
+        self.saved = dict(state)
+        self.seasons, self.horizon, self.context = tuple(state["seasons"]), state["horizon"], state["context"]
+        self.distribution = state["distribution"]
+        self.covariate_names = tuple(state["covariates"])
+
+    def state(self) -> dict:
+        return dict(self.saved)
+
+    def build_model(self) -> nn.Module:
+        c = self.config
+        seasons, covariates = len(self.seasons), len(self.covariate_names)
+        phases = 2 * HARMONICS * seasons
+        return Forecaster(1 + seasons + covariates + phases, seasons + covariates + phases, cell=c.cell,
+                          hidden_size=c.hidden_size, num_layers=c.num_layers, dropout=c.dropout,
+                          distribution=self.distribution)
+
+    # -- windows -> model inputs ---------------------------------------------------------------------
+    def first_origin(self) -> int:
+        """The first step a window can forecast: it reads ``context + max(seasons)`` steps before it."""
+        return self.context + max(self.seasons)
+
+    def scaled(self, series: TimeSeries) -> tuple[Tensor, Tensor, Tensor]:
+        """The series' target ``(N,)`` and covariates ``(N, C)`` scaled by the training statistics, and its
+        phase features ``(N, 2 * HARMONICS * seasons)``."""
+        s = self.saved
+        target = (series.target - s["mean"]) / s["std"]
+        covariates = (series.covariates - torch.tensor(s["covariate_mean"], dtype=torch.float64)) / torch.tensor(
+            s["covariate_std"], dtype=torch.float64)
+        steps = series.step_numbers.double()
+        angles = [2 * math.pi * j * (steps % p) / p for p in self.seasons for j in range(1, HARMONICS + 1)]
+        phases = torch.stack([f(a) for a in angles for f in (torch.sin, torch.cos)], dim=-1)
+        return target.float(), covariates.float(), phases.float()
+
+    def inputs(self, series: TimeSeries, origins: Tensor, device: torch.device) -> dict:
+        """The model's inputs for the windows at ``origins (K,)``: ``history (K, L, F_h)``, ``future (K, H, F_f)``
+        and, where the series holds them, the scaled targets ``y (K, H)``."""
+        target, covariates, phases = self.scaled(series)
+        past = origins[:, None] + torch.arange(-self.context, 0)  # (K, L)
+        ahead = origins[:, None] + torch.arange(self.horizon)  # (K, H)
+        history = torch.cat([target[past, None], *(target[past - p, None] for p in self.seasons),
+                             covariates[past], phases[past]], dim=-1)
+        naive = [target[naive_index(origins, self.horizon, p), None] for p in self.seasons]
+        future = torch.cat([*naive, covariates[ahead], phases[ahead]], dim=-1)
+        batch = {"history": history.to(device), "future": future.to(device)}
+        if int(ahead.max()) < series.observed():
+            batch["y"] = target[ahead].to(device)
+        return batch
+
+    def collate(self, data: ForecastWindows, indices: list[int], device: torch.device) -> dict:
+        return self.inputs(data.series, data.origins[indices], device)
+
+    def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
+        """The mean negative log-likelihood of the batch's future steps under the forecast."""
+        loc, scale, df = model(batch["history"], batch["future"])
+        nll = -predictive(self.distribution, loc, scale, df).log_prob(batch["y"]).mean()
+        return nll, int(batch["y"].numel())
+
+    # -- forecasts and their metrics -----------------------------------------------------------------
+    @torch.no_grad()
+    def forecast(self, model: nn.Module, series: TimeSeries, origins: Tensor, device: torch.device,
+                 batch_size: int = 256) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The predictive distributions' ``loc, scale, df`` ``(K, H)`` in the series' own units (float64)."""
+        model.eval()
+        dtype = next(model.parameters()).dtype
+        parts = []
+        for chunk in origins.split(batch_size):
+            batch = self.inputs(series, chunk, device)
+            parts.append(model(batch["history"].to(dtype), batch["future"].to(dtype)))
+        loc, scale = (torch.cat([p[k] for p in parts]).double().cpu() for k in (0, 1))
+        df = torch.cat([p[2] for p in parts]).double().cpu() if self.distribution == "student-t" else None
+        mean, std = self.saved["mean"], self.saved["std"]
+        return loc * std + mean, scale * std, df
+
+    def check_windows(self, data: ForecastWindows) -> None:
+        if len(data) == 0:
+            raise DataError("no forecast origin to evaluate")
+        if tuple(data.series.covariate_names) != self.covariate_names:
+            raise DataError(f"the series has covariates {list(data.series.covariate_names)}; the model was "
+                            f"trained with {list(self.covariate_names)}")
+        if int(data.origins.min()) < self.first_origin():
+            raise DataError(f"a forecast from step {int(data.origins.min())} would read history before the series "
+                            f"begins: each needs {self.first_origin()} steps before it")
+
+    def check_labels(self, data, what: str) -> None:
+        """Forecasts have no labels to check."""
+
+    def validate(self, model: nn.Module, data: ForecastWindows, batch_size: int, device: torch.device,
+                 progress_bar: bool = False, world: World = World()) -> dict[str, Any]:
+        """The median forecast's MAPE on the validation origins (the baselines are for the test)."""
+        loc, _, _ = self.forecast(model, data.series, data.origins, device, batch_size)
+        return {"mape": metrics.mape(self.truth(data), loc)}
+
+    @staticmethod
+    def truth(data: ForecastWindows) -> Tensor:
+        return data.series.target[data.origins[:, None] + torch.arange(data.horizon)]
+
+    def evaluate(self, model: nn.Module, data: ForecastWindows, batch_size: int, device: torch.device,
+                 progress_bar: bool = False, world: World = World()) -> dict[str, Any]:
+        """Point and probabilistic metrics of the forecasts at ``data``'s origins, with the baselines' point
+        metrics on the same origins (seasonal naive per season, MSTL)."""
+        self.check_windows(data)
+        loc, scale, df = self.forecast(model, data.series, data.origins, device, batch_size)
+        truth, scale_mase = self.truth(data), self.saved["naive_scale"]
+        report: dict[str, Any] = {"origins": len(data), "horizon": self.horizon, **self.point_metrics(truth, loc),
+                                  "crps": metrics.crps(truth, self.distribution, loc, scale, df)}
+        for p in INTERVALS:
+            lower, upper = (metrics.quantile(self.distribution, q, loc, scale, df) for q in ((1 - p) / 2, (1 + p) / 2))
+            report[f"coverage_{round(p * 100)}"] = metrics.coverage(truth, lower, upper)
+        baselines = {f"seasonal naive ({p})": seasonal_naive(data.series.target, data.origins, self.horizon, p)
+                     for p in self.seasons}
+        baselines["MSTL"] = mstl_forecast(data.series.target, data.origins, self.horizon, self.seasons)
+        report["baselines"] = {name: self.point_metrics(truth, f) for name, f in baselines.items()}
+        report["mase_scale"] = scale_mase
+        return report
+
+    def point_metrics(self, truth: Tensor, forecast: Tensor) -> dict[str, float]:
+        return {"mape": metrics.mape(truth, forecast), "smape": metrics.smape(truth, forecast),
+                "mase": metrics.mase(truth, forecast, self.saved["naive_scale"])}
+
+    def describe(self, report: dict[str, Any]) -> str:
+        best = min(report["baselines"].items(), key=lambda item: item[1]["mape"])
+        return (f"MAPE {report['mape']:.2f}% (best baseline, {best[0]}: {best[1]['mape']:.2f}%), "
+                f"sMAPE {report['smape']:.2f}%, MASE {report['mase']:.3f}, CRPS {report['crps']:.4g}, "
+                f"80%/95% interval coverage {report['coverage_80']:.1%}/{report['coverage_95']:.1%} "
+                f"over {report['origins']} forecasts of {report['horizon']} steps")

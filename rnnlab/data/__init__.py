@@ -13,8 +13,9 @@ Loaders return :class:`Splits` (train, validation, test) of plain containers:
 
 and users' own files read into the same containers: :func:`read_npz`, :func:`read_tsv`,
 :func:`read_conllu`, :func:`read_lexicon`, :func:`read_ts` (the UEA/UCR archive's ``.ts``
-format), :func:`read_series_csv` (a series and its covariates in a CSV file).  Every bad input raises :class:`DataError`.  :func:`adding_problem` and :func:`moving_squares`
-generate synthetic tasks with known answers.
+format), :func:`read_series_csv` (a series and its covariates in a CSV file).  Every bad input
+raises :class:`DataError`.  :func:`adding_problem` and :func:`moving_squares` generate synthetic tasks
+with known answers.
 
 Also :mod:`~rnnlab.data.subsets` (seeded held-out parts) and :mod:`~rnnlab.data.sharding` (each
 process's share of a batch under ``torchrun``).  Imports nothing of rnnlab but its errors.

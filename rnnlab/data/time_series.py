@@ -61,7 +61,8 @@ class TimeSeries:
             raise DataError(f"TimeSeries needs target (N,) and covariates (N, C), got {tuple(self.target.shape)} "
                             f"and {tuple(self.covariates.shape)}")
         if self.covariates.shape[1] != len(self.covariate_names):
-            raise DataError(f"TimeSeries has {self.covariates.shape[1]} covariates but {len(self.covariate_names)} names")
+            raise DataError(f"TimeSeries has {self.covariates.shape[1]} covariates but "
+                            f"{len(self.covariate_names)} names")
         if self.step_numbers is None:
             self.step_numbers = torch.arange(n)
 
@@ -113,7 +114,8 @@ def forecast_splits(series: TimeSeries, horizon: int, first_origin: int, validat
     if validation_start - horizon < first_origin:
         raise DataError(f"the series has {n} steps: too few to hold out {validation_steps} for validation and "
                         f"{test_steps} for test and still train on windows of {first_origin} steps of history and "
-                        f"{horizon} to forecast (it needs at least {first_origin + horizon + validation_steps + test_steps})")
+                        f"{horizon} to forecast (it needs at least "
+                        f"{first_origin + horizon + validation_steps + test_steps})")
     train = ForecastWindows(series.head(validation_start), torch.arange(first_origin, validation_start - horizon + 1),
                             horizon)
     validation = ForecastWindows(series.head(test_start), torch.arange(validation_start, test_start - horizon + 1,

@@ -17,7 +17,6 @@ the metrics score (quantiles, CRPS, interval coverage); no sampled paths are nee
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Normal, StudentT

@@ -40,8 +40,9 @@ def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = No
 
     Args:
         run_dir: The run directory written by rnnlab train.
-        data: A file in the task's format (.npz, TSV, CoNLL-U, word<TAB>phonemes lexicon) to evaluate on instead
-            of the test split.
+        data: A file in the task's format (.npz, TSV, CoNLL-U, word<TAB>phonemes lexicon; forecasting: a CSV file
+            of the series, evaluated on its last --test-steps as in training) to evaluate on instead of the test
+            split. A forecaster's evaluation also writes a plot of a few forecasts beside the report.
         batch_size: Sequences per batch.
         beam_width: G2P: beam search width (default: the run's; 1 is greedy decoding); another width than the
             run's saves its report as evaluation-*-beamN.json, beside the run's own.
@@ -58,9 +59,9 @@ def evaluate_command(run_dir: tyro.conf.Positional[Path], data: Path | None = No
 def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Positional[tuple[str, ...]] = (),
                     file: Path | None = None, top_k: int = 3, beam_width: int | None = None,
                     output: Path | None = None, ensemble: tuple[Path, ...] = (), force: bool = False,
-                    device: Device = "auto") -> None:
-    """Predict with a trained run: top-k labels of strings or signals, the tags of sentences, or the
-    pronunciations of words (one word<TAB>PH1 PH2 ... line per word).
+                    device: Device = "auto", data: Path | None = None) -> None:
+    """Predict with a trained run: top-k labels of strings or signals, the tags of sentences, the
+    pronunciations of words (one word<TAB>PH1 PH2 ... line per word), or a forecast (CSV: one row per step).
 
     Args:
         run_dir: The run directory written by rnnlab train.
@@ -75,6 +76,10 @@ def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Posit
         force: Replace the --output file if it exists (without it, an existing file is refused).
         device: Where to run: auto (a CUDA device when one is available, else the CPU), cpu or cuda; a run
             trained on a GPU runs on a machine without one.
+        data: Forecasting: a CSV file of the series (its columns as in training) whose last steps the forecast
+            continues; the model reads the history before the first row with an empty target, and a model with
+            covariates reads them from the next horizon rows (target empty). Written: time, median, lower_80,
+            upper_80, lower_95, upper_95 per step.
     """
     if output is not None:
         if output.exists() and not force:
@@ -82,7 +87,7 @@ def predict_command(run_dir: tyro.conf.Positional[Path], inputs: tyro.conf.Posit
         if not output.parent.is_dir():
             raise ConfigError(f"--output {output}: no such folder {output.parent}")
         check_writable(output, "--output")  # a read-only folder
-    text = predict(run_dir, list(inputs), file, top_k, beam_width, ensemble, device)
+    text = predict(run_dir, list(inputs), file, top_k, beam_width, ensemble, device, data)
     if output is not None:
         atomic_write(output, lambda tmp: tmp.write_text(text))
         print(f"wrote {output}")

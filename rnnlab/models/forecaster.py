@@ -50,8 +50,9 @@ class Forecaster(nn.Module):
         if distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
         self.distribution = distribution
-        self.encoder = recurrent_layer(cell, history_size, hidden_size, num_layers, dropout=dropout)
-        self.decoder = recurrent_layer(cell, future_size, hidden_size, num_layers, dropout=dropout)
+        between = dropout if num_layers > 1 else 0.0  # between stacked layers; the head's input is dropped too
+        self.encoder = recurrent_layer(cell, history_size, hidden_size, num_layers, dropout=between)
+        self.decoder = recurrent_layer(cell, future_size, hidden_size, num_layers, dropout=between)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, 3 if distribution == "student-t" else 2)
         self.linear = nn.Linear(future_size, 1)

@@ -13,6 +13,7 @@ return the path; none of them imports anything of rnnlab above :mod:`rnnlab.repo
 * :func:`plot_run_diagnostics`: a trained run's gradient flow, Jacobians, gates and gradient norms.
 * :func:`plot_attention`: which source letters each output phoneme of a G2P model looked at.
 * :func:`plot_order`: test accuracy of recurrent against order-blind models.
+* :func:`plot_forecasts`: a forecaster's median and intervals against the truth, from a few origins.
 """
 
 from __future__ import annotations
@@ -318,4 +319,28 @@ def plot_order(rows: list[dict], path: Path) -> Path:
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
     ax.set_title("Order is the point: recurrent (blue) vs feed-forward baselines (grey)")
+    return _save(fig, Path(path), dpi=100)
+
+
+def plot_forecasts(panels: list[dict], path: Path, title: str = "") -> Path:
+    """Forecasts from a few origins, one panel each: the history before the origin (grey), the truth (black),
+    the median forecast (blue) and its central intervals (shaded).  Each panel is a dict of plain lists:
+    ``label``, ``history``, ``truth``, ``median`` and ``bands`` (``{80: (lower, upper), 95: (lower, upper)}``)."""
+    fig, axes = _subplots(len(panels), 1, figsize=(8, 2.2 * len(panels)), squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels):
+        past = len(panel["history"])
+        ahead = range(past, past + len(panel["median"]))
+        ax.plot(range(past), panel["history"], color="tab:gray", linewidth=1)
+        for level, (lower, upper) in sorted(panel["bands"].items(), reverse=True):
+            ax.fill_between(ahead, lower, upper, color="tab:blue", alpha=0.15 if level >= 90 else 0.3,
+                            linewidth=0, label=f"{level}% interval")
+        if panel.get("truth") is not None:
+            ax.plot(ahead, panel["truth"], color="black", linewidth=1, label="truth")
+        ax.plot(ahead, panel["median"], color="tab:blue", linewidth=1.2, label="median forecast")
+        ax.axvline(past - 0.5, color="tab:gray", linestyle=":", linewidth=1)
+        ax.set_title(panel["label"], fontsize=9)
+    axes[-1, 0].set_xlabel("step (the forecast begins after the dotted line)")
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, Path(path), dpi=100)

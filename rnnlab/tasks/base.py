@@ -178,6 +178,10 @@ class Task:
         """The per-epoch check of the training loop; :meth:`evaluate` unless a task makes it cheaper."""
         return self.evaluate(model, data, batch_size, device, progress_bar, world)
 
+    def plot(self, model: nn.Module, data, path: Path, device: torch.device) -> Path | None:
+        """Draw what an evaluation on ``data`` shows at ``path`` (a PNG), for tasks that have a picture of it."""
+        return None
+
     def describe(self, report: dict[str, Any]) -> str:
         """A one-line summary of an :meth:`evaluate` report."""
         return f"accuracy {report['accuracy']:.4f} ({report['correct']}/{report['total']})"

@@ -17,6 +17,7 @@ next to the seasonal naive forecasts and MSTL on the same origins (:mod:`~rnnlab
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from rnnlab.data.time_series import ForecastWindows, TimeSeries, forecast_splits
 from rnnlab.errors import ConfigError
 from rnnlab.models import Forecaster, predictive
 from rnnlab.models.forecast_baselines import mstl_forecast, naive_index, seasonal_naive
+from rnnlab.report.figures import plot_forecasts
 from rnnlab.tasks import forecast_metrics as metrics
 from rnnlab.tasks.base import Task
 
@@ -223,9 +225,76 @@ class ForecastTask(Task):
         return {"mape": metrics.mape(truth, forecast), "smape": metrics.smape(truth, forecast),
                 "mase": metrics.mase(truth, forecast, self.saved["naive_scale"])}
 
+    def bands(self, loc: Tensor, scale: Tensor, df: Tensor | None) -> dict[int, tuple[Tensor, Tensor]]:
+        """The central :data:`INTERVALS` of each step: ``{80: (lower, upper), 95: ...}``, each ``(K, H)``."""
+        return {round(p * 100): tuple(metrics.quantile(self.distribution, q, loc, scale, df)
+                                      for q in ((1 - p) / 2, (1 + p) / 2)) for p in INTERVALS}
+
+    def plot(self, model: nn.Module, data: ForecastWindows, path: Path, device: torch.device,
+             panels: int = 4) -> Path:
+        """Plot the forecasts of ``panels`` origins spread over ``data`` against the truth (with two
+        horizons of history before each)."""
+        origins = data.origins[torch.linspace(0, len(data) - 1, min(panels, len(data))).round().long()]
+        loc, scale, df = self.forecast(model, data.series, origins, device)
+        bands, truth = self.bands(loc, scale, df), data.series.target[origins[:, None] + torch.arange(self.horizon)]
+        times = data.series.times
+        drawn = [{"label": f"forecast from {times[o] if times else f'step {o}'}",
+                  "history": data.series.target[max(0, o - 2 * self.horizon): o].tolist(),
+                  "truth": truth[k].tolist(), "median": loc[k].tolist(),
+                  "bands": {level: (lower[k].tolist(), upper[k].tolist()) for level, (lower, upper) in bands.items()}}
+                 for k, o in enumerate(origins.tolist())]
+        return plot_forecasts(drawn, path, title=self.saved["target"])
+
+    def predict(self, model: nn.Module, series: TimeSeries, device: torch.device) -> list[dict[str, Any]]:
+        """The forecast of the ``horizon`` steps after the last known target of ``series`` (a CSV file's
+        recent steps, and the covariates of the steps to forecast if the model reads covariates): one
+        row per step with its time (or step number), median and central intervals."""
+        known = series.observed()
+        if known < self.first_origin():
+            raise DataError(f"the series has {known} steps with a known {self.saved['target']!r}; a forecast reads "
+                            f"the last {self.first_origin()} (--context {self.context} and the longest season, "
+                            f"{max(self.seasons)})")
+        future = len(series) - known
+        if self.covariate_names and future < self.horizon:
+            raise DataError(f"the model reads the covariates {', '.join(self.covariate_names)} over the horizon: add "
+                            f"the next {self.horizon} rows with {self.saved['target']!r} empty and the covariates "
+                            f"given (the file has {future})")
+        series = extended(series.head(known + min(future, self.horizon)), self.horizon)
+        origin = torch.tensor([known])
+        loc, scale, df = self.forecast(model, series, origin, device)
+        bands = self.bands(loc, scale, df)
+        rows = []
+        for k in range(self.horizon):
+            row = {"time": series.times[known + k] if series.times else str(known + k), "median": float(loc[0, k])}
+            for level, (lower, upper) in bands.items():
+                row[f"lower_{level}"], row[f"upper_{level}"] = float(lower[0, k]), float(upper[0, k])
+            rows.append(row)
+        return rows
+
     def describe(self, report: dict[str, Any]) -> str:
         best = min(report["baselines"].items(), key=lambda item: item[1]["mape"])
         return (f"MAPE {report['mape']:.2f}% (best baseline, {best[0]}: {best[1]['mape']:.2f}%), "
                 f"sMAPE {report['smape']:.2f}%, MASE {report['mase']:.3f}, CRPS {report['crps']:.4g}, "
                 f"80%/95% interval coverage {report['coverage_80']:.1%}/{report['coverage_95']:.1%} "
                 f"over {report['origins']} forecasts of {report['horizon']} steps")
+
+
+def extended(series: TimeSeries, steps: int) -> TimeSeries:
+    """``series`` with at least ``steps`` steps after its last known target: the missing ones get no target,
+    no covariates (the series must have none), the next step numbers, and times one step apart."""
+    missing = series.observed() + steps - len(series)
+    if missing <= 0:
+        return series
+    n = len(series)
+    times = series.times
+    if times is not None:
+        import pandas as pd
+
+        stamps = pd.to_datetime(pd.Series(times[-2:]), format="mixed")
+        step = stamps.iloc[1] - stamps.iloc[0] if n > 1 else pd.Timedelta(0)
+        times = [*times, *((stamps.iloc[-1] + k * step).isoformat() for k in range(1, missing + 1))]
+    next_steps = torch.cat([series.step_numbers, series.step_numbers[-1] + torch.arange(1, missing + 1)])
+    return replace(series, target=torch.cat([series.target, torch.full((missing,), math.nan, dtype=torch.float64)]),
+                   covariates=torch.cat([series.covariates, series.covariates.new_zeros(missing, 0)]),
+                   step_numbers=next_steps,
+                   times=times)

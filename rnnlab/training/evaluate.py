@@ -46,6 +46,7 @@ def evaluate_run(run_dir: Path, data: Path | None = None, batch_size: int = 256,
         source = {"data": str(data.absolute()), "sha256": fingerprint(data)["sha256"]}
         path = _report_path(Path(run_dir), data.stem, suffix, source["sha256"])
     write_json(path, {**source, **runs, **report})
+    task.plot(model, dataset, path.with_suffix(".png"), config.torch_device())
     return task.describe(report), path
 
 

@@ -6,6 +6,8 @@
 * Transcribers (G2P) print one ``word<TAB>PH1 PH2 ...`` line per word, the lexicon format that
   ``rnnlab train --data`` and ``rnnlab evaluate --data`` read back.
 * A generation run takes no inputs: ``rnnlab generate`` samples it, and predict says so.
+* Forecasters read a CSV file of the series' recent steps (``--data``) and write CSV: one row per step of
+  the horizon after its last known target, with the median and the 80% and 95% intervals.
 
 Inputs pass the checks of ``rnnlab train --data`` (:mod:`rnnlab.data`): the same readers, column
 counts, finite values and length limits (:mod:`rnnlab.data.limits`), each refusal naming the item
@@ -14,6 +16,8 @@ counts, finite values and length limits (:mod:`rnnlab.data.limits`), each refusa
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +30,15 @@ from rnnlab.data.pronunciations import check_word
 from rnnlab.data.textfile import read_lines
 from rnnlab.data.user_files import check_signals
 from rnnlab.errors import ConfigError
-from rnnlab.tasks import ClassifierTask, GenerationTask, TaggingTask, TextTask, TranscriptionTask
+from rnnlab.tasks import ClassifierTask, ForecastTask, GenerationTask, TaggingTask, TextTask, TranscriptionTask
 from rnnlab.training.runs import load_ensemble
 
 
 def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3, beam_width: int | None = None,
-            ensemble: tuple[Path, ...] = (), device: str = "auto") -> str:
-    """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``) on ``device`` (cpu,
-    cuda, or auto), as text; G2P runs in ``ensemble`` decode together with it."""
+            ensemble: tuple[Path, ...] = (), device: str = "auto", data: Path | None = None) -> str:
+    """Predictions of the run in ``run_dir`` for ``inputs`` (or the items in ``file``; for a forecaster, the
+    series in the CSV file ``data``) on ``device`` (cpu, cuda, or auto), as text; G2P runs in ``ensemble``
+    decode together with it."""
     if inputs and file is not None:
         raise DataError("predict: give the items either on the command line or with --file, not both")
     if top_k < 1:
@@ -41,6 +46,11 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
     if beam_width is not None and beam_width < 1:
         raise DataError(f"predict: --beam-width must be at least 1, got {beam_width}")
     config, task, model = load_ensemble([run_dir, *ensemble], device)
+    if isinstance(task, ForecastTask):
+        return _forecast(config, task, model, inputs, data or file)
+    if data is not None:
+        raise DataError(f"predict: --data is a forecaster's series; for a {config.task} run give the items on the "
+                        "command line or with --file")
     if isinstance(task, GenerationTask):
         raise ConfigError(f"predict: {run_dir} is a {config.task} run, which takes no inputs; "
                           f"generate words with: rnnlab generate {run_dir} [LANGUAGE ...]")
@@ -138,3 +148,16 @@ def _tag_conllu(task: TaggingTask, model, path: Path, device) -> str:
         for token, tag in zip(words, tags):
             token["upos"] = tag
     return "".join(sentence.serialize() for sentence in sentences)
+
+
+def _forecast(config, task: ForecastTask, model, inputs: list[str], data: Path | None) -> str:
+    """The forecast after the series in the CSV file ``data``, as CSV."""
+    if inputs or data is None:
+        raise DataError(f"predict: a {config.task} run forecasts from a CSV file of the series' recent steps: "
+                        "give it with --data (and no items on the command line)")
+    rows = task.predict(model, task.read_series(config, data, future=True), config.torch_device())
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: v if isinstance(v, str) else f"{v:.6g}" for k, v in row.items()} for row in rows)
+    return out.getvalue()

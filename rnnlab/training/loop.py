@@ -282,7 +282,9 @@ class _Run:
         """Test the best checkpoint, write the test metrics and the learning curve; the run's summary."""
         config, state, task = self.config, self.state, self.task
         evaluated = self.step.evaluated
-        evaluated.load_state_dict(evaluated_weights(load_checkpoint(self.run_dir / "best.pt")))
+        best = load_checkpoint(self.run_dir / "best.pt")
+        evaluated.load_state_dict(evaluated_weights(best))
+        task.load_state(best["task"])  # what the task learned with those weights (a forecaster's calibration)
         test = task.evaluate(evaluated, task.splits.test, config.batch_size, self.device,
                              progress_bar=self.progress_bar, world=self.world)
         best_metric = -state.best_metric if task.lower_is_better else state.best_metric

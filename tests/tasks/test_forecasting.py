@@ -145,6 +145,9 @@ def test_a_users_csv_trains_evaluates_and_predicts_the_next_horizon(tmp_path, ca
     assert "MAPE" in capsys.readouterr().out
     report = json.loads((run_dir / "evaluation-test.json").read_text())
     assert report["mape"] == pytest.approx(test["mape"])
+    # the best epoch's calibration of the scale comes back with its weights
+    assert report["coverage_80"] == test["coverage_80"] and report["crps"] == pytest.approx(test["crps"])
+    assert 0.25 <= torch.load(run_dir / "best.pt", weights_only=True)["task"]["scale_factor"] <= 8
     assert (run_dir / "evaluation-test.png").exists()
 
     recent = synthetic_csv(tmp_path / "recent.csv", days=10, future_rows=24, seed=3)

@@ -97,7 +97,8 @@ class ForecastTask(Task):
         std = series.target.std()
         if not std > 0:
             raise DataError(f"the target {series.name!r} is constant over the training stretch: nothing to forecast")
-        cov_std = series.covariates.std(dim=0, correction=0) if len(series) else torch.ones(0)
+        covariates = series.covariates
+        cov_std = covariates.std(dim=0, correction=0) if covariates.shape[1] else covariates.new_ones(0)
         return {"target": series.name, "covariates": list(series.covariate_names), "seasons": list(seasons),
                 "horizon": c.horizon, "context": c.context, "distribution": c.distribution,
                 "mean": float(series.target.mean()), "std": float(std),

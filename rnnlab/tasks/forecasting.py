@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 HARMONICS = 4
 """Sine/cosine pairs per season that tell the model where in each season a step lies."""
+MIN_WINDOWS_PER_EPOCH = 4096
+"""A short series' training windows are each taken several times per epoch, to at least this many, so that
+the same ``--epochs`` trains a model of a short series and of a long one about as long."""
 INTERVALS = (0.8, 0.95)
 """The central prediction intervals whose coverage is measured, and that plots and predictions give."""
 
@@ -88,7 +91,10 @@ class ForecastTask(Task):
         """Training, validation and test windows of ``series`` (:func:`forecast_splits`)."""
         seasons = parse_seasons(config.season)
         validation_steps, test_steps = sizes(config, len(series))
-        return forecast_splits(series, config.horizon, config.context + max(seasons), validation_steps, test_steps)
+        train, validation, test = forecast_splits(series, config.horizon, config.context + max(seasons),
+                                                  validation_steps, test_steps)
+        repeats = math.ceil(MIN_WINDOWS_PER_EPOCH / len(train))
+        return Splits(replace(train, origins=train.origins.repeat(repeats)), validation, test)
 
     # -- what the task learns from the training stretch -------------------------------------------------
     def learn(self, train: ForecastWindows) -> dict:

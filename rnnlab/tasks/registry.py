@@ -59,8 +59,7 @@ _SIGNAL = dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dr
 _SERIES = dict(cell="gru-ln", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2, pooling="meanmax",
                epochs=100, batch_size=32, lr=3e-3, weight_decay=1e-2, label_smoothing=0.1, input_noise=0.2)
 _FORECAST = dict(cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.3, pooling="last",
-                 epochs=10, batch_size=64, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0, context=96,
-                 distribution="student-t")
+                 epochs=10, batch_size=64, lr=3e-3, weight_decay=1e-2, label_smoothing=0.0, distribution="student-t")
 _HALF_HOURLY = dict(_FORECAST, horizon=48, season="48,336")
 _G2P = dict(cell="lstm", hidden_size=256, num_layers=2, bidirectional=True, dropout=0.1, pooling="last",
             epochs=12, batch_size=128, lr=2e-3, warmup=0.1, weight_decay=0.0, label_smoothing=0.1,
@@ -99,7 +98,7 @@ TASKS: dict[str, TaskSpec] = {
     # forecasting: the next day of half-hourly electricity demand from each midnight of the test weeks
     "electricity": TaskSpec(ForecastTask, load_electricity, dict(
         _HALF_HOURLY, target="demand_gw", covariates="workday,temperature_c", time_column="time",
-        validation_steps=4 * 336, test_steps=8 * 336)),
+        validation_steps=4 * 336, test_steps=8 * 336, epochs=6)),
     "taylor": TaskSpec(ForecastTask, load_taylor, dict(
         _HALF_HOURLY, target="value", time_column="date", validation_steps=2 * 336, test_steps=4 * 336)),
     # your own series: a CSV file with --data, --target, --horizon and --season

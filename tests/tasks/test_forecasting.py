@@ -103,7 +103,7 @@ def synthetic_csv(path: Path, days: int = 40, future_rows: int = 0, seed: int = 
 
 
 FORECAST = ["--task", "forecast", "--target", "load", "--covariates", "temperature", "--time-column", "time",
-            "--horizon", "24", "--season", "24,168", "--context", "24", "--hidden-size", "16", "--batch-size", "32"]
+            "--horizon", "24", "--season", "24,168", "--context", "24", "--hidden-size", "16", "--batch-size", "64"]
 
 
 def test_nothing_after_the_training_stretch_reaches_training_or_scaling(tmp_path):
@@ -131,7 +131,7 @@ def test_nothing_after_the_training_stretch_reaches_training_or_scaling(tmp_path
 def test_a_users_csv_trains_evaluates_and_predicts_the_next_horizon(tmp_path, capsys):
     path = synthetic_csv(tmp_path / "load.csv")
     run_dir = tmp_path / "run"
-    cli.main(["train", *FORECAST, "--data", str(path), "--epochs", "8", "--lr", "1e-2", "--run-dir", str(run_dir)])
+    cli.main(["train", *FORECAST, "--data", str(path), "--epochs", "2", "--lr", "1e-2", "--run-dir", str(run_dir)])
     test = json.loads((run_dir / "test_metrics.json").read_text())
     assert test["origins"] == 4 and test["horizon"] == 24  # the last 10% of 960 steps: 96, four days
     naive = test["baselines"]["seasonal naive (24)"]
@@ -166,7 +166,7 @@ def test_a_users_csv_trains_evaluates_and_predicts_the_next_horizon(tmp_path, ca
 
 
 def test_forecasting_options_are_checked(tmp_path):
-    path = synthetic_csv(tmp_path / "load.csv", days=12)
+    path = synthetic_csv(tmp_path / "load.csv", days=10)
     with pytest.raises(ConfigError, match="--task forecast needs --horizon"):
         TrainConfig(task="forecast", data=path, target="load", season="24").resolved()
     with pytest.raises(ConfigError, match="--horizon, --season: forecasting options; task mnist1d does not"):
@@ -177,7 +177,7 @@ def test_forecasting_options_are_checked(tmp_path):
         TrainConfig(task="forecast", data=path, test_data=path, target="load", horizon=24, season="24").resolved()
     config = TrainConfig(task="forecast", data=path, target="load", horizon=24, season="24,168",
                          run_dir=tmp_path / "run").resolved()
-    with pytest.raises(DataError, match="the series has 288 steps: too few"):
+    with pytest.raises(DataError, match="the series has 240 steps: too few"):
         load_splits(config)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import tyro
@@ -37,9 +38,9 @@ def explore_command(arguments: tyro.conf.Positional[tuple[str, ...]] = (), outpu
         max_columns: The most step columns drawn; longer inputs are shown as windows of steps.
         device: Where to run: auto (a CUDA device when one is available, else the CPU), cpu or cuda.
     """
-    runs = [Path(a) for a in arguments if Path(a).is_dir()]
+    runs = [Path(a) for a in itertools.takewhile(_is_directory, arguments)]
     texts = list(arguments[len(runs):])
-    if any(Path(a).is_dir() for a in texts):
+    if any(_is_directory(a) for a in texts):
         raise ConfigError("explore: give the run directories first, then the inputs")
     if max_columns < 1:
         raise ConfigError(f"explore: --max-columns must be at least 1, got {max_columns}")
@@ -59,6 +60,13 @@ def explore_command(arguments: tyro.conf.Positional[tuple[str, ...]] = (), outpu
         groups = explore_runs(runs, texts, device, max_columns)
         path = output or runs[0] / "explore.html"
     print(f"written: {write_explorer(path, groups, 'rnnlab explore')}")
+
+
+def _is_directory(argument: str) -> bool:
+    try:
+        return Path(argument).is_dir()
+    except OSError:  # a name too long to be a path: an input
+        return False
 
 
 @app.command(name="serve")

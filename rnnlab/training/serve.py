@@ -28,7 +28,9 @@ from rnnlab.training.runs import load_run
 MAX_INPUT_CHARS = 1_000
 """The longest input the server explores, in characters."""
 MAX_BODY = 64 * 1024
-"""The largest request body read, in bytes."""
+"""The largest request body accepted, in bytes."""
+MAX_DRAINED = 16 << 20
+"""The largest body read to its end before a 413 answer; a larger one is answered at once (and cut off)."""
 
 
 def explorer_app(run_dir: Path, device: str = "auto", max_chars: int = MAX_INPUT_CHARS, example: str | None = None):
@@ -62,13 +64,17 @@ def explorer_app(run_dir: Path, device: str = "auto", max_chars: int = MAX_INPUT
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return refuse(415, "send the input as application/json: {\"input\": \"...\"}")
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY:
+        if declared.isdigit() and int(declared) > MAX_DRAINED:
             return refuse(413, f"the request is over {MAX_BODY} bytes")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
+        body, size = b"", 0
+        async for chunk in request.stream():  # read to its end (kept up to MAX_BODY), so the client gets the answer
+            size += len(chunk)
+            if size > MAX_DRAINED:
                 return refuse(413, f"the request is over {MAX_BODY} bytes")
+            if size <= MAX_BODY:
+                body += chunk
+        if size > MAX_BODY:
+            return refuse(413, f"the request is over {MAX_BODY} bytes")
         try:
             text = json.loads(body)["input"]
         except (ValueError, KeyError, TypeError):

@@ -70,7 +70,7 @@ def console_errors(driver) -> list[str]:
 
 def open_page(driver, path: Path, timeout: float = 30.0) -> float:
     """Load the explorer page at ``path`` and wait until it is drawn; returns the seconds from the start of
-    navigation to the end of its drawing, as the page measured them."""
+    navigation to the first frame painted after its script built the page, as the page measured them."""
     driver.get(Path(path).absolute().as_uri())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -3,6 +3,7 @@
 "use strict";
 (function () {
   const DIGITS = 4;
+  const ROW = 13;  // pixels per labelled row (classes, tags, output steps)
   const PANELS = {classifier: classifierPanel, tagger: taggerPanel, seq2seq: seq2seqPanel};
   // A task kind draws its prediction with PANELS[kind](view, pane) -> {update(column)}; a new kind adds one entry.
   const groups = [];
@@ -32,11 +33,12 @@
   }
 
   // A heat map of rows x columns, one canvas pixel per cell (scaled by CSS): value(row, column).
-  function heat(rows, cols, value, signed, rowPixels) {
+  // Labelled rows (labels given) are drawn rowPixels high each, so that each label sits beside its row.
+  function heat(rows, cols, value, signed, rowPixels, labelled) {
     const canvas = el("canvas", "strip");
     canvas.width = cols;
     canvas.height = rows;
-    canvas.style.height = Math.max(12, Math.min(160, rows * rowPixels)) + "px";
+    canvas.style.height = (labelled ? rows * rowPixels : Math.max(12, Math.min(160, rows * rowPixels))) + "px";
     const ctx = canvas.getContext("2d");
     const image = ctx.createImageData(cols, rows);
     for (let r = 0; r < rows; r++) {
@@ -164,11 +166,10 @@
   function classifierPanel(view, group) {
     const p = view.prediction;
     const section = panel("The prediction as it forms");
-    const canvas = heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, 14);
+    const canvas = heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true);
     const {box, cursor} = columnsBox(view, group, canvas);
     const labels = el("div", "row-labels");
     p.labels.forEach((label) => labels.append(el("div", "", label)));
-    labels.style.height = canvas.style.height;
     const line = el("div", "row");
     line.append(labels, box);
     const now = el("p", "probabilities");
@@ -196,11 +197,10 @@
     const tags = el("div", "tokens" + (view.columns.length > 60 ? " dense" : ""));
     tags.style.gridTemplateColumns = `repeat(${view.columns.length}, 1fr)`;
     view.columns.forEach(([start, end]) => tags.append(el("span", "tag", end - start === 1 ? p.tags[start] : "")));
-    const canvas = heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, 14);
+    const canvas = heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true);
     const {box, cursor} = columnsBox(view, group, canvas);
     const labels = el("div", "row-labels");
     p.labels.forEach((label) => labels.append(el("div", "", label)));
-    labels.style.height = canvas.style.height;
     const line = el("div", "row");
     line.append(labels, box);
     const now = el("p", "probabilities");
@@ -219,11 +219,10 @@
   function seq2seqPanel(view, group) {
     const p = view.prediction;
     const section = panel("Attention and the decoder's steps");
-    const canvas = heat(p.outputs.length, view.columns.length, (r, c) => p.attention[r][c], false, 14);
+    const canvas = heat(p.outputs.length, view.columns.length, (r, c) => p.attention[r][c], false, ROW, true);
     const {box, cursor} = columnsBox(view, group, canvas);
     const labels = el("div", "row-labels");
     p.outputs.forEach((out, k) => labels.append(el("div", "", `${out} ${Number(p.probabilities[k]).toFixed(2)}`)));
-    labels.style.height = canvas.style.height;
     const line = el("div", "row");
     line.append(labels, box);
     const now = el("p", "probabilities");
@@ -463,5 +462,7 @@
   const data = JSON.parse(document.getElementById("explorer-data").textContent);
   render(data);
   live();
-  window.rnnlabExplorer = {setStep, render, drawnAt: performance.now()};
+  window.rnnlabExplorer = {setStep, render, drawnAt: null};
+  // drawn: the first frame painted after the script built the page
+  requestAnimationFrame(() => requestAnimationFrame(() => { window.rnnlabExplorer.drawnAt = performance.now(); }));
 })();

@@ -10,7 +10,7 @@ registered on :data:`rnnlab.cli.root.app`:
     rnnlab predict RUN_DIR INPUT... [--file F]   labels, tags or pronunciations for new inputs
     rnnlab generate RUN_DIR [LANGUAGE...] -n N   words of a language from a word-generation run
     rnnlab attention RUN_DIR WORD                which letters each phoneme of a G2P output looked at
-    rnnlab bench layers|scan|seq2seq|dropout|train|order   benchmarks (rnnlab.cli.bench)
+    rnnlab bench layers|scan|seq2seq|dropout|train|order|explore   benchmarks (rnnlab.cli.bench)
     rnnlab diagnose RUN_DIR                      gradient flow, Jacobians, gates, gradient norms (rnnlab.cli.inspection)
     rnnlab memory [--quick]                      the memory benchmark grid, its table, plots and report
     rnnlab report DIR...                         a self-contained HTML page of runs and grids

@@ -61,3 +61,13 @@ def g2p_run(tmp_path_factory):
     cli.main(["train", "--task", "g2p", "--data", str(root / "lexicon.tsv"), *TINY_RUN, "--run-dir",
               str(root / "run")])
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def series_run(tmp_path_factory):
+    """A Japanese Vowels run (9 speakers from 12-channel speech frames, 16 units) trained for one epoch."""
+    from rnnlab import cli
+
+    run = tmp_path_factory.mktemp("series-run") / "run"
+    cli.main(["train", "--task", "japanese-vowels", *TINY_RUN, "--run-dir", str(run)])
+    return run

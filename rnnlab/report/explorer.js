@@ -247,7 +247,8 @@
       "each step's state through all the later copies of the cell. It typically shrinks going away from " +
       "where the loss reads the state: memory fades. The dashed line is the same input with its steps " +
       "shuffled, asked for the same prediction; what the model predicts for it shows whether order matters."));
-    note.textContent = `shuffled: ${view.shuffled.tokens.join(view.family === "tagging" ? " " : "")} ` +
+    const glue = view.family === "text" || view.family === "transcription" ? "" : " ";  // letters, or words and frames
+    note.textContent = `shuffled: ${view.shuffled.tokens.join(glue)} ` +
                        `-> ${view.shuffled.prediction}`;
     const svgNS = "http://www.w3.org/2000/svg";
     let marker = null;
@@ -375,7 +376,8 @@
   function renderGroup(data, index, root) {
     const group = {index, column: 0, views: []};
     const node = el("div", "group");
-    node.append(el("h2", "group-title", `Input: ${data.input}`));
+    const input = data.input.length > 200 ? data.input.slice(0, 200) + "..." : data.input;
+    node.append(el("h2", "group-title", `Input: ${input}`));
     const controls = el("div", "controls");
     const slider = el("input", "time");
     slider.type = "range";

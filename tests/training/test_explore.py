@@ -64,6 +64,22 @@ def test_the_gradient_is_dloss_dh_t_of_the_predicted_label_and_the_shuffled_copy
         torch.testing.assert_close(torch.tensor(track["gradient_shuffled"]), shuffled_flow.norms, rtol=1e-3, atol=0)
 
 
+def test_a_speakers_frames_show_the_speaker_forming_as_the_frames_arrive(series_run, tmp_path):
+    _, task, model = load_run(series_run, device="cpu")
+    frames = torch.linspace(-1, 1, 12 * 9).reshape(9, 12)  # 9 steps of 12 channels
+    text = ":".join(",".join(f"{v:.3f}" for v in channel) for channel in frames.t().tolist())
+    (group,) = explore_runs([series_run], [text], device="cpu")
+    (view,) = group["views"]
+    assert view["steps"] == 9 and view["tokens"][0] == "-1" and view["prediction"]["labels"] == task.classes
+    with torch.no_grad():
+        expected = [task.logits(model, task.inputs([frames[:k]], torch.device("cpu"))).softmax(-1)[0]
+                    for k in range(1, 10)]
+    torch.testing.assert_close(torch.tensor(view["prediction"]["probabilities"]), torch.stack(expected),
+                               atol=1e-4, rtol=0)
+    final = view["prediction"]["final"][0]
+    assert predict(series_run, [text], None, top_k=1).split("\t")[1].startswith(f"{final[0]} ({final[1]:.3f})")
+
+
 def test_a_long_input_is_drawn_as_windows_of_steps_with_every_steps_gradient():
     task, model = untrained_model("gru", text="abc")
     text = "abcab" * 200

@@ -23,9 +23,9 @@ def explore_command(arguments: tyro.conf.Positional[tuple[str, ...]] = (), outpu
     """Write a self-contained HTML page that shows inputs going through trained runs: the unfolded chain
     (states and gates per step), the prediction as it forms, and the gradient through time.
 
-    rnnlab explore RUN_DIR "some input" ...         one run, one section per input
-    rnnlab explore RUN_A RUN_B "some input"         runs side by side on the same input
-    rnnlab explore --untrained --cell lstm     a fresh cell on a built-in example (or your inputs)
+    `rnnlab explore RUN_DIR "some input" ...`: one run, a section per input; `rnnlab explore RUN_A RUN_B
+    "some input"`: runs side by side on the same input; `rnnlab explore --untrained --cell lstm`: a fresh
+    cell on a built-in example (or on your inputs).
 
     Inputs are read as `rnnlab predict` reads them: a word, a sentence, a text, or a signal as
     comma-separated numbers (channels separated by ':').

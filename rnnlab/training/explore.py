@@ -119,8 +119,10 @@ def untrained_model(cell: str, hidden_size: int = 16, text: str = EXAMPLE, seed:
                                  device="cpu")
     state = {"chars": Vocabulary(list(text)).to_dict(), "classes": ["class 0", "class 1"]}
     task = make_task(config, state=state, load_data=False)
-    torch.manual_seed(seed)
-    return task, task.create_model().eval()
+    with torch.random.fork_rng(devices=[]):  # seeded weights, without touching the caller's random state
+        torch.manual_seed(seed)
+        model = task.create_model().eval()
+    return task, model
 
 
 def prediction_text(task: Task, model: nn.Module, text: str) -> str:

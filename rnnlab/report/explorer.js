@@ -52,6 +52,17 @@
     return canvas;
   }
 
+  // Hovering a heat map shows the value under the pointer (its row and column named by describe).
+  function hover(canvas, describe) {
+    canvas.addEventListener("mousemove", (event) => {
+      const rect = canvas.getBoundingClientRect();
+      const c = Math.min(canvas.width - 1, Math.floor((event.clientX - rect.left) / rect.width * canvas.width));
+      const r = Math.min(canvas.height - 1, Math.floor((event.clientY - rect.top) / rect.height * canvas.height));
+      canvas.title = describe(Math.max(0, r), Math.max(0, c));
+    });
+    return canvas;
+  }
+
   // A row of content beside its label; the content column is where the step cursor runs.
   function row(label, content) {
     const line = el("div", "row");
@@ -124,6 +135,7 @@
         const canvas = heat(track.units, view.columns.length, (r, c) => values[c][r], signed,
                             Math.max(1, Math.floor(48 / track.units)));
         canvas.dataset.series = name;
+        hover(canvas, (r, c) => `${name}, unit ${r}, ${view.labels[c]}: ${fmt(values[c][r])}`);
         const {box, cursor} = columnsBox(view, group, canvas);
         cursors.push(cursor);
         strips.append(row(name, box));
@@ -166,7 +178,8 @@
   function classifierPanel(view, group) {
     const p = view.prediction;
     const section = panel("The prediction as it forms");
-    const canvas = heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true);
+    const canvas = hover(heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true),
+                         (r, c) => `${p.labels[r]}, ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
     const {box, cursor} = columnsBox(view, group, canvas);
     const labels = el("div", "row-labels");
     p.labels.forEach((label) => labels.append(el("div", "", label)));
@@ -197,7 +210,8 @@
     const tags = el("div", "tokens" + (view.columns.length > 60 ? " dense" : ""));
     tags.style.gridTemplateColumns = `repeat(${view.columns.length}, 1fr)`;
     view.columns.forEach(([start, end]) => tags.append(el("span", "tag", end - start === 1 ? p.tags[start] : "")));
-    const canvas = heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true);
+    const canvas = hover(heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true),
+                         (r, c) => `${p.labels[r]}, ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
     const {box, cursor} = columnsBox(view, group, canvas);
     const labels = el("div", "row-labels");
     p.labels.forEach((label) => labels.append(el("div", "", label)));
@@ -219,7 +233,8 @@
   function seq2seqPanel(view, group) {
     const p = view.prediction;
     const section = panel("Attention and the decoder's steps");
-    const canvas = heat(p.outputs.length, view.columns.length, (r, c) => p.attention[r][c], false, ROW, true);
+    const canvas = hover(heat(p.outputs.length, view.columns.length, (r, c) => p.attention[r][c], false, ROW, true),
+                         (r, c) => `${p.outputs[r]} looks at ${view.labels[c]}: ${fmt(p.attention[r][c])}`);
     const {box, cursor} = columnsBox(view, group, canvas);
     const labels = el("div", "row-labels");
     p.outputs.forEach((out, k) => labels.append(el("div", "", `${out} ${Number(p.probabilities[k]).toFixed(2)}`)));

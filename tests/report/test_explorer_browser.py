@@ -127,3 +127,19 @@ def test_a_long_input_is_drawn_in_windows(browser, tmp_path):
     assert len(group.find_elements(By.CSS_SELECTOR, ".tokens .step")) == 160
     _slide(browser, group, 159)
     assert group.find_element(By.CSS_SELECTOR, ".step-label").text == "995-1000 of 1000"  # steps [994, 1000)
+
+
+def test_hovering_a_state_strip_shows_the_value_under_the_pointer(browser, text_run, tmp_path):
+    _, task, model = load_run(text_run, device="cpu")
+    batch = task.inputs(["haus"], torch.device("cpu"))
+    with torch.no_grad():
+        _, _, traces = model.encoder.trace(model.embedding(batch["x"]))
+    open_page(browser, _explore(tmp_path, text_run, "haus"))
+    (group,) = _groups(browser)
+    strip = group.find_element(By.CSS_SELECTOR, "canvas.strip[data-series='h']")
+    width, height = strip.size["width"], strip.size["height"]
+    # the middle of column 2 (of 4) and of unit 5 (of 16); offsets are from the element's centre
+    ActionChains(browser).move_to_element_with_offset(strip, int(width * 2.5 / 4 - width / 2),
+                                                      int(height * 5.5 / 16 - height / 2)).perform()
+    name, value = strip.get_attribute("title").split(": ")
+    assert name == "h, unit 5, u" and abs(float(value) - float(traces[0].states[0][2, 0, 5])) < TOLERANCE

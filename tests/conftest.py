@@ -71,3 +71,15 @@ def series_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("series-run") / "run"
     cli.main(["train", "--task", "japanese-vowels", *TINY_RUN, "--run-dir", str(run)])
     return run
+
+
+@pytest.fixture(scope="session")
+def generation_run(tmp_path_factory):
+    """A word-generation run (GRU, 16 units) trained for one epoch on 600 real words of three languages."""
+    from rnnlab import cli
+    from tests.helpers import words_tsv
+
+    root = tmp_path_factory.mktemp("generation-run")
+    data = words_tsv(root / "words.tsv", {"en", "de", "fr"}, 600)
+    cli.main(["train", "--task", "word-generation", "--data", str(data), *TINY_RUN, "--run-dir", str(root / "run")])
+    return root / "run"

@@ -28,7 +28,8 @@ def explore_command(arguments: tyro.conf.Positional[tuple[str, ...]] = (), outpu
     cell on a built-in example (or on your inputs).
 
     Inputs are read as `rnnlab predict` reads them: a word, a sentence, a text, or a signal as
-    comma-separated numbers (channels separated by ':').
+    comma-separated numbers (channels separated by ':'); a word-generation run reads a language and a
+    word ("de schmetterling").
 
     Args:
         arguments: Run directories written by `rnnlab train`, then the inputs.

@@ -4,7 +4,7 @@
 (function () {
   const DIGITS = 4;
   const ROW = 13;  // pixels per labelled row (classes, tags, output steps)
-  const PANELS = {classifier: classifierPanel, tagger: taggerPanel, seq2seq: seq2seqPanel};
+  const PANELS = {classifier: classifierPanel, tagger: taggerPanel, seq2seq: seq2seqPanel, generator: generatorPanel};
   // A task kind draws its prediction with PANELS[kind](view, pane) -> {update(column)}; a new kind adds one entry.
   const groups = [];
   let active = 0;
@@ -253,6 +253,35 @@
     }};
   }
 
+  function generatorPanel(view, group) {
+    const p = view.prediction;
+    const section = panel("The next letter, step by step");
+    const next = el("div", "tokens" + (view.columns.length > 60 ? " dense" : ""));
+    next.style.gridTemplateColumns = `repeat(${view.columns.length}, 1fr)`;
+    view.columns.forEach(([start, end]) => next.append(el("span", "tag", end - start === 1 ? p.next[start] : "")));
+    const canvas = hover(heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true),
+                         (r, c) => `${p.labels[r]} after ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
+    const {box, cursor} = columnsBox(view, group, canvas);
+    const labels = el("div", "row-labels");
+    p.labels.forEach((label) => labels.append(el("div", "", label)));
+    const line = el("div", "row");
+    line.append(labels, box);
+    const now = el("p", "probabilities");
+    section.append(row("next", next), line, now, caption(
+      "At every step the model reads one letter (the first step reads the start mark <s>) and gives the " +
+      "distribution of the next one; the row above is the letter that actually follows. Rows: the letters " +
+      `that are among the three most probable at some step. The word's perplexity: ${fmt(p.perplexity)} per letter.`));
+    return {section, update(column) {
+      placeCursor(cursor, column, view.columns.length);
+      const [start] = view.columns[column];
+      const ranked = p.labels.map((label, k) => [label, p.probabilities[column][k]])
+        .sort((a, b) => b[1] - a[1]).slice(0, 3);
+      now.replaceChildren(el("span", "", `after ${view.labels[column]}: next ${p.next[start]} `),
+        el("span", "prob", fmt(p.next_probability[start])), el("span", "", "most probable: "),
+        ...ranked.map(([label, v]) => el("span", "prob", `${label} ${fmt(v)}`)));
+    }};
+  }
+
   function gradientPanel(view, group, pane) {
     const section = panel("The gradient through time");
     const holder = el("div", "plot");
@@ -261,8 +290,10 @@
       `||dL/dh_t|| at every step t (log scale), where ${view.loss}: how strongly the loss still feels ` +
       "each step's state through all the later copies of the cell. It typically shrinks going away from " +
       "where the loss reads the state: memory fades. The dashed line is the same input with its steps " +
-      "shuffled, asked for the same prediction; what the model predicts for it shows whether order matters."));
-    const glue = view.family === "text" || view.family === "transcription" ? "" : " ";  // letters, or words and frames
+      (view.family === "generation"
+        ? "shuffled, scored on its own letters; its perplexity, below, shows whether order matters."
+        : "shuffled, asked for the same prediction; what the model predicts for it shows whether order matters.")));
+    const glue = ["text", "transcription", "generation"].includes(view.family) ? "" : " ";  // letters, or words
     note.textContent = `shuffled: ${view.shuffled.tokens.join(glue)} ` +
                        `-> ${view.shuffled.prediction}`;
     const svgNS = "http://www.w3.org/2000/svg";

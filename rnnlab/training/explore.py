@@ -8,10 +8,12 @@ recorded (:func:`rnnlab.nn.diagnostics.recording`) and gathers, as plain data fo
   direction, ``(columns, H)`` each;
 * the prediction as it forms: for a classifier the class probabilities after each step (the model
   reading the prefix ``x[:t+1]``); for a tagger each token's tag distribution; for G2P the attention
-  matrix and the decoder's steps;
+  matrix and the decoder's steps; for a word generator reading a given word, the next letter's
+  distribution after each letter;
 * the gradient through time: ``||dL/dh_t||`` for every step, where ``L`` is the cross-entropy of the
-  model's own prediction for the item, and the same for a copy of the item with its steps shuffled
-  (asked for the same prediction).
+  model's own prediction for the item (a generator's: of the word's own letters), and the same for a
+  copy of the item with its steps shuffled (asked for the same prediction; a generator's, for its own
+  letters).
 
 Long items are windowed: at most ``max_columns`` columns, each the mean over a window of steps, so a
 1,000-step item does not draw 1,000 x H cells; the gradient keeps every step.
@@ -34,7 +36,9 @@ from torch import Tensor, nn
 from rnnlab.data import Vocabulary
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.nn.diagnostics import recording
-from rnnlab.tasks import ClassifierTask, TaggingTask, Task, TextTask, TrainConfig, TranscriptionTask, make_task
+from rnnlab.tasks import ClassifierTask, GenerationTask, TaggingTask, Task, TextTask, TranscriptionTask
+from rnnlab.tasks.config import TrainConfig
+from rnnlab.tasks.registry import make_task
 from rnnlab.training.predict import predict_with, read_item
 from rnnlab.training.runs import load_run
 
@@ -44,8 +48,9 @@ MAX_STEPS = 5_000
 """The longest item explored, in steps (a page holds every step's gradient)."""
 EXAMPLE = "the cat sat on the mat"
 """The built-in example of ``rnnlab explore --untrained``."""
-ENCODER = re.compile(r"^encoder/l\d+(_reverse)?$")
-"""The recorded layers shown: the task model's encoder over the item (not a tagger's character encoder)."""
+ENCODER = re.compile(r"^(encoder|layer)/l\d+(_reverse)?$")
+"""The recorded layers shown: the task model's encoder (a generator's layer) over the item, not a tagger's
+character encoder."""
 DIGITS = 5
 
 
@@ -54,26 +59,17 @@ def explore_item(task: Task, model: nn.Module, item: str | list[str] | Tensor, r
     """What the page shows of ``item`` (as :func:`~rnnlab.training.predict.read_item` reads it) going
     through ``model``, a run's model for ``task``: a plain dict (see the module docstring); ``run``
     names the run, ``seed`` draws the shuffled copy's order."""
-    if isinstance(task, TranscriptionTask):
-        steps = list(item.lower())
-    elif isinstance(task, (TaggingTask, TextTask)):
-        steps = list(item)
-    elif isinstance(task, ClassifierTask):
-        steps = torch.as_tensor(item, dtype=torch.float32)
-    else:
-        raise ConfigError(f"explore: a {task.config.task} run cannot be explored (it reads no input sequence)")
+    model.eval()
+    reader = _reader_of(task)(task, model, next(model.parameters()).device)
+    steps = reader.steps(item)
     if len(steps) > MAX_STEPS:
         raise DataError(f"explore: the input has {len(steps):,} steps, more than the limit of {MAX_STEPS:,}")
-    device = next(model.parameters()).device
-    model.eval()
-    reader = _reader_of(task)(task, model, device)
     T = len(steps)
     columns = windows(T, max_columns)
     logits, target, records, grads = _run(reader, steps, None)
     prediction = reader.prediction(steps, logits, columns)
-    order = torch.randperm(T, generator=torch.Generator().manual_seed(seed))
-    shuffled = steps[order] if isinstance(steps, Tensor) else [steps[k] for k in order.tolist()]
-    shuffled_logits, _, _, shuffled_grads = _run(reader, shuffled, target)
+    shuffled = reader.shuffled(steps, torch.Generator().manual_seed(seed))
+    shuffled_logits, _, _, shuffled_grads = _run(reader, shuffled, target if reader.same_target else None)
     tracks = []
     for record, grad, shuffled_grad in zip(records, grads, shuffled_grads):
         series = {name: state[:, 0] for name, state in zip(_state_names(len(record.trace.states)),
@@ -126,7 +122,9 @@ def untrained_model(cell: str, hidden_size: int = 16, text: str = EXAMPLE, seed:
 
 
 def prediction_text(task: Task, model: nn.Module, text: str) -> str:
-    """What ``rnnlab predict`` prints for ``text`` with this run."""
+    """What ``rnnlab predict`` prints for ``text`` with this run (nothing for a generator, which it does not read)."""
+    if isinstance(task, GenerationTask):
+        return ""
     return predict_with(task, model, [text], None, 3, None, next(model.parameters()).device)
 
 
@@ -151,8 +149,21 @@ def window_means(values: Tensor, columns: list[list[int]]) -> Tensor:
 class _Classifier:
     """A many-to-one model: logits ``(1, K)``; the prediction as it forms is the model reading each prefix."""
 
+    same_target = True
+    """Whether the shuffled copy is asked for the original's prediction (or for its own, as a generator's word)."""
+
     def __init__(self, task: ClassifierTask, model: nn.Module, device: torch.device) -> None:
         self.task, self.model, self.device = task, model, device
+
+    def steps(self, item) -> list[str] | Tensor:
+        """The item's time steps: characters, words, or a signal's frames ``(T, F)``."""
+        if isinstance(item, str):
+            return list(item)
+        return list(item) if isinstance(item, list) else torch.as_tensor(item, dtype=torch.float32)
+
+    def shuffled(self, steps, generator: torch.Generator):
+        order = torch.randperm(len(steps), generator=generator)
+        return steps[order] if isinstance(steps, Tensor) else [steps[k] for k in order.tolist()]
 
     def batch(self, steps) -> dict:
         item = "".join(steps) if isinstance(self.task, TextTask) else steps
@@ -161,7 +172,7 @@ class _Classifier:
     def logits(self, batch: dict, target: Tensor | None) -> Tensor:
         return self.task.logits(self.model, batch)
 
-    def target(self, logits: Tensor) -> Tensor:
+    def target(self, batch: dict, logits: Tensor) -> Tensor:
         return logits.argmax(-1)
 
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -193,7 +204,7 @@ class _Tagger(_Classifier):
     def batch(self, steps) -> dict:
         return self.task.encode([steps], self.device)
 
-    def target(self, logits: Tensor) -> Tensor:
+    def target(self, batch: dict, logits: Tensor) -> Tensor:
         return logits.argmax(-1)[0]
 
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -216,6 +227,9 @@ class _Tagger(_Classifier):
 class _Transcriber(_Classifier):
     """G2P: the encoder reads the letters; the decoder's greedy output, teacher-forced, is the target."""
 
+    def steps(self, item: str) -> list[str]:
+        return list(item.lower())
+
     def batch(self, steps) -> dict:
         return self.task.encode(["".join(steps)], self.device)
 
@@ -228,7 +242,7 @@ class _Transcriber(_Classifier):
         previous = torch.tensor([[self.task.start, *ids]], device=self.device)
         return self.model(batch["source"], batch["source_lengths"], previous)
 
-    def target(self, logits: Tensor) -> Tensor:
+    def target(self, batch: dict, logits: Tensor) -> Tensor:
         return torch.tensor([*self.task.phonemes.encode(self.phonemes), self.task.end], device=logits.device)
 
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -251,14 +265,67 @@ class _Transcriber(_Classifier):
         return {"kind": "seq2seq", "outputs": outputs, "probabilities": chosen, "attention": _rounded(attention)}
 
 
-_READERS = {TaggingTask: _Tagger, TranscriptionTask: _Transcriber}
+class _Generator(_Classifier):
+    """A conditional language model reading a given word: START, then its letters; at every step the
+    distribution of the next letter.  The loss is the word's own negative log-likelihood."""
+
+    same_target = False
+    TOP = 16  # the letters drawn: those among any step's three most probable, at most this many
+
+    def steps(self, item: tuple[str, str]) -> list[str]:
+        self.language = item[0]
+        return [Vocabulary.START_TOKEN, *item[1]]
+
+    def shuffled(self, steps, generator: torch.Generator):
+        return [steps[0], *super().shuffled(steps[1:], generator)]  # START stays first
+
+    def batch(self, steps) -> dict:
+        ids = self.task.chars.encode(steps[1:])
+        return {"condition": self.task.conditions([self.language], self.device),
+                "previous": torch.tensor([[self.task.start, *ids]], device=self.device),
+                "next": torch.tensor([*ids, self.task.end], device=self.device),
+                "lengths": torch.tensor([len(steps)])}
+
+    def logits(self, batch: dict, target: Tensor | None) -> Tensor:
+        return self.model(batch["condition"], batch["previous"], batch["lengths"])  # (1, T, V)
+
+    def target(self, batch: dict, logits: Tensor) -> Tensor:
+        return batch["next"]
+
+    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        loss = F.cross_entropy(logits[0], target)
+        self.perplexity = float(loss.detach().exp())
+        return loss
+
+    def loss_text(self, target: Tensor) -> str:
+        return "L = cross-entropy of the word's own next letters (its negative log-likelihood per letter)"
+
+    def summary(self, logits: Tensor) -> str:
+        return f"perplexity {self.perplexity:.2f} per letter"
+
+    @torch.no_grad()
+    def prediction(self, steps, logits: Tensor, columns: list[list[int]]) -> dict:
+        probabilities = logits.softmax(-1)[0].float().cpu()  # (T, V)
+        chars = self.task.chars.tokens
+        ranked = probabilities.topk(min(3, probabilities.shape[-1]), dim=-1).indices.flatten().tolist()
+        shown = sorted(dict.fromkeys(ranked))[: self.TOP]
+        following = [*steps[1:], Vocabulary.END_TOKEN]
+        ids = self.task.chars.encode(following)
+        return {"kind": "generator", "labels": [chars[k] for k in shown], "next": following,
+                "next_probability": [round(float(probabilities[t, k]), DIGITS) for t, k in enumerate(ids)],
+                "probabilities": _rounded(window_means(probabilities[:, shown], columns)),
+                "perplexity": round(self.perplexity, DIGITS)}
+
+
+_READERS = {TaggingTask: _Tagger, TranscriptionTask: _Transcriber, GenerationTask: _Generator,
+            ClassifierTask: _Classifier}
 
 
 def _reader_of(task: Task):
     for family, reader in _READERS.items():
         if isinstance(task, family):
             return reader
-    return _Classifier
+    raise ConfigError(f"explore: a {task.config.task} run cannot be explored")
 
 
 def _run(reader, steps, target: Tensor | None):
@@ -267,7 +334,7 @@ def _run(reader, steps, target: Tensor | None):
     batch = reader.batch(steps)
     with torch.enable_grad(), recording(reader.model) as records:
         logits = reader.logits(batch, target)
-        target = reader.target(logits) if target is None else target
+        target = reader.target(batch, logits) if target is None else target
         loss = reader.loss(logits, target)
     shown = [r for r in records if ENCODER.match(r.name) and r.trace.probe is not None]  # not no-grad decoding
     grads = torch.autograd.grad(loss, [r.trace.probe for r in shown], allow_unused=True)

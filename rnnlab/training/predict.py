@@ -79,11 +79,19 @@ def predict_with(task: Task, model: nn.Module, inputs: list[str], file: Path | N
                    for name, ranked in zip(names, results))
 
 
-def read_item(task: Task, where: str, text: str) -> str | list[str] | Tensor:
+def read_item(task: Task, where: str, text: str) -> str | list[str] | Tensor | tuple[str, str]:
     """One item given as text, read as ``rnnlab predict`` reads it for ``task``: a word (G2P), a sentence's
     words (tagging), a text (text classification) or a signal ``(T, F)`` (``1,2,3``; channels split by ``:``);
-    ``where`` names it in a refusal."""
+    for a generator (which predict does not read), ``LANGUAGE WORD`` as ``(language, word)``.  ``where``
+    names the item in a refusal."""
     text = text.strip()
+    if isinstance(task, GenerationTask):
+        parts = text.split()
+        if len(parts) != 2:
+            raise DataError(f"{where}: a word-generation run reads a language and a word, as 'de haus', "
+                            f"got {text[:40]!r}")
+        task.conditions([parts[0]], torch.device("cpu"))  # refuses an unknown language
+        return parts[0], _text(where, parts[1])
     if isinstance(task, TranscriptionTask):
         return _word(where, text)
     if isinstance(task, TaggingTask):

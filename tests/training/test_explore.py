@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnlab import cli
+from rnnlab.errors import DataError
 from rnnlab.nn.diagnostics import gradient_flow
 from rnnlab.report.explorer import explorer_page
 from rnnlab.training import load_run
@@ -118,6 +119,26 @@ def test_a_transcriber_shows_its_attention_and_greedy_outputs(g2p_run):
     assert view["prediction"]["outputs"][:len(phonemes)] == phonemes
     torch.testing.assert_close(torch.tensor(view["prediction"]["attention"]), weights, atol=1e-5, rtol=0)
     assert view["tokens"] == list("table") and len(view["tracks"]) == 2
+
+
+def test_a_generator_shows_the_next_letters_distribution_and_the_words_perplexity(generation_run):
+    _, task, model = load_run(generation_run, device="cpu")
+    (group,) = explore_runs([generation_run], ["de haus"], device="cpu")
+    (view,) = group["views"]
+    assert view["tokens"] == ["<s>", "h", "a", "u", "s"] and view["prediction"]["next"] == [*"haus", "</s>"]
+    ids = task.chars.encode([*"haus", "</s>"])
+    with torch.no_grad():
+        logits = model(task.conditions(["de"], torch.device("cpu")),
+                       torch.tensor([[task.start, *ids[:-1]]]), torch.tensor([5]))[0]
+    expected = logits.softmax(-1)[torch.arange(5), ids]
+    torch.testing.assert_close(torch.tensor(view["prediction"]["next_probability"]), expected, atol=1e-5, rtol=0)
+    perplexity = float(F.cross_entropy(logits, torch.tensor(ids)).exp())
+    assert view["prediction"]["perplexity"] == pytest.approx(perplexity, rel=1e-4)
+    assert view["shuffled"]["tokens"][0] == "<s>" and sorted(view["shuffled"]["tokens"][1:]) == sorted("haus")
+    with pytest.raises(DataError, match="unknown condition 'xx'"):
+        explore_runs([generation_run], ["xx haus"], device="cpu")
+    with pytest.raises(DataError, match="a language and a word"):
+        explore_runs([generation_run], ["haus"], device="cpu")
 
 
 def test_explore_writes_one_self_contained_page_with_runs_side_by_side(text_run, tmp_path, capsys):

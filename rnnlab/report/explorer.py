@@ -32,7 +32,8 @@ def explorer_page(groups: list[dict], title: str = "rnnlab explore", live: bool 
     intro = ("<p class=\"legend\">One column per time step (long inputs: per window of steps). Move through "
              "time with the slider or the arrow keys; pick a layer and direction above each run.</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>\n{style}</style>\n</head>\n<body>\n"
+            f"<title>{html.escape(title)}</title>\n<link rel=\"icon\" href=\"data:,\">\n"  # no icon to fetch
+            f"<style>\n{style}</style>\n</head>\n<body>\n"
             f"<h1>{html.escape(title)}</h1>\n{intro}\n{LIVE_FORM if live else ''}\n<div id=\"explorer\"></div>\n"
             f"<script type=\"application/json\" id=\"explorer-data\">{data}</script>\n"
             f"<script>\n{script}</script>\n</body>\n</html>\n")

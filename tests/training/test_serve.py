@@ -76,6 +76,28 @@ def test_bad_requests_get_a_4xx_and_the_server_keeps_serving(server, body, conte
     assert MAX_BODY < len(json.dumps({"input": "a" * (1 << 20)}))
 
 
+def test_typing_an_input_in_the_page_redraws_it_for_that_input(server):
+    from rnnlab.bench.browser import BrowserMissingError, browser_paths, console_errors, headless_chromium
+
+    try:
+        browser_paths()
+    except BrowserMissingError as missing:
+        pytest.skip(f"no headless browser: {missing}")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with headless_chromium() as driver:
+        driver.get(server[0] + "/")
+        assert driver.find_element(By.CSS_SELECTOR, ".group-title").text == "Input: haus"
+        driver.find_element(By.CSS_SELECTOR, "#live textarea").send_keys("fenster")
+        driver.find_element(By.CSS_SELECTOR, "#live button").click()
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".group-title").text == "Input: fenster")
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".tokens .step")) == 7
+        prediction = driver.find_element(By.CSS_SELECTOR, "#live .live-prediction").text
+        assert prediction.startswith("fenster") and console_errors(driver) == []
+
+
 def test_the_server_stops_cleanly(server):
     url, running, thread, port = server
     running.should_exit = True

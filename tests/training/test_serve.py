@@ -91,8 +91,8 @@ def test_typing_an_input_in_the_page_redraws_it_for_that_input(server):
         assert driver.find_element(By.CSS_SELECTOR, ".group-title").text == "Input: haus"
         driver.find_element(By.CSS_SELECTOR, "#live textarea").send_keys("fenster")
         driver.find_element(By.CSS_SELECTOR, "#live button").click()
-        WebDriverWait(driver, 20).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, ".group-title").text == "Input: fenster")
+        title = "return document.querySelector('.group-title').textContent"  # read at once: the page is redrawn
+        WebDriverWait(driver, 20).until(lambda d: d.execute_script(title) == "Input: fenster")
         assert len(driver.find_elements(By.CSS_SELECTOR, ".tokens .step")) == 7
         prediction = driver.find_element(By.CSS_SELECTOR, "#live .live-prediction").text
         assert prediction.startswith("fenster") and console_errors(driver) == []

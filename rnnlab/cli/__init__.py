@@ -10,10 +10,12 @@ registered on :data:`rnnlab.cli.root.app`:
     rnnlab predict RUN_DIR INPUT... [--file F]   labels, tags or pronunciations for new inputs
     rnnlab generate RUN_DIR [LANGUAGE...] -n N   words of a language from a word-generation run
     rnnlab attention RUN_DIR WORD                which letters each phoneme of a G2P output looked at
-    rnnlab bench layers|scan|seq2seq|dropout|train|order   benchmarks (rnnlab.cli.bench)
+    rnnlab bench layers|scan|seq2seq|dropout|train|order|explore   benchmarks (rnnlab.cli.bench)
     rnnlab diagnose RUN_DIR                      gradient flow, Jacobians, gates, gradient norms (rnnlab.cli.inspection)
     rnnlab memory [--quick]                      the memory benchmark grid, its table, plots and report
     rnnlab report DIR...                         a self-contained HTML page of runs and grids
+    rnnlab explore RUN_DIR... INPUT...           a page of inputs going through runs, step by step (rnnlab.cli.explore)
+    rnnlab serve RUN_DIR                         that page on a local web server, with a box for new inputs
 
 Every error in what the user gave (:class:`rnnlab.errors.UsageError`: a missing file, a malformed
 line, an unusable option or checkpoint) ends the command with one line, ``rnnlab: error: ...``,
@@ -58,6 +60,10 @@ COMMANDS = {
                                                "MNIST-1D, per cell."),
     "report": Command("rnnlab.cli.inspection", "Write a self-contained HTML report of memory grids, train runs and "
                                                "their diagnostics."),
+    "explore": Command("rnnlab.cli.explore", "Write a page that shows inputs going through trained runs, step by "
+                                             "step: states, gates, prediction, gradient."),
+    "serve": Command("rnnlab.cli.explore", "Serve a run's explorer page on a local web server, with a box for new "
+                                           "inputs."),
     "bench": Command("rnnlab.cli.bench", "Benchmarks against torch.nn, printed as ratios."),
 }
 """Every command, in the order ``rnnlab --help`` lists them (training first), with its module and summary."""

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import tyro
 from tyro.extras import SubcommandApp
 
-from rnnlab.bench import dropout, layers, regularisers, scan, seq2seq, train
+from rnnlab.bench import dropout, explore, layers, regularisers, scan, seq2seq, train
 from rnnlab.cli.root import app
 from rnnlab.experiments import order
 
@@ -143,3 +143,20 @@ def bench_order(out_dir: Path | None = None, quick: bool = False, seed: int = 0)
         seed: Seeds every run.
     """
     order.bench_order(out_dir, quick, seed)
+
+
+@bench_app.command(name="explore")
+def bench_explore(steps: int = 1000, hidden_size: int = 256, cell: str = "lstm", repeats: int = 5) -> None:
+    """Time the explorer page of a long input in Debian's headless Chromium: from the start of navigation to
+    the end of drawing (the page should be usable within 2 s at 1,000 steps).
+
+    Prints the page's size, the seconds to gather its data, and the median load time.  Needs chromium and
+    chromium-driver (apt-get install chromium chromium-driver) and Selenium (the dev extra).
+
+    Args:
+        steps: Time steps of the input.
+        hidden_size: Units of the (untrained) cell.
+        cell: The cell.
+        repeats: Page loads; the median is reported.
+    """
+    explore.bench_explore(steps, hidden_size, cell, repeats)

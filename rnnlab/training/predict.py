@@ -21,7 +21,8 @@ import io
 from pathlib import Path
 
 import numpy as np
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from rnnlab.data import DataError
 from rnnlab.data.conllu_files import check_sentence, read_conllu_sentences
@@ -30,7 +31,15 @@ from rnnlab.data.pronunciations import check_word
 from rnnlab.data.textfile import read_lines
 from rnnlab.data.user_files import check_signals
 from rnnlab.errors import ConfigError
-from rnnlab.tasks import ClassifierTask, ForecastTask, GenerationTask, TaggingTask, TextTask, TranscriptionTask
+from rnnlab.tasks import (
+    ClassifierTask,
+    ForecastTask,
+    GenerationTask,
+    TaggingTask,
+    Task,
+    TextTask,
+    TranscriptionTask,
+)
 from rnnlab.training.runs import load_ensemble
 
 
@@ -56,7 +65,12 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
                           f"generate words with: rnnlab generate {run_dir} [LANGUAGE ...]")
     if not inputs and file is None:
         raise DataError("predict: give the items either on the command line or with --file")
-    device = config.torch_device()
+    return predict_with(task, model, inputs, file, top_k, beam_width, config.torch_device())
+
+
+def predict_with(task: Task, model: nn.Module, inputs: list[str], file: Path | None, top_k: int,
+                 beam_width: int | None, device: torch.device) -> str:
+    """:func:`predict` with a run already loaded (``task`` and ``model``, as :func:`load_run` gives them)."""
     if isinstance(task, TranscriptionTask):
         words = [_word(where, item) for where, item in _items(inputs, file)]
         return "".join(f"{word}\t{' '.join(phonemes)}\n"
@@ -68,7 +82,7 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
         tagged = task.tag(model, sentences, device)
         return "".join(_minimal_conllu(words, tags) for words, tags in zip(sentences, tagged))
     if not isinstance(task, ClassifierTask):
-        raise ConfigError(f"predict: a {config.task} run has no prediction path")
+        raise ConfigError(f"predict: a {task.config.task} run has no prediction path")
     if isinstance(task, TextTask):
         items = [_text(where, item) for where, item in _items(inputs, file)]
         names = items
@@ -81,6 +95,30 @@ def predict(run_dir: Path, inputs: list[str], file: Path | None, top_k: int = 3,
     results = task.top_k(model, items, top_k, device)
     return "".join(f"{name}\t" + "  ".join(f"{label} ({p:.3f})" for label, p in ranked) + "\n"
                    for name, ranked in zip(names, results))
+
+
+def read_item(task: Task, where: str, text: str) -> str | list[str] | Tensor | tuple[str, str]:
+    """One item given as text, read as ``rnnlab predict`` reads it for ``task``: a word (G2P), a sentence's
+    words (tagging), a text (text classification) or a signal ``(T, F)`` (``1,2,3``; channels split by ``:``);
+    for a generator (which predict does not read), ``LANGUAGE WORD`` as ``(language, word)``.  ``where``
+    names the item in a refusal."""
+    text = text.strip()
+    if isinstance(task, GenerationTask):
+        parts = text.split()
+        if len(parts) != 2:
+            raise DataError(f"{where}: a word-generation run reads a language and a word, as 'de haus', "
+                            f"got {text[:40]!r}")
+        task.conditions([parts[0]], torch.device("cpu"))  # refuses an unknown language
+        return parts[0], _text(where, parts[1])
+    if isinstance(task, TranscriptionTask):
+        return _word(where, text)
+    if isinstance(task, TaggingTask):
+        return _sentence(where, text)
+    if isinstance(task, TextTask):
+        return _text(where, text)
+    if isinstance(task, ClassifierTask):
+        return _signal(where, text)
+    raise ConfigError(f"{where}: a {task.config.task} run reads no items")
 
 
 def _items(inputs: list[str], file: Path | None) -> list[tuple[str, str]]:

@@ -46,6 +46,7 @@ class TimeSeries:
             length (from its time column), so seasonal phases are the same in every file of the series;
             ``0 .. N-1`` for a file without times.
         times: each step's time as written in the file (or ``None``: no time column).
+        step_seconds: the time from one step to the next (``None``: no time column).
     """
 
     target: torch.Tensor
@@ -54,6 +55,7 @@ class TimeSeries:
     covariate_names: tuple[str, ...] = ()
     step_numbers: torch.Tensor | None = None
     times: list[str] | None = None
+    step_seconds: float | None = None
 
     def __post_init__(self) -> None:
         n = len(self.target)
@@ -159,12 +161,12 @@ def read_series_csv(path: Path | str, target: str, covariates: tuple[str, ...] =
         if gap.any():
             raise DataError(f"{path}:{int(np.argmax(gap)) + 2}: missing value in covariate {c!r} (a covariate must "
                             "be known at every step, the future ones included)")
-    times, steps = None, None
+    times, steps, step = None, None, None
     if time_column:
         times = frame[time_column].tolist()
-        steps = _step_numbers(path, times)
+        steps, step = _step_numbers(path, times)
     cov = np.stack([values[c] for c in covariates], axis=1) if covariates else np.zeros((len(frame), 0))
-    return TimeSeries(torch.tensor(values[target]), torch.tensor(cov), target, tuple(covariates), steps, times)
+    return TimeSeries(torch.tensor(values[target]), torch.tensor(cov), target, tuple(covariates), steps, times, step)
 
 
 def _numbers(path: Path, column, name: str) -> np.ndarray:
@@ -181,18 +183,18 @@ def _numbers(path: Path, column, name: str) -> np.ndarray:
     return numbers
 
 
-def _step_numbers(path: Path, times: list[str]) -> torch.Tensor:
+def _step_numbers(path: Path, times: list[str]) -> tuple[torch.Tensor, float | None]:
     """Each time's step number from 1970-01-01 00:00 (UTC where a time zone is given), in steps of the
-    series' own length; times must be increasing by exactly that step."""
+    series' own length, and that length in seconds; times must be increasing by exactly that step."""
     import pandas as pd
 
     try:
         stamps = pd.to_datetime(pd.Series(times), utc=True, format="mixed")
     except (ValueError, TypeError) as error:
         raise DataError(f"{path}: the time column is not readable as dates and times ({error})") from None
-    nanoseconds = stamps.astype("int64").to_numpy()
+    nanoseconds = stamps.dt.as_unit("ns").astype("int64").to_numpy()
     if len(nanoseconds) < 2:
-        return torch.zeros(len(nanoseconds), dtype=torch.long)
+        return torch.zeros(len(nanoseconds), dtype=torch.long), None
     differences = np.diff(nanoseconds)
     step = int(np.median(differences))
     if step <= 0 or (differences != step).any():
@@ -200,7 +202,7 @@ def _step_numbers(path: Path, times: list[str]) -> torch.Tensor:
         raise DataError(f"{path}:{row + 3}: time {times[row + 1]!r} does not follow {times[row]!r} by the series' "
                         f"step ({pd.Timedelta(step, 'ns') if step > 0 else 'none'}); a forecast series needs evenly "
                         "spaced times with no gaps or repeats")
-    return torch.tensor(nanoseconds // step)
+    return torch.tensor(nanoseconds // step), step / 1e9
 
 
 def default_electricity_root() -> Path:

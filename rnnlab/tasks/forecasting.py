@@ -110,7 +110,7 @@ class ForecastTask(Task):
                 "mean": float(series.target.mean()), "std": float(std),
                 "covariate_mean": series.covariates.mean(dim=0).tolist(),
                 "covariate_std": torch.where(cov_std > 0, cov_std, 1.0).tolist(),
-                "naive_scale": metrics.naive_scale(series.target, seasons[0])}
+                "naive_scale": metrics.naive_scale(series.target, seasons[0]), "step_seconds": series.step_seconds}
 
     def load_state(self, state: dict) -> None:
         self.saved = dict(state)
@@ -188,12 +188,20 @@ class ForecastTask(Task):
         factor = self.saved.get("scale_factor", 1.0) if calibrated else 1.0
         return loc * std + mean, scale * std * factor, df
 
+    def check_series(self, series: TimeSeries) -> None:
+        """Refuse a series whose covariates or time step are not those the model was trained on."""
+        if tuple(series.covariate_names) != self.covariate_names:
+            raise DataError(f"the series has covariates {list(series.covariate_names)}; the model was trained "
+                            f"with {list(self.covariate_names)}")
+        trained = self.saved.get("step_seconds")
+        if trained and series.step_seconds and not math.isclose(trained, series.step_seconds):
+            raise DataError(f"the series' times are {series.step_seconds:g} s apart; the model was trained on steps "
+                            f"of {trained:g} s (its seasons and horizon count those steps)")
+
     def check_windows(self, data: ForecastWindows) -> None:
         if len(data) == 0:
             raise DataError("no forecast origin to evaluate")
-        if tuple(data.series.covariate_names) != self.covariate_names:
-            raise DataError(f"the series has covariates {list(data.series.covariate_names)}; the model was "
-                            f"trained with {list(self.covariate_names)}")
+        self.check_series(data.series)
         if int(data.origins.min()) < self.first_origin():
             raise DataError(f"a forecast from step {int(data.origins.min())} would read history before the series "
                             f"begins: each needs {self.first_origin()} steps before it")
@@ -270,6 +278,7 @@ class ForecastTask(Task):
         """The forecast of the ``horizon`` steps after the last known target of ``series`` (a CSV file's
         recent steps, and the covariates of the steps to forecast if the model reads covariates): one
         row per step with its time (or step number), median and central intervals."""
+        self.check_series(series)
         known = series.observed()
         if known < self.first_origin():
             raise DataError(f"the series has {known} steps with a known {self.saved['target']!r}; a forecast reads "
@@ -306,14 +315,12 @@ def extended(series: TimeSeries, steps: int) -> TimeSeries:
     missing = series.observed() + steps - len(series)
     if missing <= 0:
         return series
-    n = len(series)
     times = series.times
     if times is not None:
         import pandas as pd
 
-        stamps = pd.to_datetime(pd.Series(times[-2:]), format="mixed")
-        step = stamps.iloc[1] - stamps.iloc[0] if n > 1 else pd.Timedelta(0)
-        times = [*times, *((stamps.iloc[-1] + k * step).isoformat() for k in range(1, missing + 1))]
+        last, step = pd.Timestamp(times[-1]), pd.Timedelta(seconds=series.step_seconds or 0)
+        times = [*times, *((last + k * step).isoformat() for k in range(1, missing + 1))]
     next_steps = torch.cat([series.step_numbers, series.step_numbers[-1] + torch.arange(1, missing + 1)])
     return replace(series, target=torch.cat([series.target, torch.full((missing,), math.nan, dtype=torch.float64)]),
                    covariates=torch.cat([series.covariates, series.covariates.new_zeros(missing, 0)]),

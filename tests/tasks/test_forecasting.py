@@ -197,3 +197,17 @@ def test_taylor_windows_start_at_midnight_and_hold_out_four_weeks():
     assert all(t.endswith("T00:00:00Z") for t in (test.series.times[o] for o in test.origins.tolist()))
     assert int(train.origins.max()) + 48 == len(train.series) == 4032 - 28 * 48 - 14 * 48
 
+
+
+def test_a_series_of_another_time_step_than_training_is_refused(tmp_path):
+    path = synthetic_csv(tmp_path / "load.csv", days=20)
+    config = TrainConfig(task="forecast", data=path, target="load", covariates="temperature", time_column="time",
+                         horizon=24, season="24,168", run_dir=tmp_path / "run").resolved()
+    task = make_task(config)
+    rows = path.read_text().splitlines()
+    half_hourly = tmp_path / "half-hourly.csv"
+    half_hourly.write_text("\n".join([rows[0]] + [f"2024-02-01T{k // 2:02d}:{30 * (k % 2):02d},{row.split(',', 1)[1]}"
+                                                  for k, row in enumerate(rows[1:48])]) + "\n")
+    series = task.read_series(config, half_hourly)
+    with pytest.raises(DataError, match="the series' times are 1800 s apart; the model was trained on steps of 3600 s"):
+        task.check_series(series)

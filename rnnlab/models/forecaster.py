@@ -39,8 +39,10 @@ class Forecaster(nn.Module):
     Args:
         history_size: features per history step ``F_h``.
         future_size: features per future step ``F_f``.
-        cell, hidden_size, num_layers, dropout: the encoder's and decoder's recurrent layers
-            (:func:`~rnnlab.models.cells.recurrent_layer`; one direction each).
+        cell: the encoder's and decoder's cell (:func:`~rnnlab.models.cells.recurrent_layer`; one direction each).
+        hidden_size: units of the encoder's and decoder's state.
+        num_layers: stacked layers of each.
+        dropout: between stacked layers, and on the decoder's outputs before the head.
         distribution: ``"student-t"`` or ``"normal"``.
     """
 

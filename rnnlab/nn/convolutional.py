@@ -116,7 +116,8 @@ class ConvLSTM2d(nn.Module):
         batch_first: inputs and outputs ``(B, T, ...)`` instead of ``(T, B, ...)``.
         dropout: on the outputs of every layer but the last, in training.
         bidirectional: also read every sequence backwards; outputs concatenate the directions' channels.
-        zoneout, recurrent_dropout: as :class:`~rnnlab.Recurrent`'s (per unit and pixel); 0: off.
+        zoneout: as :class:`~rnnlab.Recurrent`'s (per unit and pixel); 0: off.
+        recurrent_dropout: as :class:`~rnnlab.Recurrent`'s (per unit and pixel); 0: off.
 
     Forward: ``layer(input, hx=None, *, lengths=None) -> (output, (h_n, c_n))``
 

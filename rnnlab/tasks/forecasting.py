@@ -270,17 +270,7 @@ class ForecastTask(Task):
         """The forecast of the ``horizon`` steps after the last known target of ``series`` (a CSV file's
         recent steps, and the covariates of the steps to forecast if the model reads covariates): one
         row per step with its time (or step number), median and central intervals."""
-        known = series.observed()
-        if known < self.first_origin():
-            raise DataError(f"the series has {known} steps with a known {self.saved['target']!r}; a forecast reads "
-                            f"the last {self.first_origin()} (--context {self.context} and the longest season, "
-                            f"{max(self.seasons)})")
-        future = len(series) - known
-        if self.covariate_names and future < self.horizon:
-            raise DataError(f"the model reads the covariates {', '.join(self.covariate_names)} over the horizon: add "
-                            f"the next {self.horizon} rows with {self.saved['target']!r} empty and the covariates "
-                            f"given (the file has {future})")
-        series = extended(series.head(known + min(future, self.horizon)), self.horizon)
+        series, known = self.next_forecast(series)
         origin = torch.tensor([known])
         loc, scale, df = self.forecast(model, series, origin, device)
         bands = self.bands(loc, scale, df)
@@ -291,6 +281,22 @@ class ForecastTask(Task):
                 row[f"lower_{level}"], row[f"upper_{level}"] = float(lower[0, k]), float(upper[0, k])
             rows.append(row)
         return rows
+
+    def next_forecast(self, series: TimeSeries) -> tuple[TimeSeries, int]:
+        """The series :meth:`predict` forecasts from and its origin, the step after its last known target:
+        ``series`` cut to the ``horizon`` steps after that origin (or extended to them); refused when it
+        is too short to read or lacks the covariates of the steps to forecast."""
+        known = series.observed()
+        if known < self.first_origin():
+            raise DataError(f"the series has {known} steps with a known {self.saved['target']!r}; a forecast reads "
+                            f"the last {self.first_origin()} (--context {self.context} and the longest season, "
+                            f"{max(self.seasons)})")
+        future = len(series) - known
+        if self.covariate_names and future < self.horizon:
+            raise DataError(f"the model reads the covariates {', '.join(self.covariate_names)} over the horizon: add "
+                            f"the next {self.horizon} rows with {self.saved['target']!r} empty and the covariates "
+                            f"given (the file has {future})")
+        return extended(series.head(known + min(future, self.horizon)), self.horizon), known
 
     def describe(self, report: dict[str, Any]) -> str:
         best = min(report["baselines"].items(), key=lambda item: item[1]["mape"])

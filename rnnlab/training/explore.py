@@ -212,7 +212,7 @@ def explore_forecast(task: ForecastTask, model: nn.Module, series: TimeSeries, o
         "labels": [_column_label(tokens, start, end) for start, end in columns],
         "tracks": tracks,
         "prediction": prediction,
-        "shuffled": {"tokens": [tokens[k] for k in order.tolist()],
+        "shuffled": {"tokens": [tokens[k] for k in order.tolist()], "order": order.tolist(),
                      "prediction": f"L = {float(shuffled_loss):.4g} (history in order: {float(loss):.4g}); the "
                                    f"median forecast moves by {moved:.4g} on average"},
         "loss": (f"L = the mean negative log-likelihood of {what} over the {H} steps ahead, under the model's "

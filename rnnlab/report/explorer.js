@@ -308,7 +308,7 @@
     const now = el("p", "probabilities");
     const L = p.history.length, H = p.median.length, T = L + H;
     section.append(holder, now, caption(
-      `${p.target}: the ${L} steps of history the encoder read (grey), then the median forecast of the ${H} ` +
+      `"${p.target}": the ${L} steps of history the encoder read (grey), then the median forecast of the ${H} ` +
       "steps ahead (red) inside its central 80% band (dark) and 95% band (light): the model gives each step a " +
       `${p.distribution} distribution, and the bands are its quantiles, as rnnlab predict writes them. ` +
       (p.truth ? "The black dashed line is what really happened." : "The file holds no truth for these steps.")));
@@ -343,7 +343,9 @@
     function draw() {
       W = Math.max(300, holder.clientWidth || 600);
       const plot = svg("svg", {viewBox: `0 0 ${W} ${HEIGHT}`, width: W, height: HEIGHT, class: "forecast"});
-      for (const v of [low, (low + high) / 2, high]) plot.append(label(LEFT - 4, y(v) + 3, Number(v).toPrecision(4)));
+      for (const v of [low, (low + high) / 2, high]) {
+        plot.append(label(LEFT - 4, y(v) + 3, Number(v).toLocaleString("en", {maximumSignificantDigits: 4})));
+      }
       const first = p.times ? p.times[0] : "step 1";
       const last = p.times ? p.times[T - 1] : `+${H}`;
       plot.append(label(LEFT, HEIGHT - 4, first, "start"), label(W - 4, HEIGHT - 4, last));
@@ -405,8 +407,9 @@
           "the decoder's states, the steps ahead at the right; going back from the origin into the history it fades."
         : "shuffled, asked for the same prediction; what the model predicts for it shows whether order matters.")));
     const glue = ["text", "transcription", "generation"].includes(view.family) ? "" : " ";  // letters, or words
-    note.textContent = `shuffled: ${view.shuffled.tokens.join(glue)} ` +
-                       `-> ${view.shuffled.prediction}`;
+    const copy = view.family === "forecast" ? `the ${view.prediction.origin} history steps in a random order`
+                                            : view.shuffled.tokens.join(glue);
+    note.textContent = `shuffled: ${copy} -> ${view.shuffled.prediction}`;
     let marker = null;
     let W = 600;
     const H = 150, L = 56, B = 18;

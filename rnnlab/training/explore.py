@@ -196,7 +196,7 @@ def explore_forecast(task: ForecastTask, model: nn.Module, series: TimeSeries, o
     loc, scale, df = task.forecast(model, series, torch.tensor([origin]), parameter.device)
     bands = task.bands(loc, scale, df)
     values = series.target[origin - L: origin]
-    tokens = [f"{float(v):.4g}" for v in values] + [f"+{k}" for k in range(1, H + 1)]
+    tokens = [_value(float(v)) for v in values] + [f"+{k}" for k in range(1, H + 1)]
     times = series.times[origin - L: origin + H] if series.times else None
     prediction = {
         "kind": "forecast", "target": task.saved["target"], "distribution": task.distribution, "origin": L,
@@ -218,6 +218,11 @@ def explore_forecast(task: ForecastTask, model: nn.Module, series: TimeSeries, o
         "loss": (f"L = the mean negative log-likelihood of {what} over the {H} steps ahead, under the model's "
                  "forecast (its training loss, in scaled units)"),
     }
+
+
+def _value(v: float) -> str:
+    """A series' value as a column shows it: 4 significant digits, a large one in whole units (25,394)."""
+    return f"{v:,.0f}" if 1e4 <= abs(v) < 1e12 else f"{v:.4g}"
 
 
 def _forecast_pass(task: ForecastTask, model: nn.Module, history: Tensor, future: Tensor, target: Tensor):

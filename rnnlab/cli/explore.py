@@ -81,14 +81,15 @@ def serve_command(run_dir: tyro.conf.Positional[Path], host: str = "127.0.0.1", 
     """Serve the explorer page of a run on a small local web server, with a box to type new inputs into.
 
     Needs Starlette and uvicorn (pip install 'rnnlab[serve]').  Open http://127.0.0.1:8000/ in a browser;
-    Ctrl-C stops the server.
+    Ctrl-C stops the server.  A forecast run's page opens on the last forecast of its test stretch, and its
+    box takes the CSV text of the series' recent steps (what `rnnlab predict --data` reads from a file).
 
     Args:
         run_dir: A run directory written by `rnnlab train`.
         host: The address to listen on; the default answers this machine only.
         port: The port to listen on.
-        example: An input explored on the first page.
-        max_chars: The longest input accepted, in characters.
+        example: An input explored on the first page (a forecast run: a CSV file's path).
+        max_chars: The longest input accepted, in characters (a forecast run's CSV text: up to 64 KiB).
         device: Where to run: auto (a CUDA device when one is available, else the CPU), cpu or cuda.
     """
     if not 0 < port < 65536:

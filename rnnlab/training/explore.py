@@ -169,6 +169,9 @@ def explore_forecast(task: ForecastTask, model: nn.Module, series: TimeSeries, o
     model.eval()
     parameter = next(model.parameters())
     L, H = task.context, task.horizon
+    if L + H > MAX_STEPS:
+        raise DataError(f"explore: the forecast reads {L:,} steps and forecasts {H:,}, more than the limit of "
+                        f"{MAX_STEPS:,} steps")
     batch = task.inputs(series, torch.tensor([origin]), parameter.device)
     history, future = batch["history"].to(parameter.dtype), batch["future"].to(parameter.dtype)
     known = "y" in batch
@@ -476,6 +479,9 @@ def _reader_of(task: Task):
     for family, reader in _READERS.items():
         if isinstance(task, family):
             return reader
+    if isinstance(task, ForecastTask):
+        raise ConfigError("explore: a forecast run reads a series, not an item: explore_forecast(task, model, "
+                          "series, origin)")
     raise ConfigError(f"explore: a {task.config.task} run cannot be explored")
 
 

@@ -171,6 +171,7 @@ def test_a_forecast_page_shows_the_history_the_forecast_and_its_bands(browser, f
     expected = decoder.states[0][5, 0].tolist()  # the decoder's state at +6
     assert max(abs(a - b) for a, b in zip(_shown(group, 0, "h", range(16)), expected)) < TOLERANCE
 
-    open_page(browser, _explore(tmp_path, forecast_run, recent, "--max-columns", "12"))  # long: in windows
+    open_page(browser, _explore(tmp_path, forecast_run, "--max-columns", "12"))  # its last test forecast, in windows
     (group,) = _groups(browser)
     assert len(group.find_elements(By.CSS_SELECTOR, ".tokens .step")) == 12 and console_errors(browser) == []
+    assert len(group.find_elements(By.CSS_SELECTOR, "svg.forecast polyline.truth")) == 1  # the truth is known

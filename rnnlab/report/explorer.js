@@ -181,7 +181,9 @@
         }
         table.append(line);
       }
-      const what = end - start === 1 ? `step ${start + 1} of ${view.steps}, input ${JSON.stringify(view.tokens[start])}`
+      const ahead = view.boundary !== undefined && column >= view.boundary;  // a forecaster's decoder
+      const read = ahead ? `the decoder's step ${view.tokens[start]}` : `input ${JSON.stringify(view.tokens[start])}`;
+      const what = end - start === 1 ? `step ${start + 1} of ${view.steps}, ${read}`
                                      : `steps ${start + 1}-${end} of ${view.steps} (means over the window)`;
       const title = el("p", "detail-title", `${track.name}, ${what}`);
       title.dataset.column = column;

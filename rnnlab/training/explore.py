@@ -183,19 +183,8 @@ def explore_forecast(task: ForecastTask, model: nn.Module, series: TimeSeries, o
     shuffled_loss, shuffled_median, _, shuffled_grads = _forecast_pass(task, model, history[:, order], future, target)
     moved = float((shuffled_median - own).abs().mean()) * task.saved["std"]  # in the series' units
     columns = _forecast_columns(L, H, max_columns)
-    tracks = []
-    for (encoder, decoder), grad, shuffled_grad in zip(records, grads, shuffled_grads):
-        series_of = {name: torch.cat([a[:, 0], b[:, 0]]) for name, a, b in
-                     zip(_state_names(len(encoder.trace.states)), encoder.trace.states, decoder.trace.states)}
-        series_of.update({name: torch.cat([gate[:, 0], decoder.trace.gates[name][:, 0]])
-                          for name, gate in encoder.trace.gates.items()})
-        tracks.append({
-            "name": f"{encoder.name} + {decoder.name}", "layer": encoder.layer, "direction": "forward",
-            "units": int(encoder.trace.states[0].shape[-1]),
-            "series": {name: _rounded(window_means(values.detach().float().cpu(), columns))
-                       for name, values in series_of.items()},
-            "gradient": _significant(grad), "gradient_shuffled": _significant(shuffled_grad),
-        })
+    tracks = [_forecast_track(encoder, decoder, columns, grad, shuffled_grad)
+              for (encoder, decoder), grad, shuffled_grad in zip(records, grads, shuffled_grads)]
     loc, scale, df = task.forecast(model, series, torch.tensor([origin]), parameter.device)
     bands = task.bands(loc, scale, df)
     values = series.target[origin - L: origin]
@@ -243,6 +232,20 @@ def _forecast_pass(task: ForecastTask, model: nn.Module, history: Tensor, future
     norms = [torch.zeros(len(p)) if g is None else g.detach()[:, 0].norm(dim=-1).float().cpu()
              for p, g in zip(probes, grads)]
     return loss.detach(), loc.detach(), pairs, [torch.cat(norms[k: k + 2]) for k in range(0, len(norms), 2)]
+
+
+def _forecast_track(encoder, decoder, columns: list[list[int]], grad: Tensor, shuffled_grad: Tensor) -> dict:
+    """One layer of a forecaster as one track: its encoder's states and gates over the history, then its decoder's
+    over the steps ahead, and the gradients ``(L + H,)``."""
+    series = {name: torch.cat([a[:, 0], b[:, 0]]) for name, a, b in
+              zip(_state_names(len(encoder.trace.states)), encoder.trace.states, decoder.trace.states)}
+    series.update({name: torch.cat([gate[:, 0], decoder.trace.gates[name][:, 0]])
+                   for name, gate in encoder.trace.gates.items()})
+    return {"name": f"{encoder.name} + {decoder.name}", "layer": encoder.layer, "direction": "forward",
+            "units": int(encoder.trace.states[0].shape[-1]),
+            "series": {name: _rounded(window_means(values.detach().float().cpu(), columns))
+                       for name, values in series.items()},
+            "gradient": _significant(grad), "gradient_shuffled": _significant(shuffled_grad)}
 
 
 def _forecast_columns(history: int, ahead: int, max_columns: int) -> list[list[int]]:

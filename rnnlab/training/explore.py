@@ -142,7 +142,11 @@ def forecast_groups(loaded: list[tuple[str, ForecastTask, nn.Module]], paths: li
     if not paths:
         views = []
         for name, task, model in loaded:
-            test = load_splits(task.config).test
+            try:
+                test = load_splits(task.config).test
+            except DataError as error:
+                raise DataError(f"explore: {name}'s test stretch: {error} (or give a CSV file of the series' recent "
+                                "steps)") from None
             views.append(explore_forecast(task, model, test.series, int(test.origins[-1]), name,
                                           LAST_TEST_FORECAST, max_columns))
         return [{"input": LAST_TEST_FORECAST, "views": views}]

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -264,13 +265,18 @@ def test_a_long_forecast_is_windowed_without_mixing_the_history_with_the_steps_a
 
 
 def test_explore_refuses_a_forecast_runs_bad_input_with_one_line(forecast_run, text_run, tmp_path, capsys):
+    moved = tmp_path / "moved"  # a copy of the run whose data file is gone
+    shutil.copytree(forecast_run, moved)
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "data": str(tmp_path / "gone.csv")}))
     short = tmp_path / "short.csv"
     short.write_text("\n".join((forecast_run.parent / "recent.csv").read_text().splitlines()[:100]) + "\n")
     for args, message in (([forecast_run, "1,2,3"], "explore: 1,2,3: no such file (a forecast run reads a CSV"),
                           ([forecast_run, "--data", short], "the series has 99 steps with a known 'load'"),
                           ([forecast_run, forecast_run.parent / "load.csv"], "add the next 24 rows with 'load' empty"),
                           ([forecast_run, text_run, "haus"], "explore them apart"),
-                          ([text_run, "haus", "--data", short], "--data is a forecast run's series")):
+                          ([text_run, "haus", "--data", short], "--data is a forecast run's series"),
+                          ([moved], "explore: moved's test stretch: ")):
         with pytest.raises(SystemExit) as raised:
             cli.main(["explore", *map(str, args), "--output", str(tmp_path / "page.html")])
         err = capsys.readouterr().err

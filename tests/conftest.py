@@ -83,3 +83,38 @@ def generation_run(tmp_path_factory):
     data = words_tsv(root / "words.tsv", {"en", "de", "fr"}, 600)
     cli.main(["train", "--task", "word-generation", "--data", str(data), *TINY_RUN, "--run-dir", str(root / "run")])
     return root / "run"
+
+
+def load_csv(path, days: int, future_rows: int = 0, seed: int = 0):
+    """An hourly load with a daily shape, a weekly one, a temperature it rises with, and noise; the last
+    ``future_rows`` rows leave the load empty (the steps to forecast)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = days * 24
+    t = np.arange(n + future_rows)
+    temperature = 15 + 8 * np.sin(2 * np.pi * t / 24 - 2) + rng.normal(0, 1, len(t))
+    load = 100 + 20 * np.sin(2 * np.pi * t / 24) + 10 * (t % 168 < 120) + 2 * temperature + rng.normal(0, 1, len(t))
+    start = np.datetime64("2024-01-01T00:00")
+    lines = ["time,load,temperature"] + [
+        f"{start + np.timedelta64(int(k), 'h')},{'' if k >= n else f'{load[k]:.3f}'},{temperature[k]:.2f}"
+        for k in t]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def forecast_run(tmp_path_factory):
+    """A forecaster (LSTM, 16 units) of 20 days of a synthetic hourly load with a temperature covariate: the next
+    24 hours from the last 24 (and the seasonal lags), trained for one epoch; ``recent.csv`` beside the run holds
+    10 more days and the next 24 hours' temperatures, as ``rnnlab predict --data`` reads them."""
+    from rnnlab import cli
+
+    root = tmp_path_factory.mktemp("forecast-run")
+    data = load_csv(root / "load.csv", days=20)
+    load_csv(root / "recent.csv", days=10, future_rows=24, seed=3)
+    cli.main(["train", "--task", "forecast", "--data", str(data), "--target", "load", "--covariates", "temperature",
+              "--time-column", "time", "--horizon", "24", "--season", "24,168", "--context", "24", "--cell", "lstm",
+              "--hidden-size", "16", "--epochs", "1", "--batch-size", "128", "--lr", "1e-2",
+              "--run-dir", str(root / "run")])
+    return root / "run"

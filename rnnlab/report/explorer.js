@@ -4,8 +4,11 @@
 (function () {
   const DIGITS = 4;
   const ROW = 13;  // pixels per labelled row (classes, tags, output steps)
-  const PANELS = {classifier: classifierPanel, tagger: taggerPanel, seq2seq: seq2seqPanel, generator: generatorPanel};
-  // A task kind draws its prediction with PANELS[kind](view, pane) -> {update(column)}; a new kind adds one entry.
+  const PANELS = {classifier: classifierPanel, tagger: taggerPanel, seq2seq: seq2seqPanel, generator: generatorPanel,
+                  forecast: forecastPanel};
+  // A task kind draws its prediction with PANELS[kind](view, pane) -> {update(column), draw()?}; a new kind adds one
+  // entry (draw, if given, runs once the view is in the page, when the panel can take its width).
+  const svgNS = "http://www.w3.org/2000/svg";
   const groups = [];
   let active = 0;
 
@@ -18,6 +21,10 @@
 
   function fmt(v) {
     return v === null || v === undefined ? "n/a" : Number(v).toFixed(DIGITS);
+  }
+
+  function significant(v) {  // a gradient spans many orders of magnitude: 4 significant digits
+    return v === null || v === undefined ? "n/a" : Number(v).toPrecision(DIGITS);
   }
 
   function colour(v, signed) {
@@ -85,6 +92,11 @@
     const box = el("div", "columns-box");
     const cursor = el("div", "cursor");
     box.append(content, cursor);
+    if (view.boundary !== undefined) {  // a forecaster: where the decoder takes over from the encoder
+      const edge = el("div", "boundary");
+      edge.style.left = (100 * view.boundary / view.columns.length) + "%";
+      box.append(edge);
+    }
     box.addEventListener("click", (event) => {
       const rect = box.getBoundingClientRect();
       setStep(group.index, Math.floor((event.clientX - rect.left) / rect.width * view.columns.length));
@@ -103,7 +115,9 @@
 
   function chainPanel(view, group, pane) {
     const section = panel("The unfolded chain");
-    const tokens = el("div", "tokens" + (view.columns.length > 60 ? " dense" : ""));
+    // a forecaster's steps are numbers, too wide for narrow columns: their values are in each column's title
+    const dense = view.columns.length > (view.boundary === undefined ? 60 : 16);
+    const tokens = el("div", "tokens" + (dense ? " dense" : ""));
     tokens.style.gridTemplateColumns = `repeat(${view.columns.length}, 1fr)`;
     const steps = view.labels.map((label, k) => {
       const step = el("span", "step", label);
@@ -122,7 +136,11 @@
       "Each column is one copy of the same cell: one time step, reading the input above it. Each strip is one " +
       "vector over time, a row per unit: the hidden state h (blue negative, red positive), for an LSTM its " +
       "cell state c, and each gate from 0 (white) to 1 (green). A forget gate f near 1 keeps the cell state; " +
-      "near 0 it wipes it. Click a column, use the slider or the arrow keys to read its numbers below."));
+      "near 0 it wipes it. Click a column, use the slider or the arrow keys to read its numbers below." +
+      (view.boundary === undefined ? "" :
+        " Left of the dark line the encoder reads the history (each column shows the value it reads); right of " +
+        "it the decoder, starting from the encoder's last state, steps through the steps ahead (+1, +2, ...), " +
+        "reading only what is known of them in advance (the seasonal naive forecasts, covariates, time of day).")));
     section.append(detail);
     let cursors = [];
 
@@ -163,7 +181,9 @@
         }
         table.append(line);
       }
-      const what = end - start === 1 ? `step ${start + 1} of ${view.steps}, input ${JSON.stringify(view.tokens[start])}`
+      const ahead = view.boundary !== undefined && column >= view.boundary;  // a forecaster's decoder
+      const read = ahead ? `the decoder's step ${view.tokens[start]}` : `input ${JSON.stringify(view.tokens[start])}`;
+      const what = end - start === 1 ? `step ${start + 1} of ${view.steps}, ${read}`
                                      : `steps ${start + 1}-${end} of ${view.steps} (means over the window)`;
       const title = el("p", "detail-title", `${track.name}, ${what}`);
       title.dataset.column = column;
@@ -282,6 +302,98 @@
     }};
   }
 
+  // A forecaster: the history it read, then the median forecast with its 80% and 95% bands (and the truth, if known).
+  function forecastPanel(view, group) {
+    const p = view.prediction;
+    const section = panel("The forecast and its bands");
+    const holder = el("div", "plot forecast");
+    const now = el("p", "probabilities");
+    const L = p.history.length, H = p.median.length, T = L + H;
+    section.append(holder, now, caption(
+      `"${p.target}": the ${L} steps of history the encoder read (grey), then the median forecast of the ${H} ` +
+      "steps ahead (red) inside its central 80% band (dark) and 95% band (light): the model gives each step a " +
+      `${p.distribution} distribution, and the bands are its quantiles, as rnnlab predict writes them. ` +
+      (p.truth ? "The black dashed line is what really happened." : "The file holds no truth for these steps.")));
+    let marker = null;
+    let W = 600;
+    const HEIGHT = 170, LEFT = 56, BOTTOM = 18;
+    const all = p.history.concat(p.bands["95"][0], p.bands["95"][1], p.truth || []).filter((v) => v !== null);
+    const low = Math.min(...all), high = Math.max(...all), span = (high - low) || 1;
+    const x = (t) => LEFT + (T === 1 ? 0.5 : t / (T - 1)) * (W - LEFT - 4);
+    const y = (v) => 4 + (HEIGHT - BOTTOM - 4) * (1 - (v - low) / span);
+
+    function svg(tag, attributes) {
+      const node = document.createElementNS(svgNS, tag);
+      for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+      return node;
+    }
+
+    function points(values, offset) {
+      return values.map((v, k) => `${x(offset + k).toFixed(1)},${y(v).toFixed(1)}`);
+    }
+
+    function path(values, offset) {
+      return points(values, offset).join(" ");
+    }
+
+    function label(xAt, yAt, content, anchor) {
+      const node = svg("text", {x: xAt, y: yAt, "font-size": 10, "text-anchor": anchor || "end"});
+      node.textContent = content;
+      return node;
+    }
+
+    function draw() {
+      W = Math.max(300, holder.clientWidth || 600);
+      const plot = svg("svg", {viewBox: `0 0 ${W} ${HEIGHT}`, width: W, height: HEIGHT, class: "forecast"});
+      for (const v of [low, (low + high) / 2, high]) {
+        plot.append(label(LEFT - 4, y(v) + 3, Number(v).toLocaleString("en", {maximumSignificantDigits: 4})));
+      }
+      const first = p.times ? p.times[0] : "step 1";
+      const last = p.times ? p.times[T - 1] : `+${H}`;
+      plot.append(label(LEFT, HEIGHT - 4, first, "start"), label(W - 4, HEIGHT - 4, last));
+      for (const [level, fill] of [["95", "#f6d5d1"], ["80", "#eaa79f"]]) {
+        const [lower, upper] = p.bands[level];
+        const outline = points(upper, L).concat(points(lower, L).reverse()).join(" ");
+        plot.append(svg("polygon", {points: outline, fill, stroke: "none", class: `band band-${level}`}));
+      }
+      plot.append(svg("line", {x1: x(L - 0.5), x2: x(L - 0.5), y1: 4, y2: HEIGHT - BOTTOM, stroke: "#444"}));
+      plot.append(svg("polyline", {points: path(p.history, 0), fill: "none", stroke: "#777", "stroke-width": 1.5,
+                                   class: "history"}));
+      plot.append(svg("polyline", {points: path([p.history[L - 1], ...p.median], L - 1), fill: "none",
+                                   stroke: "#c0392b", "stroke-width": 1.8, class: "median"}));
+      if (p.truth) {
+        plot.append(svg("polyline", {points: path(p.truth, L), fill: "none", stroke: "#111", "stroke-width": 1.2,
+                                     "stroke-dasharray": "4 3", class: "truth"}));
+      }
+      marker = svg("line", {y1: 4, y2: HEIGHT - BOTTOM, stroke: "#c90", "stroke-width": 2});
+      plot.append(marker);
+      holder.replaceChildren(plot);
+    }
+
+    function value(name, v) {
+      const span = el("span", "prob", name ? `${name} ${fmt(v)}` : fmt(v));
+      span.dataset.value = name;
+      return span;
+    }
+
+    return {section, draw, update(column) {
+      const [start, end] = view.columns[column];
+      const middle = (start + end - 1) / 2;
+      if (marker) { marker.setAttribute("x1", x(middle)); marker.setAttribute("x2", x(middle)); }
+      const when = p.times ? ` (${p.times[start]})` : "";
+      if (start < L) {
+        now.replaceChildren(el("span", "", `history step ${start + 1} of ${L}${when}: `), value("value", p.history[start]));
+        return;
+      }
+      const k = start - L;
+      const parts = [el("span", "", `+${k + 1}${when}: `), value("median", p.median[k]),
+                     value("80%", p.bands["80"][0][k]), el("span", "", "to "), value("", p.bands["80"][1][k]),
+                     value("95%", p.bands["95"][0][k]), el("span", "", "to "), value("", p.bands["95"][1][k])];
+      if (p.truth) parts.push(value("truth", p.truth[k]));
+      now.replaceChildren(...parts);
+    }};
+  }
+
   function gradientPanel(view, group, pane) {
     const section = panel("The gradient through time");
     const holder = el("div", "plot");
@@ -292,11 +404,14 @@
       "where the loss reads the state: memory fades. The dashed line is the same input with its steps " +
       (view.family === "generation"
         ? "shuffled, scored on its own letters; its perplexity, below, shows whether order matters."
+        : view.family === "forecast"
+        ? "shuffled (each history step keeps its own values), scored on the same targets. Here the loss reads " +
+          "the decoder's states, the steps ahead at the right; going back from the origin into the history it fades."
         : "shuffled, asked for the same prediction; what the model predicts for it shows whether order matters.")));
     const glue = ["text", "transcription", "generation"].includes(view.family) ? "" : " ";  // letters, or words
-    note.textContent = `shuffled: ${view.shuffled.tokens.join(glue)} ` +
-                       `-> ${view.shuffled.prediction}`;
-    const svgNS = "http://www.w3.org/2000/svg";
+    const copy = view.family === "forecast" ? `the ${view.prediction.origin} history steps in a random order`
+                                            : view.shuffled.tokens.join(glue);
+    note.textContent = `shuffled: ${copy} -> ${view.shuffled.prediction}`;
     let marker = null;
     let W = 600;
     const H = 150, L = 56, B = 18;
@@ -349,6 +464,14 @@
       svg.append(text(L, H - 4, "step 1", "start"), text(W - 4, H - 4, `step ${view.steps}`));
       svg.append(line(track.gradient, false, "#c0392b", low, high));
       svg.append(line(track.gradient_shuffled, true, "#2c3e50", low, high));
+      if (view.prediction.kind === "forecast") {  // the origin: the encoder's history to the left
+        const at = L + ((view.prediction.origin - 0.5) / Math.max(1, view.steps - 1)) * (W - L - 4);
+        const origin = document.createElementNS(svgNS, "line");
+        origin.setAttribute("x1", at); origin.setAttribute("x2", at);
+        origin.setAttribute("y1", 4); origin.setAttribute("y2", H - B);
+        origin.setAttribute("stroke", "#222");
+        svg.append(origin);
+      }
       marker = document.createElementNS(svgNS, "line");
       marker.setAttribute("y1", 4); marker.setAttribute("y2", H - B);
       marker.setAttribute("stroke", "#999");
@@ -362,13 +485,13 @@
       const middle = (start + end - 1) / 2;
       const x = L + (view.steps === 1 ? 0.5 : middle / (view.steps - 1)) * (W - L - 4);
       marker.setAttribute("x1", x); marker.setAttribute("x2", x);
-      const value = el("span", "grad-value", fmt(track.gradient[start]));
+      const value = el("span", "grad-value", significant(track.gradient[start]));
       value.dataset.step = start;
       holder.dataset.step = start;
       const existing = section.querySelector(".grad-now");
       const now = existing || el("p", "grad-now");
       now.replaceChildren(el("span", "", `||dL/dh|| at step ${start + 1}: `), value,
-                          el("span", "", ` (shuffled input: ${fmt(track.gradient_shuffled[start])})`));
+                          el("span", "", ` (shuffled input: ${significant(track.gradient_shuffled[start])})`));
       if (!existing) holder.after(now);
     }
 
@@ -402,6 +525,7 @@
       draw() {  // once the view is in the page: the plot takes its width
         chain.draw();
         grad.draw();
+        if (predicted && predicted.draw) predicted.draw();
       },
       update(column) {
         const c = Math.min(column, view.columns.length - 1);

@@ -16,25 +16,28 @@ from pathlib import Path
 
 from rnnlab.files import atomic_write
 
-LIVE_FORM = ('<form id="live"><p>Type an input and press Explore; the page updates with what the model does '
-             'with it.</p><textarea name="input" aria-label="input"></textarea> <button type="submit">Explore'
-             '</button><p class="live-prediction"></p><p class="error"></p></form>')
+PROMPT = "Type an input and press Explore; the page updates with what the model does with it."
+LIVE_FORM = ('<form id="live"><p>{prompt}</p><textarea name="input" aria-label="input"></textarea> <button '
+             'type="submit">Explore</button><p class="live-prediction"></p><p class="error"></p></form>')
 
 
-def explorer_page(groups: list[dict], title: str = "rnnlab explore", live: bool = False) -> str:
+def explorer_page(groups: list[dict], title: str = "rnnlab explore", live: bool = False,
+                  prompt: str | None = None) -> str:
     """The page for ``groups``: ``[{"input": text, "views": [view, ...]}]``, one view per run for that input
-    (side by side); ``live`` adds the form of ``rnnlab serve``, which asks the server for new inputs."""
+    (side by side); ``live`` adds the form of ``rnnlab serve``, which asks the server for new inputs (``prompt``
+    says what to type)."""
     data = json.dumps({"title": title, "groups": groups}, separators=(",", ":"), allow_nan=False)
     data = data.replace("<", "\\u003c")  # still JSON; nothing in it can end the script element
     resources = files("rnnlab.report")
     style = resources.joinpath("explorer.css").read_text(encoding="utf-8")
     script = resources.joinpath("explorer.js").read_text(encoding="utf-8")
+    form = LIVE_FORM.format(prompt=html.escape(prompt or PROMPT)) if live else ""
     intro = ("<p class=\"legend\">One column per time step (long inputs: per window of steps). Move through "
              "time with the slider or the arrow keys; pick a layer and direction above each run.</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<link rel=\"icon\" href=\"data:,\">\n"  # no icon to fetch
             f"<style>\n{style}</style>\n</head>\n<body>\n"
-            f"<h1>{html.escape(title)}</h1>\n{intro}\n{LIVE_FORM if live else ''}\n<div id=\"explorer\"></div>\n"
+            f"<h1>{html.escape(title)}</h1>\n{intro}\n{form}\n<div id=\"explorer\"></div>\n"
             f"<script type=\"application/json\" id=\"explorer-data\">{data}</script>\n"
             f"<script>\n{script}</script>\n</body>\n</html>\n")
 

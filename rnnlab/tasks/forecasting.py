@@ -278,6 +278,22 @@ class ForecastTask(Task):
         """The forecast of the ``horizon`` steps after the last known target of ``series`` (a CSV file's
         recent steps, and the covariates of the steps to forecast if the model reads covariates): one
         row per step with its time (or step number), median and central intervals."""
+        series, known = self.next_forecast(series)
+        origin = torch.tensor([known])
+        loc, scale, df = self.forecast(model, series, origin, device)
+        bands = self.bands(loc, scale, df)
+        rows = []
+        for k in range(self.horizon):
+            row = {"time": series.times[known + k] if series.times else str(known + k), "median": float(loc[0, k])}
+            for level, (lower, upper) in bands.items():
+                row[f"lower_{level}"], row[f"upper_{level}"] = float(lower[0, k]), float(upper[0, k])
+            rows.append(row)
+        return rows
+
+    def next_forecast(self, series: TimeSeries) -> tuple[TimeSeries, int]:
+        """The series :meth:`predict` forecasts from and its origin, the step after its last known target:
+        ``series`` cut to the ``horizon`` steps after that origin (or extended to them); refused when it
+        is too short to read, lacks the covariates of the steps to forecast or has another time step."""
         self.check_series(series)
         known = series.observed()
         if known < self.first_origin():
@@ -289,17 +305,7 @@ class ForecastTask(Task):
             raise DataError(f"the model reads the covariates {', '.join(self.covariate_names)} over the horizon: add "
                             f"the next {self.horizon} rows with {self.saved['target']!r} empty and the covariates "
                             f"given (the file has {future})")
-        series = extended(series.head(known + min(future, self.horizon)), self.horizon)
-        origin = torch.tensor([known])
-        loc, scale, df = self.forecast(model, series, origin, device)
-        bands = self.bands(loc, scale, df)
-        rows = []
-        for k in range(self.horizon):
-            row = {"time": series.times[known + k] if series.times else str(known + k), "median": float(loc[0, k])}
-            for level, (lower, upper) in bands.items():
-                row[f"lower_{level}"], row[f"upper_{level}"] = float(lower[0, k]), float(upper[0, k])
-            rows.append(row)
-        return rows
+        return extended(series.head(known + min(future, self.horizon)), self.horizon), known
 
     def describe(self, report: dict[str, Any]) -> str:
         best = min(report["baselines"].items(), key=lambda item: item[1]["mape"])

@@ -9,11 +9,17 @@ recorded (:func:`rnnlab.nn.diagnostics.recording`) and gathers, as plain data fo
 * the prediction as it forms: for a classifier the class probabilities after each step (the model
   reading the prefix ``x[:t+1]``); for a tagger each token's tag distribution; for G2P the attention
   matrix and the decoder's steps; for a word generator reading a given word, the next letter's
-  distribution after each letter;
+  distribution after each letter; for a forecaster (:func:`explore_forecast`) the forecast with its
+  80% and 95% bands after the history it read (and the truth, where it is known);
 * the gradient through time: ``||dL/dh_t||`` for every step, where ``L`` is the cross-entropy of the
   model's own prediction for the item (a generator's: of the word's own letters), and the same for a
   copy of the item with its steps shuffled (asked for the same prediction; a generator's, for its own
   letters).
+
+A forecaster's chain is its encoder over the ``L`` history steps continued by its decoder over the ``H``
+steps ahead (the decoder starts from the encoder's last state): ``T = L + H`` steps, each layer's encoder
+and decoder shown as one track; its loss is the negative log-likelihood of the truth, or where the truth
+is unknown of the model's own median forecast, and the shuffled copy has its history steps shuffled.
 
 Long items are windowed: at most ``max_columns`` columns, each the mean over a window of steps, so a
 1,000-step item does not draw 1,000 x H cells; the gradient keeps every step.
@@ -33,12 +39,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.data import Vocabulary
+from rnnlab.data import TimeSeries, Vocabulary
 from rnnlab.errors import ConfigError, DataError
+from rnnlab.models import predictive
 from rnnlab.nn.diagnostics import recording
-from rnnlab.tasks import ClassifierTask, GenerationTask, TaggingTask, Task, TextTask, TranscriptionTask
+from rnnlab.tasks import (
+    ClassifierTask,
+    ForecastTask,
+    GenerationTask,
+    TaggingTask,
+    Task,
+    TextTask,
+    TranscriptionTask,
+)
 from rnnlab.tasks.config import TrainConfig
-from rnnlab.tasks.registry import make_task
+from rnnlab.tasks.registry import load_splits, make_task
 from rnnlab.training.predict import predict_with, read_item
 from rnnlab.training.runs import load_run
 
@@ -95,15 +110,161 @@ def explore_item(task: Task, model: nn.Module, item: str | list[str] | Tensor, r
 
 
 def explore_runs(run_dirs: list[Path], texts: list[str], device: str = "auto",
-                 max_columns: int = MAX_COLUMNS) -> list[dict]:
+                 max_columns: int = MAX_COLUMNS, data: Path | None = None) -> list[dict]:
     """The page's groups: for every text (read as ``rnnlab predict`` reads its items), ``{"input": text,
-    "views": [...]}`` with one :func:`explore_item` view per run in ``run_dirs``, side by side."""
+    "views": [...]}`` with one :func:`explore_item` view per run in ``run_dirs``, side by side.  Forecast
+    runs read CSV files instead, the texts' and ``data`` (:func:`forecast_groups`)."""
+    loaded = [(Path(run_dir).name, *load_run(Path(run_dir), device=device)[1:]) for run_dir in run_dirs]
+    forecasters = [isinstance(task, ForecastTask) for _, task, _ in loaded]
+    if any(forecasters):
+        if not all(forecasters):
+            raise ConfigError("explore: a forecast run reads a series and the others read text: explore them apart")
+        return forecast_groups(loaded, [*texts, *([str(data)] if data is not None else [])], max_columns)
+    if data is not None:
+        raise DataError(f"explore: --data is a forecast run's series; a {loaded[0][1].config.task} run reads the "
+                        "inputs given after the run directories")
     if not texts:
         raise DataError("explore: give at least one input after the run directories")
-    loaded = [(Path(run_dir).name, *load_run(Path(run_dir), device=device)[1:]) for run_dir in run_dirs]
     return [{"input": text, "views": [explore_item(task, model, read_item(task, f"explore: input {k}", text), name,
                                                    max_columns) for name, task, model in loaded]}
             for k, text in enumerate(texts, start=1)]
+
+
+LAST_TEST_FORECAST = "the last forecast of the run's test stretch"
+"""The input of a forecast run explored with no CSV file: its own test stretch's last origin, whose truth is known."""
+
+
+def forecast_groups(loaded: list[tuple[str, ForecastTask, nn.Module]], paths: list[str],
+                    max_columns: int = MAX_COLUMNS) -> list[dict]:
+    """:func:`explore_runs` for forecast runs ``(name, task, model)``: for each CSV file in ``paths`` (the series'
+    recent steps, read as ``rnnlab predict --data`` reads them), the forecast after its last known target; with
+    no file, each run's forecast from the last origin of its own test stretch, against the truth."""
+    if not paths:
+        views = []
+        for name, task, model in loaded:
+            try:
+                test = load_splits(task.config).test
+            except DataError as error:
+                raise DataError(f"explore: {name}'s test stretch: {error} (or give a CSV file of the series' recent "
+                                "steps)") from None
+            views.append(explore_forecast(task, model, test.series, int(test.origins[-1]), name,
+                                          LAST_TEST_FORECAST, max_columns))
+        return [{"input": LAST_TEST_FORECAST, "views": views}]
+    groups = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise DataError(f"explore: {path}: no such file (a forecast run reads a CSV file of the series' recent "
+                            "steps, as rnnlab predict --data does)")
+        views = []
+        for name, task, model in loaded:
+            series, origin = task.next_forecast(task.read_series(task.config, Path(path), future=True))
+            views.append(explore_forecast(task, model, series, origin, name, path, max_columns))
+        groups.append({"input": path, "views": views})
+    return groups
+
+
+def explore_forecast(task: ForecastTask, model: nn.Module, series: TimeSeries, origin: int, run: str = "",
+                     shown: str = "", max_columns: int = MAX_COLUMNS, seed: int = 0) -> dict[str, Any]:
+    """What the page shows of the forecast of ``series`` from step ``origin`` by a forecast run's ``model``
+    (see the module docstring): the plain dict of :func:`explore_item`, with ``T = L + H`` steps (``boundary``:
+    the first column of the decoder) and a ``forecast`` prediction in the series' units: the ``L`` history
+    values, the median and the 80% and 95% bands of each step ahead (as ``rnnlab predict`` gives them) and the
+    truth, or ``None`` where the series does not hold it.  ``shown`` names the input."""
+    model.eval()
+    parameter = next(model.parameters())
+    L, H = task.context, task.horizon
+    if L + H > MAX_STEPS:
+        raise DataError(f"explore: the forecast reads {L:,} steps and forecasts {H:,}, more than the limit of "
+                        f"{MAX_STEPS:,} steps")
+    batch = task.inputs(series, torch.tensor([origin]), parameter.device)
+    history, future = batch["history"].to(parameter.dtype), batch["future"].to(parameter.dtype)
+    known = "y" in batch
+    with torch.no_grad():
+        own = model(history, future)[0]  # the median forecast, in the model's scaled units
+    target = batch["y"].to(parameter.dtype) if known else own
+    loss, _, records, grads = _forecast_pass(task, model, history, future, target)
+    order = torch.randperm(L, generator=torch.Generator().manual_seed(seed))
+    shuffled_loss, shuffled_median, _, shuffled_grads = _forecast_pass(task, model, history[:, order], future, target)
+    moved = float((shuffled_median - own).abs().mean()) * task.saved["std"]  # in the series' units
+    columns = _forecast_columns(L, H, max_columns)
+    tracks = [_forecast_track(encoder, decoder, columns, grad, shuffled_grad)
+              for (encoder, decoder), grad, shuffled_grad in zip(records, grads, shuffled_grads)]
+    loc, scale, df = task.forecast(model, series, torch.tensor([origin]), parameter.device)
+    bands = task.bands(loc, scale, df)
+    values = series.target[origin - L: origin]
+    tokens = [_value(float(v)) for v in values] + [f"+{k}" for k in range(1, H + 1)]
+    times = series.times[origin - L: origin + H] if series.times else None
+    prediction = {
+        "kind": "forecast", "target": task.saved["target"], "distribution": task.distribution, "origin": L,
+        "history": _rounded(values), "median": _rounded(loc[0]),
+        "bands": {str(level): [_rounded(lower[0]), _rounded(upper[0])] for level, (lower, upper) in bands.items()},
+        "truth": _rounded(series.target[origin: origin + H]) if known else None,
+        "times": times, "loss": round(float(loss), DIGITS),
+    }
+    what = "the truth" if known else "the model's own median forecast"
+    return {
+        "run": run, "task": task.config.task, "family": task.kind, "cell": task.config.cell,
+        "input": shown, "tokens": tokens, "steps": L + H, "columns": columns, "boundary": _boundary(columns, L),
+        "labels": [_column_label(tokens, start, end) for start, end in columns],
+        "tracks": tracks,
+        "prediction": prediction,
+        "shuffled": {"tokens": [tokens[k] for k in order.tolist()], "order": order.tolist(),
+                     "prediction": f"L = {float(shuffled_loss):.4g} (history in order: {float(loss):.4g}); the "
+                                   f"median forecast moves by {moved:.4g} on average"},
+        "loss": (f"L = the mean negative log-likelihood of {what} over the {H} steps ahead, under the model's "
+                 "forecast (its training loss, in scaled units)"),
+    }
+
+
+def _value(v: float) -> str:
+    """A series' value as a column shows it: 4 significant digits, a large one in whole units (25,394)."""
+    return f"{v:,.0f}" if 1e4 <= abs(v) < 1e12 else f"{v:.4g}"
+
+
+def _forecast_pass(task: ForecastTask, model: nn.Module, history: Tensor, future: Tensor, target: Tensor):
+    """One forward pass of a forecaster with its layers recorded: ``(loss, median (1, H), [(encoder, decoder)
+    record per layer], [norms (L + H,) per layer])``, the norms of ``dL/dh_t`` over the history and then the
+    steps ahead."""
+    with torch.enable_grad(), recording(model) as records:
+        loc, scale, df = model(history, future)
+        loss = -predictive(task.distribution, loc, scale, df).log_prob(target).mean()
+    encoders = [r for r in records if r.name.startswith("encoder/")]
+    decoders = {r.layer: r for r in records if r.name.startswith("decoder/")}
+    pairs = [(r, decoders[r.layer]) for r in encoders]
+    probes = [r.trace.probe for pair in pairs for r in pair]
+    grads = torch.autograd.grad(loss, probes, allow_unused=True)
+    norms = [torch.zeros(len(p)) if g is None else g.detach()[:, 0].norm(dim=-1).float().cpu()
+             for p, g in zip(probes, grads)]
+    return loss.detach(), loc.detach(), pairs, [torch.cat(norms[k: k + 2]) for k in range(0, len(norms), 2)]
+
+
+def _forecast_track(encoder, decoder, columns: list[list[int]], grad: Tensor, shuffled_grad: Tensor) -> dict:
+    """One layer of a forecaster as one track: its encoder's states and gates over the history, then its decoder's
+    over the steps ahead, and the gradients ``(L + H,)``."""
+    series = {name: torch.cat([a[:, 0], b[:, 0]]) for name, a, b in
+              zip(_state_names(len(encoder.trace.states)), encoder.trace.states, decoder.trace.states)}
+    series.update({name: torch.cat([gate[:, 0], decoder.trace.gates[name][:, 0]])
+                   for name, gate in encoder.trace.gates.items()})
+    return {"name": f"{encoder.name} + {decoder.name}", "layer": encoder.layer, "direction": "forward",
+            "units": int(encoder.trace.states[0].shape[-1]),
+            "series": {name: _rounded(window_means(values.detach().float().cpu(), columns))
+                       for name, values in series.items()},
+            "gradient": _significant(grad), "gradient_shuffled": _significant(shuffled_grad)}
+
+
+def _forecast_columns(history: int, ahead: int, max_columns: int) -> list[list[int]]:
+    """The columns of a forecaster's ``history + ahead`` steps: one per step when they fit in ``max_columns``,
+    else windows that never mix the history with the steps ahead (a third of the columns at most for those)."""
+    if history + ahead <= max_columns:
+        return windows(history + ahead, max_columns)
+    ahead_columns = min(ahead, max(1, max_columns // 3))
+    return windows(history, max(1, max_columns - ahead_columns)) + [
+        [history + a, history + b] for a, b in windows(ahead, ahead_columns)]
+
+
+def _boundary(columns: list[list[int]], history: int) -> int:
+    """The first column of the steps ahead."""
+    return next(k for k, (start, _) in enumerate(columns) if start >= history)
 
 
 def untrained_model(cell: str, hidden_size: int = 16, text: str = EXAMPLE, seed: int = 0) -> tuple[Task, nn.Module]:
@@ -325,6 +486,9 @@ def _reader_of(task: Task):
     for family, reader in _READERS.items():
         if isinstance(task, family):
             return reader
+    if isinstance(task, ForecastTask):
+        raise ConfigError("explore: a forecast run reads a series, not an item: explore_forecast(task, model, "
+                          "series, origin)")
     raise ConfigError(f"explore: a {task.config.task} run cannot be explored")
 
 

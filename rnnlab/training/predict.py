@@ -193,7 +193,11 @@ def _forecast(config, task: ForecastTask, model, inputs: list[str], data: Path |
     if inputs or data is None:
         raise DataError(f"predict: a {config.task} run forecasts from a CSV file of the series' recent steps: "
                         "give it with --data (and no items on the command line)")
-    rows = task.predict(model, task.read_series(config, data, future=True), config.torch_device())
+    return forecast_csv(task.predict(model, task.read_series(config, data, future=True), config.torch_device()))
+
+
+def forecast_csv(rows: list[dict]) -> str:
+    """The rows of :meth:`ForecastTask.predict` as the CSV text ``rnnlab predict`` writes."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()

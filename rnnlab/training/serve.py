@@ -6,6 +6,11 @@
 * ``POST /api/explore`` with ``{"input": "..."}`` as ``application/json``: ``{"group": ..., "prediction":
   ...}``, the page's data for that input and the line ``rnnlab predict`` prints for it.
 
+A forecast run's input is the text of a CSV file of the series' recent steps (its header and rows, as
+``rnnlab predict --data`` reads the file), bounded by the body's size rather than ``max_chars``; its
+prediction is the CSV ``rnnlab predict`` writes, and the first page shows the run's last test forecast (or
+the forecast after ``example``, a CSV file's path).
+
 A bad request is answered with a 4xx status and ``{"error": "..."}``, never a crash: a body of another
 content type (415), over ``MAX_BODY`` bytes (413), not JSON or without a text ``input`` (400), an empty
 input, one over the length limit or one the run cannot read (422).  One model serves every request, one
@@ -15,20 +20,25 @@ at a time.  :func:`serve` binds to 127.0.0.1 by default: the page is for the per
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from pathlib import Path
 
-from rnnlab.errors import ConfigError, UsageError
+from rnnlab.data import TimeSeries
+from rnnlab.errors import ConfigError, DataError, UsageError
 from rnnlab.report.explorer import explorer_page
-from rnnlab.tasks import Task
-from rnnlab.training.explore import explore_item, prediction_text
-from rnnlab.training.predict import read_item
+from rnnlab.tasks import ForecastTask, Task
+from rnnlab.training.explore import explore_forecast, explore_item, forecast_groups, prediction_text
+from rnnlab.training.predict import forecast_csv, read_item
 from rnnlab.training.runs import load_run
 
 MAX_INPUT_CHARS = 1_000
 """The longest input the server explores, in characters."""
 MAX_BODY = 64 * 1024
 """The largest request body accepted, in bytes."""
+FORECAST_PROMPT = ("Paste the CSV of the series' recent steps (its header and rows, as rnnlab predict --data reads "
+                   "a file) and press Explore; the page updates with the forecast after its last known value.")
+"""What the live form asks of a forecast run."""
 MAX_DRAINED = 16 << 20
 """The largest body read to its end before a 413 answer; a larger one is answered at once (and cut off)."""
 
@@ -46,13 +56,24 @@ def explorer_app(run_dir: Path, device: str = "auto", max_chars: int = MAX_INPUT
     run_dir = Path(run_dir)
     _, task, model = load_run(run_dir, device=device)
     lock = threading.Lock()  # one model, one request at a time
+    forecasting = isinstance(task, ForecastTask)
 
     def explore(text: str) -> dict:
         with lock:
+            if forecasting:
+                series, origin = _series(task, text)
+                return {"group": {"input": "the CSV text given", "views": [
+                            explore_forecast(task, model, series, origin, run_dir.name, "the CSV text given")]},
+                        "prediction": forecast_csv(task.predict(model, series, next(model.parameters()).device))}
             return {"group": {"input": text, "views": [_view(task, model, text, run_dir.name)]},
                     "prediction": prediction_text(task, model, text)}
 
-    page = explorer_page([explore(example)["group"]] if example else [], f"rnnlab serve: {run_dir.name}", live=True)
+    if forecasting:
+        first = forecast_groups([(run_dir.name, task, model)], [example] if example else [])
+    else:
+        first = [explore(example)["group"]] if example else []
+    page = explorer_page(first, f"rnnlab serve: {run_dir.name}", live=True,
+                         prompt=FORECAST_PROMPT if forecasting else None)
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page)
@@ -83,7 +104,7 @@ def explorer_app(run_dir: Path, device: str = "auto", max_chars: int = MAX_INPUT
             return refuse(400, "input must be a string")
         if not text.strip():
             return refuse(422, "empty input")
-        if len(text) > max_chars:
+        if len(text) > max_chars and not forecasting:  # a series' CSV text is bounded by MAX_BODY
             return refuse(422, f"the input has {len(text):,} characters, more than the limit of {max_chars:,}")
         try:
             return JSONResponse(await _in_thread(explore, text))
@@ -103,6 +124,17 @@ def serve(run_dir: Path, host: str = "127.0.0.1", port: int = 8000, device: str 
     app = explorer_app(run_dir, device, max_chars, example)
     print(f"rnnlab serve: http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _series(task: ForecastTask, text: str) -> tuple[TimeSeries, int]:
+    """The series and origin of a forecast from CSV text, read as ``rnnlab predict --data`` reads a file."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "input.csv"
+        path.write_text(text, encoding="utf-8")
+        try:
+            return task.next_forecast(task.read_series(task.config, path, future=True))
+        except DataError as error:  # named as the person sent it, not by a temporary file
+            raise DataError(str(error).replace(str(path), "the CSV text")) from None
 
 
 def _view(task: Task, model, text: str, name: str) -> dict:

@@ -143,3 +143,35 @@ def test_hovering_a_state_strip_shows_the_value_under_the_pointer(browser, text_
                                                       int(height * 5.5 / 16 - height / 2)).perform()
     name, value = strip.get_attribute("title").split(": ")
     assert name == "h, unit 5, u" and abs(float(value) - float(traces[0].states[0][2, 0, 5])) < TOLERANCE
+
+
+def test_a_forecast_page_shows_the_history_the_forecast_and_its_bands(browser, forecast_run, tmp_path):
+    recent = forecast_run.parent / "recent.csv"
+    _, task, model = load_run(forecast_run, device="cpu")
+    series, origin = task.next_forecast(task.read_series(task.config, recent, future=True))
+    loc, scale, df = task.forecast(model, series, torch.tensor([origin]), torch.device("cpu"))
+    (lower, upper) = task.bands(loc, scale, df)[80]
+    open_page(browser, _explore(tmp_path, forecast_run, "--data", recent))
+    assert console_errors(browser) == []
+    (group,) = _groups(browser)
+    assert len(group.find_elements(By.CSS_SELECTOR, ".tokens .step")) == 24 + 24  # the history, then the steps ahead
+    assert len(group.find_elements(By.CSS_SELECTOR, "svg.forecast polygon.band")) == 2
+    assert len(group.find_elements(By.CSS_SELECTOR, "svg.forecast polyline.truth")) == 0  # the file has none
+    _slide(browser, group, 24 + 5)
+    assert group.find_element(By.CSS_SELECTOR, ".step-label").text == "30 of 48: +6"
+
+    def shown(name):
+        return float(group.find_element(By.CSS_SELECTOR, f".prob[data-value='{name}']").text.split()[-1])
+
+    assert abs(shown("median") - float(loc[0, 5])) < TOLERANCE and abs(shown("80%") - float(lower[0, 5])) < TOLERANCE
+    batch = task.inputs(series, torch.tensor([origin]), torch.device("cpu"))
+    with torch.no_grad():
+        _, state = model.encoder(batch["history"])
+        _, _, (decoder,) = model.decoder.trace(batch["future"], state)
+    expected = decoder.states[0][5, 0].tolist()  # the decoder's state at +6
+    assert max(abs(a - b) for a, b in zip(_shown(group, 0, "h", range(16)), expected)) < TOLERANCE
+
+    open_page(browser, _explore(tmp_path, forecast_run, "--max-columns", "12"))  # its last test forecast, in windows
+    (group,) = _groups(browser)
+    assert len(group.find_elements(By.CSS_SELECTOR, ".tokens .step")) == 12 and console_errors(browser) == []
+    assert len(group.find_elements(By.CSS_SELECTOR, "svg.forecast polyline.truth")) == 1  # the truth is known

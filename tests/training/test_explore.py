@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -184,3 +187,97 @@ def test_the_page_data_round_trips_through_the_page():
     groups = [{"input": "a", "views": [{"tokens": ["<", "&"]}]}]
     assert _page_data(explorer_page(groups))["groups"] == groups
     assert explore_runs  # the library entry point the command uses
+
+
+def _forecast_view(run, *paths, **options) -> dict:
+    (group,) = explore_runs([run], [str(p) for p in paths], device="cpu", **options)
+    (view,) = group["views"]
+    return view
+
+
+def test_a_forecasts_page_shows_the_median_and_bands_rnnlab_predict_writes(forecast_run):
+    recent = forecast_run.parent / "recent.csv"
+    view = _forecast_view(forecast_run, recent)
+    rows = list(csv.DictReader(io.StringIO(predict(forecast_run, [], None, device="cpu", data=recent))))
+    p = view["prediction"]
+    assert p["kind"] == "forecast" and p["truth"] is None and view["steps"] == 24 + 24 and view["boundary"] == 24
+    for key, shown in (("median", p["median"]), ("lower_80", p["bands"]["80"][0]), ("upper_80", p["bands"]["80"][1]),
+                       ("lower_95", p["bands"]["95"][0]), ("upper_95", p["bands"]["95"][1])):
+        assert shown == pytest.approx([float(row[key]) for row in rows], rel=1e-5), key
+    known = [float(line.split(",")[1]) for line in recent.read_text().splitlines()[1:] if line.split(",")[1]]
+    assert p["history"] == pytest.approx(known[-24:]) and p["times"][24] == rows[0]["time"]
+    assert view["tokens"][:24] == [f"{v:.4g}" for v in known[-24:]] and view["tokens"][24:] == [f"+{k}" for k in
+                                                                                                   range(1, 25)]
+    assert "model's own median forecast" in view["loss"]
+
+
+def test_a_forecasters_chain_is_its_encoders_trace_then_its_decoders(forecast_run):
+    _, task, model = load_run(forecast_run, device="cpu")
+    view = _forecast_view(forecast_run, forecast_run.parent / "recent.csv")
+    series, origin = task.next_forecast(task.read_series(task.config, forecast_run.parent / "recent.csv", True))
+    batch = task.inputs(series, torch.tensor([origin]), torch.device("cpu"))
+    with torch.no_grad():
+        _, state, (encoder,) = model.encoder.trace(batch["history"])
+        _, _, (decoder,) = model.decoder.trace(batch["future"], state)
+    (track,) = view["tracks"]
+    assert track["name"] == "encoder/l0 + decoder/l0" and set(track["series"]) == {"h", "c", "i", "f", "g", "o"}
+    for name, ours, theirs in (("h", encoder.states[0], decoder.states[0]), ("c", encoder.states[1], decoder.states[1]),
+                               ("f", encoder.gates["f"], decoder.gates["f"])):
+        torch.testing.assert_close(torch.tensor(track["series"][name]), torch.cat([ours[:, 0], theirs[:, 0]]),
+                                   atol=1e-5, rtol=0)
+
+
+def test_a_forecasters_gradient_is_that_of_the_truths_likelihood_from_its_test_stretch(forecast_run):
+    from rnnlab.models import predictive
+    from rnnlab.tasks.registry import load_splits
+
+    _, task, model = load_run(forecast_run, device="cpu")
+    view = _forecast_view(forecast_run)  # no file: the last forecast of the run's test stretch
+    test = load_splits(task.config).test
+    origin = test.origins[-1:]
+    batch = task.inputs(test.series, origin, torch.device("cpu"))
+    assert view["input"] == "the last forecast of the run's test stretch" and "of the truth" in view["loss"]
+    assert view["prediction"]["truth"] == pytest.approx(test.series.target[int(origin):int(origin) + 24].tolist())
+    loc, scale, df = task.forecast(model, test.series, origin, torch.device("cpu"))
+    assert view["prediction"]["median"] == pytest.approx(loc[0].tolist(), rel=1e-5)
+
+    def flows(history):
+        return gradient_flow(model, lambda: -predictive(task.distribution, *model(history, batch["future"]))
+                             .log_prob(batch["y"]).mean())
+
+    (track,) = view["tracks"]
+    norms = torch.cat([flow.norms for flow in flows(batch["history"])])  # the encoder's steps, then the decoder's
+    torch.testing.assert_close(torch.tensor(track["gradient"]), norms, rtol=1e-3, atol=0)
+    assert track["gradient"][23] > 10 * track["gradient"][0] > 0  # it fades going back into the history
+    order = view["shuffled"]["order"]  # the history step each of the copy's steps is
+    assert sorted(order) == list(range(24)) and order != list(range(24))
+    assert view["shuffled"]["tokens"] == [view["tokens"][k] for k in order]
+    shuffled = torch.cat([flow.norms for flow in flows(batch["history"][:, order])])
+    torch.testing.assert_close(torch.tensor(track["gradient_shuffled"]), shuffled, rtol=1e-3, atol=0)
+
+
+def test_a_long_forecast_is_windowed_without_mixing_the_history_with_the_steps_ahead(forecast_run):
+    view = _forecast_view(forecast_run, forecast_run.parent / "recent.csv", max_columns=12)
+    assert view["columns"] == [[0, 3], [3, 6], [6, 9], [9, 12], [12, 15], [15, 18], [18, 21], [21, 24],
+                               [24, 30], [30, 36], [36, 42], [42, 48]]
+    assert view["boundary"] == 8 and len(view["tracks"][0]["gradient"]) == 48
+    assert len(view["tracks"][0]["series"]["h"]) == 12
+
+
+def test_explore_refuses_a_forecast_runs_bad_input_with_one_line(forecast_run, text_run, tmp_path, capsys):
+    moved = tmp_path / "moved"  # a copy of the run whose data file is gone
+    shutil.copytree(forecast_run, moved)
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "data": str(tmp_path / "gone.csv")}))
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join((forecast_run.parent / "recent.csv").read_text().splitlines()[:100]) + "\n")
+    for args, message in (([forecast_run, "1,2,3"], "explore: 1,2,3: no such file (a forecast run reads a CSV"),
+                          ([forecast_run, "--data", short], "the series has 99 steps with a known 'load'"),
+                          ([forecast_run, forecast_run.parent / "load.csv"], "add the next 24 rows with 'load' empty"),
+                          ([forecast_run, text_run, "haus"], "explore them apart"),
+                          ([text_run, "haus", "--data", short], "--data is a forecast run's series"),
+                          ([moved], "explore: moved's test stretch: ")):
+        with pytest.raises(SystemExit) as raised:
+            cli.main(["explore", *map(str, args), "--output", str(tmp_path / "page.html")])
+        err = capsys.readouterr().err
+        assert raised.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -20,9 +20,12 @@ from rnnlab.training.serve import MAX_BODY, explorer_app  # noqa: E402
 @pytest.fixture(scope="module")
 def server(text_run):
     """The server of ``text_run`` on 127.0.0.1 and a free port, in a thread; stopped after the tests."""
+    yield from _serve(explorer_app(text_run, device="cpu", example="haus"))
+
+
+def _serve(app):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    app = explorer_app(text_run, device="cpu", example="haus")
     config = uvicorn.Config(app, log_level="warning")
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -105,3 +108,21 @@ def test_the_server_stops_cleanly(server):
     assert not thread.is_alive()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_a_forecast_run_serves_its_last_test_forecast_and_forecasts_from_pasted_csv(forecast_run):
+    recent = forecast_run.parent / "recent.csv"
+    for url, *_ in _serve(explorer_app(forecast_run, device="cpu")):  # served for the loop's body, then stopped
+        with urllib.request.urlopen(url + "/", timeout=30) as response:
+            page = response.read().decode("utf-8")
+        assert "Paste the CSV of the series" in page
+        assert '"input":"the last forecast of the run\'s test stretch"' in page
+        status, answer = _post(url, json.dumps({"input": recent.read_text()}).encode())
+        assert status == 200 and answer["prediction"] == predict(forecast_run, [], None, device="cpu", data=recent)
+        (view,) = answer["group"]["views"]
+        assert view["prediction"]["kind"] == "forecast" and view["steps"] == 48
+        lines = recent.read_text().splitlines()
+        status, answer = _post(url, json.dumps({"input": "\n".join(lines[:50]) + "\n"}).encode())
+        assert status == 422 and answer["error"].startswith("the series has 49 steps with a known 'load'")
+        status, answer = _post(url, json.dumps({"input": "\n".join([lines[0], lines[1], "x,1,2"])}).encode())
+        assert status == 422 and answer["error"].startswith("the CSV text:"), answer

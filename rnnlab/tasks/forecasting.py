@@ -78,8 +78,13 @@ class ForecastTask(Task):
 
     @classmethod
     def read(cls, config: TrainConfig, path: Path) -> ForecastWindows:
-        """A user's CSV file of the run's columns, as its test stretch's windows (``rnnlab evaluate --data``)."""
-        return cls.split(config, cls.read_series(config, path)).test
+        """A user's CSV file of the run's columns, as the windows of its last ``--test-steps`` (by default its
+        last 10%), one forecast every horizon (``rnnlab evaluate --data``)."""
+        series = cls.read_series(config, path)
+        _, test_steps = sizes(config, len(series))
+        start = max(0, len(series) - test_steps)
+        return ForecastWindows(series, torch.arange(start, len(series) - config.horizon + 1, config.horizon),
+                               config.horizon)
 
     @staticmethod
     def read_series(config: TrainConfig, path: Path, future: bool = False) -> TimeSeries:
@@ -200,11 +205,12 @@ class ForecastTask(Task):
 
     def check_windows(self, data: ForecastWindows) -> None:
         if len(data) == 0:
-            raise DataError("no forecast origin to evaluate")
+            raise DataError(f"no forecast of {self.horizon} steps fits in the series' {len(data.series)} steps")
         self.check_series(data.series)
         if int(data.origins.min()) < self.first_origin():
-            raise DataError(f"a forecast from step {int(data.origins.min())} would read history before the series "
-                            f"begins: each needs {self.first_origin()} steps before it")
+            raise DataError(f"the series has {len(data.series)} steps: its first forecast from step "
+                            f"{int(data.origins.min())} would read history before the series begins (each reads the "
+                            f"{self.first_origin()} steps before it); give a longer file, or fewer --test-steps")
 
     def check_labels(self, data, what: str) -> None:
         """Forecasts have no labels to check."""

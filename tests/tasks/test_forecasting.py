@@ -149,6 +149,12 @@ def test_a_users_csv_trains_evaluates_and_predicts_the_next_horizon(tmp_path, ca
     assert report["coverage_80"] == test["coverage_80"] and report["crps"] == pytest.approx(test["crps"])
     assert 0.25 <= torch.load(run_dir / "best.pt", weights_only=True)["task"]["scale_factor"] <= 8
     assert (run_dir / "evaluation-test.png").exists()
+    # a file of its own: its last 10%, read after the run's history (or refused, saying why)
+    cli.main(["evaluate", str(run_dir), "--data", str(synthetic_csv(tmp_path / "later.csv", days=30, seed=5))])
+    assert json.loads((run_dir / "evaluation-later.json").read_text())["origins"] == 3
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", str(run_dir), "--data", str(synthetic_csv(tmp_path / "week.csv", days=7))])
+    assert "would read history before the series begins" in capsys.readouterr().err
 
     recent = synthetic_csv(tmp_path / "recent.csv", days=10, future_rows=24, seed=3)
     cli.main(["predict", str(run_dir), "--data", str(recent)])

@@ -15,7 +15,9 @@ import pytest
 import torch
 from torch import nn
 
+import rnnlab
 from rnnlab import GRU, LSTM, RNN, LayerNormLSTMCell, MinGRU, MinLSTM, Recurrent, cli
+from rnnlab.errors import UsageError
 from rnnlab.models import ConditionalGenerator, Seq2Seq, SequenceTagger
 from rnnlab.models.export import ExportPart
 from rnnlab.training.export import ExportError, export_model, export_program, save_onnx
@@ -178,14 +180,16 @@ def test_a_series_classifier_run_exports_from_the_command_line_and_runs_without_
         expected = model(x, lengths).numpy()
     np.save(tmp_path / "x.npy", x.numpy())
     np.save(tmp_path / "lengths.npy", lengths.numpy())
-    script = ("import json, sys, numpy as np, onnxruntime\n"
-              f"s = onnxruntime.InferenceSession({str(run_dir / 'model.onnx')!r})\n"
-              f"out = s.run(None, {{'x': np.load({str(tmp_path / 'x.npy')!r}), "
-              f"'lengths': np.load({str(tmp_path / 'lengths.npy')!r})}})[0]\n"
-              "print(json.dumps({'torch': 'torch' in sys.modules, 'logits': out.tolist()}))\n")
+    script = ("import json, sys, numpy as np, rnnlab\n"
+              f"model = rnnlab.load_onnx({str(run_dir / 'model.onnx')!r})\n"
+              f"out = model(x=np.load({str(tmp_path / 'x.npy')!r}),\n"
+              f"            lengths=np.load({str(tmp_path / 'lengths.npy')!r}))\n"
+              "print(json.dumps({'torch': 'torch' in sys.modules, 'shapes': model.shapes,\n"
+              "                  'logits': out['logits'].tolist()}))\n")
     result = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                        check=True).stdout)
     assert result["torch"] is False
+    assert result["shapes"] == {"x": ["batch", "steps", 2], "lengths": ["batch"]}
     assert np.abs(np.array(result["logits"]) - expected).max() < TOLERANCE
 
 
@@ -194,3 +198,16 @@ def test_export_refuses_int8_outside_onnx_and_an_unknown_format(tmp_path, capsys
         cli.main(["export", str(tmp_path), "--format", "torch-export", "--int8"])
     assert caught.value.code == 2
     assert "rnnlab: error: --int8 quantises an ONNX file" in capsys.readouterr().err
+
+
+def test_an_onnx_model_names_the_inputs_it_takes(tmp_path):
+    path = tmp_path / "m.onnx"
+    part = ExportPart("model", nn.Linear(2, 3).eval(), {"x": torch.randn(4, 2)}, {"x": {0: "batch"}}, ("y",))
+    save_onnx(part, export_program(part), path)
+    model = rnnlab.load_onnx(path)
+    assert model.inputs == ["x"] and model.outputs == ["y"]
+    assert model(x=[[1, 2]])["y"].shape == (1, 3)  # a list of ints: given to the graph as float32
+    with pytest.raises(UsageError, match=r"^m.onnx takes the inputs x; missing x; unknown lengths$"):
+        model(lengths=np.ones(2))
+    with pytest.raises(UsageError, match=r"no such ONNX file$"):
+        rnnlab.load_onnx(tmp_path / "missing.onnx")

@@ -77,7 +77,8 @@ def quantise_onnx(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with _quiet():
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        # EnableSubgraph: also the recurrent matrices, inside the loop's body
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, extra_options={"EnableSubgraph": True})
 
 
 def onnx_error(part: ExportPart, path: Path) -> float:
@@ -154,16 +155,18 @@ def _reported(part: ExportPart, what: str):
 
 @contextlib.contextmanager
 def _quiet():
-    """The exporters' progress lines and warnings, silenced."""
-    logger = logging.getLogger("torch")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """The exporters' and the quantiser's progress lines and warnings, silenced."""
+    loggers = [logging.getLogger(name) for name in ("torch", "")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def export_run(run_dir: Path, format: str = "onnx", output: Path | None = None,

@@ -162,7 +162,8 @@ def test_the_generator_exports_its_start_and_one_step(tmp_path):
     _decode_two_steps(model, parts, tmp_path, {"condition": torch.tensor([2, 0, 1, 1, 0])})
 
 
-def test_a_series_classifier_run_exports_from_the_command_line_and_runs_without_torch(tmp_path, capsys):
+def test_a_series_classifier_run_exports_from_the_command_line_runs_without_torch_and_loads_in_torch(tmp_path,
+                                                                                                    capsys):
     run_dir = tmp_path / "run"
     cli.main(["train", "--task", "ts-classify", "--data", str(write_series(tmp_path / "X.ts", 30, seed=0)),
               "--epochs", "1", *TINY, "--bidirectional", "True", "--run-dir", str(run_dir), "--cell", "gru"])
@@ -191,6 +192,11 @@ def test_a_series_classifier_run_exports_from_the_command_line_and_runs_without_
     assert result["torch"] is False
     assert result["shapes"] == {"x": ["batch", "steps", 2], "lengths": ["batch"]}
     assert np.abs(np.array(result["logits"]) - expected).max() < TOLERANCE
+
+    cli.main(["export", str(run_dir), "--format", "torch-export"])
+    assert capsys.readouterr().out == f"wrote {run_dir / 'model.pt2'}\n"
+    program = torch.export.load(run_dir / "model.pt2")
+    assert (program.module()(x, lengths) - torch.from_numpy(expected)).abs().max() < TOLERANCE
 
 
 def test_export_refuses_int8_outside_onnx_and_an_unknown_format(tmp_path, capsys):

@@ -60,28 +60,38 @@ class OnnxDecoder(nn.Module):
 def bench_export(run_dirs: tuple[Path, ...], items: int = 2000, batch_size: int = 64) -> list[dict]:
     """For each run: size (MB), evaluation time (s) and metric of the PyTorch model, its ONNX file and the
     int8 ONNX file, on the first ``items`` items of the run's test split (G2P: greedy decoding)."""
-    rows = []
+    rows, threads = [], torch.get_num_threads()
     torch.set_num_threads(1)
-    for run_dir in run_dirs:
-        config, task, model = load_run(run_dir, device="cpu")
-        if not isinstance(task, (ClassifierTask, TaggingTask, TranscriptionTask)):
-            raise ConfigError(f"{run_dir}: bench export measures classifiers, taggers and G2P, not {config.task}")
-        data = load_splits(config).test
-        data = subset(data, range(min(items, len(data))))
-        with tempfile.TemporaryDirectory() as folder:
-            contenders = {"pytorch": (model, sum(p.numel() * 4 for p in model.parameters()))}
-            for name, int8 in (("onnx", False), ("onnx int8", True)):
-                written = export_model(model, "onnx", Path(folder) / f"{name.replace(' ', '-')}.onnx", int8)
-                paths = [path for path, _ in written]
-                graph = OnnxDecoder(*paths) if len(paths) == 2 else OnnxGraph(paths[0])
-                contenders[name] = (graph, sum(path.stat().st_size for path in paths))
-            for name, (contender, size) in contenders.items():
-                start = time.perf_counter()
-                report = _evaluate(task, contender, data, batch_size)
-                rows.append({"run": str(run_dir), "task": config.task, "engine": name, "size_mb": size / 2 ** 20,
-                             "seconds": time.perf_counter() - start, "metric": task.metric,
-                             "value": report[task.metric]})
-        _print(rows[-3:])
+    try:
+        for run_dir in run_dirs:
+            rows += _bench_run(Path(run_dir), items, batch_size)
+    finally:
+        torch.set_num_threads(threads)
+    return rows
+
+
+def _bench_run(run_dir: Path, items: int, batch_size: int) -> list[dict]:
+    """The three rows of one run, printed."""
+    config, task, model = load_run(run_dir, device="cpu")
+    if not isinstance(task, (ClassifierTask, TaggingTask, TranscriptionTask)):
+        raise ConfigError(f"{run_dir}: bench export measures classifiers, taggers and G2P, not {config.task}")
+    data = load_splits(config).test
+    data = subset(data, range(min(items, len(data))))
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        contenders = {"pytorch": (model, sum(p.numel() * 4 for p in model.parameters()))}
+        for name, int8 in (("onnx", False), ("onnx int8", True)):
+            written = export_model(model, "onnx", Path(folder) / f"{name.replace(' ', '-')}.onnx", int8)
+            paths = [path for path, _ in written]
+            graph = OnnxDecoder(*paths) if len(paths) == 2 else OnnxGraph(paths[0])
+            contenders[name] = (graph, sum(path.stat().st_size for path in paths))
+        for name, (contender, size) in contenders.items():
+            start = time.perf_counter()
+            report = _evaluate(task, contender, data, batch_size)
+            rows.append({"run": str(run_dir), "task": config.task, "engine": name, "size_mb": size / 2 ** 20,
+                         "seconds": time.perf_counter() - start, "metric": task.metric,
+                         "value": report[task.metric]})
+    _print(rows)
     return rows
 
 

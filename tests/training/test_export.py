@@ -5,6 +5,7 @@ and its ONNX file loads where torch is not imported."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -162,11 +163,20 @@ def test_the_generator_exports_its_start_and_one_step(tmp_path):
     _decode_two_steps(model, parts, tmp_path, {"condition": torch.tensor([2, 0, 1, 1, 0])})
 
 
-def test_a_series_classifier_run_exports_from_the_command_line_runs_without_torch_and_loads_in_torch(tmp_path,
-                                                                                                    capsys):
+@pytest.fixture(scope="module")
+def series_run(tmp_path_factory) -> Path:
+    """A run of ts-classify (a bidirectional GRU over two-channel series of 10-40 steps), one epoch."""
+    folder = tmp_path_factory.mktemp("series")
+    run_dir = folder / "run"
+    cli.main(["train", "--task", "ts-classify", "--data", str(write_series(folder / "X.ts", 30, seed=0)),
+              "--epochs", "1", *TINY, "--bidirectional", "True", "--run-dir", str(run_dir), "--cell", "gru", "--quiet"])
+    return run_dir
+
+
+def test_a_series_classifier_run_exports_from_the_command_line_runs_without_torch_and_loads_in_torch(
+        series_run, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    cli.main(["train", "--task", "ts-classify", "--data", str(write_series(tmp_path / "X.ts", 30, seed=0)),
-              "--epochs", "1", *TINY, "--bidirectional", "True", "--run-dir", str(run_dir), "--cell", "gru"])
+    shutil.copytree(series_run, run_dir)
     capsys.readouterr()
     cli.main(["export", str(run_dir)])
     line = capsys.readouterr().out.strip()
@@ -217,3 +227,13 @@ def test_an_onnx_model_names_the_inputs_it_takes(tmp_path):
         model(lengths=np.ones(2))
     with pytest.raises(UsageError, match=r"no such ONNX file$"):
         rnnlab.load_onnx(tmp_path / "missing.onnx")
+
+
+def test_bench_export_evaluates_the_run_in_pytorch_onnx_and_int8_onnx(series_run, capsys):
+    from rnnlab.bench.export import bench_export
+
+    rows = bench_export((series_run,), items=6, batch_size=4)
+    assert [row["engine"] for row in rows] == ["pytorch", "onnx", "onnx int8"]
+    assert rows[1]["value"] == rows[0]["value"]  # the float32 graph: the same accuracy on the same 6 items
+    assert rows[2]["size_mb"] < rows[1]["size_mb"]  # int8 weights
+    assert capsys.readouterr().out.splitlines()[0] == f"ts-classify ({series_run}), accuracy:"

@@ -16,7 +16,9 @@ Three engines compute the same function:
   :class:`MinLSTM`), every step at once through :func:`rnnlab.nn.scan.linear_scan`.
 
 ``engine="auto"`` (the default) uses ``native`` when the cell has one, else ``scan``
-when the cell has one, else ``unrolled``; :meth:`Recurrent.trace` always unrolls.
+when the cell has one, else ``unrolled``; :meth:`Recurrent.trace` always unrolls.  Under ``torch.export``
+(and so ``torch.onnx.export(..., dynamo=True)``), every engine runs as one loop of the graph,
+:func:`rnnlab.nn.unroll.graph_unroll`, so that the number of steps stays dynamic.
 
 Shapes: ``T`` time steps, ``B`` batch, ``L`` layers, ``D`` directions (2 if
 bidirectional), ``I`` input features, ``H`` the cell's output size.

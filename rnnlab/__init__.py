@@ -4,10 +4,10 @@ Cells (one time step), unfolding over time, drop-in replacements for torch.nn's 
 and cells, and parallel-scan recurrences (minGRU, minLSTM).  This is the public API; the package
 is built in floors that import only downwards (each subpackage's docstring says what it may import)::
 
-    cli  >  bench  >  experiments  >  training  >  tasks  >  models  >  nn, data, report  >  files  >  errors
+    cli  >  bench  >  experiments  >  training  >  tasks  >  models  >  nn, data, report  >  files, serving  >  errors
 
 The names below are imported on first use, so ``import rnnlab`` (and ``rnnlab --help``) does not
-import torch until a layer, a cell or a function is asked for.
+import torch until a layer, a cell or a function is asked for; ``load_onnx`` never imports it.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
                            truncated_bptt,
                            unroll,
     )
+    from rnnlab.serving import load_onnx
 
 __version__ = "0.1.0"
 
@@ -58,6 +59,7 @@ __all__ = [
     "ConvLSTMCell", "ConvLSTM2d",
     "unroll", "Unrolled", "Trace", "truncated_bptt", "detach_state", "Stream",
     "SAFE_GLOBALS",
+    "load_onnx",
 ]
 
 _MODULES = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "Recurrent", "RNNCell", "LSTMCell", "GRUCell",
@@ -74,10 +76,12 @@ def _safe_globals() -> list:
 
 
 def __getattr__(name: str) -> Any:
-    """A public name, imported from :mod:`rnnlab.nn` on first use and kept."""
+    """A public name, imported from :mod:`rnnlab.nn` (``load_onnx``: :mod:`rnnlab.serving`, which needs no
+    torch) on first use and kept."""
     if name not in __all__:
         raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
-    value = _safe_globals() if name == "SAFE_GLOBALS" else getattr(importlib.import_module("rnnlab.nn"), name)
+    module = "rnnlab.serving" if name == "load_onnx" else "rnnlab.nn"
+    value = _safe_globals() if name == "SAFE_GLOBALS" else getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

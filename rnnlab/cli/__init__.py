@@ -10,7 +10,8 @@ registered on :data:`rnnlab.cli.root.app`:
     rnnlab predict RUN_DIR INPUT... [--file F]   labels, tags or pronunciations for new inputs
     rnnlab generate RUN_DIR [LANGUAGE...] -n N   words of a language from a word-generation run
     rnnlab attention RUN_DIR WORD                which letters each phoneme of a G2P output looked at
-    rnnlab bench layers|scan|seq2seq|dropout|train|order|explore   benchmarks (rnnlab.cli.bench)
+    rnnlab export RUN_DIR [--format onnx|torch-export] [--int8]   the model as ONNX or a torch.export program
+    rnnlab bench layers|scan|seq2seq|dropout|train|order|explore|export   benchmarks (rnnlab.cli.bench)
     rnnlab diagnose RUN_DIR                      gradient flow, Jacobians, gates, gradient norms (rnnlab.cli.inspection)
     rnnlab memory [--quick]                      the memory benchmark grid, its table, plots and report
     rnnlab report DIR...                         a self-contained HTML page of runs and grids
@@ -54,6 +55,8 @@ COMMANDS = {
     "generate": Command("rnnlab.cli.train", "Generate words of the requested languages with a word-generation run."),
     "attention": Command("rnnlab.cli.train", "Plot which letters each phoneme of a G2P run's transcription looked "
                                              "at."),
+    "export": Command("rnnlab.cli.train", "Export a trained run's model for serving: ONNX or a torch.export "
+                                          "program."),
     "diagnose": Command("rnnlab.cli.inspection", "Diagnose a trained run: how far back its gradient reaches, its "
                                                  "Jacobians, gates and gradient norms."),
     "memory": Command("rnnlab.cli.inspection", "Memory benchmarks: adding problem, copy memory and shuffled "

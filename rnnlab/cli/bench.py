@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import tyro
 from tyro.extras import SubcommandApp
 
-from rnnlab.bench import dropout, explore, layers, regularisers, scan, seq2seq, train
+from rnnlab.bench import dropout, explore, export, layers, regularisers, scan, seq2seq, train
 from rnnlab.cli.root import app
 from rnnlab.experiments import order
 
@@ -160,3 +160,17 @@ def bench_explore(steps: int = 1000, hidden_size: int = 256, cell: str = "lstm",
         repeats: Page loads; the median is reported.
     """
     explore.bench_explore(steps, hidden_size, cell, repeats)
+
+@bench_app.command(name="export")
+def bench_export(run_dirs: tyro.conf.Positional[tuple[Path, ...]], items: int = 2000, batch_size: int = 64) -> None:
+    """What serving a run costs and saves: its model in PyTorch, as ONNX in onnxruntime, and as int8 ONNX
+    (dynamic quantisation), each evaluated on the run's test split on one thread.
+
+    Prints the size (MB), the evaluation time (s) and the task's metric of each, with the changes from PyTorch.
+
+    Args:
+        run_dirs: Run directories of classifiers (word-language), taggers (UPOS) or G2P (greedy decoding).
+        items: Test items evaluated (the first ones of the split).
+        batch_size: Items per batch.
+    """
+    export.bench_export(tuple(run_dirs), items, batch_size)

@@ -1,9 +1,9 @@
-"""``rnnlab train``, ``evaluate``, ``predict``, ``generate``, ``attention``: training a run and using it."""
+"""``rnnlab train``, ``evaluate``, ``predict``, ``generate``, ``attention``, ``export``: training a run and using it."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -14,6 +14,7 @@ from rnnlab.tasks import TrainConfig
 from rnnlab.tasks.config import check_writable
 from rnnlab.training import train
 from rnnlab.training.evaluate import attention_plot, evaluate_run, generate_words
+from rnnlab.training.export import export_run
 from rnnlab.training.predict import predict
 
 
@@ -145,3 +146,23 @@ def attention_command(run_dir: tyro.conf.Positional[Path], word: tyro.conf.Posit
     """
     phonemes, path = attention_plot(run_dir, word, output, device)
     print(f"{word}\t{' '.join(phonemes)}\nwritten: {path}")
+
+
+@app.command(name="export")
+def export_command(run_dir: tyro.conf.Positional[Path], format: Literal["onnx", "torch-export"] = "onnx",
+                   output: Path | None = None, int8: bool = False) -> None:
+    """Export a trained run's model for serving: an ONNX file (runs with onnxruntime alone) or a torch.export
+    program, batch size and sequence length dynamic, lengths an input.  A model that decodes one token at a
+    time (G2P, word generation) is two files: its encoder (or start) and one decoder step.
+
+    Args:
+        run_dir: The run directory written by rnnlab train.
+        format: onnx or torch-export (a .pt2 file for torch.export.load).
+        output: The file to write (default: RUN_DIR/model.onnx or model.pt2); a model of two graphs writes
+            STEM-encoder/STEM-start and STEM-step beside it.
+        int8: ONNX only: quantise the weights of the matrix products to int8 (onnxruntime's dynamic
+            quantisation); prints how far its outputs move from the float model's.
+    """
+    for path, error in export_run(run_dir, format, output, int8):
+        check = "" if error != error else f" (largest difference from the model's outputs: {error:.2g})"
+        print(f"wrote {path}{check}")

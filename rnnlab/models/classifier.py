@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from rnnlab.models.cells import recurrent_layer
 from rnnlab.models.encoder import top_layer_state
+from rnnlab.models.export import ExportPart
 from rnnlab.models.pooling import AttentionPooling, max_over_time, mean_over_time
 from rnnlab.nn.sequence import length_mask
 
@@ -94,6 +95,15 @@ class SequenceClassifier(nn.Module):
         if self.pooling == "meanmax":
             return torch.cat([mean_over_time(outputs, mask), max_over_time(outputs, mask)], dim=-1)
         return self.attention(outputs, mask)
+
+    def export_parts(self) -> list[ExportPart]:
+        """One graph (:mod:`rnnlab.models.export`): ``x`` (``(B, T)`` ids or ``(B, T, F)`` floats) and
+        ``lengths (B,)`` -> ``logits (B, K)``, batch and steps varying."""
+        steps, lengths = 5, torch.tensor([5, 3])
+        x = (torch.randn(2, steps, self.encoder.input_size) if self.embedding is None
+             else torch.randint(1, self.embedding.num_embeddings, (2, steps)))
+        dims = {"x": {0: "batch", 1: "steps"}, "lengths": {0: "batch"}}
+        return [ExportPart("model", self, {"x": x, "lengths": lengths}, dims, ("logits",))]
 
     def _check_input(self, x: Tensor) -> None:
         name = type(self).__name__

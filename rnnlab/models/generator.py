@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.models.cells import recurrent_layer
+from rnnlab.models.export import ExportPart, step_parts
 
 PAD = 0
 
@@ -95,3 +96,13 @@ class ConditionalGenerator(nn.Module):
         """The step function of :mod:`rnnlab.models.decoding`: ``tokens (B,)`` -> log-probabilities ``(B, V)``."""
         logits, state = self.run(tokens.unsqueeze(1), state)
         return logits[:, 0].float().log_softmax(-1), state
+
+    def export_parts(self) -> list[ExportPart]:
+        """Two graphs (:mod:`rnnlab.models.export`): ``"start"``, ``condition`` (``(B,)`` ids or ``(B, F)``)
+        -> the state as flat tensors (the layer's ``(L, B, H)`` each, then ``c (B, C)``); ``"step"``, the
+        previous ``tokens (B,)`` and that state -> ``log_probs (B, V)`` and the new state."""
+        embedding = self.condition_embedding
+        condition = (torch.randint(0, embedding.num_embeddings, (2,)) if isinstance(embedding, nn.Embedding)
+                     else torch.randn(2, embedding.in_features))
+        return step_parts(self, self.start, {"condition": condition}, {"condition": {0: "batch"}}, self.step,
+                          lambda s: {1 if s.dim() == 3 else 0: "batch"})

@@ -50,6 +50,7 @@ from torch import Tensor, nn
 from rnnlab.models.cells import decoder_cell as step_cell
 from rnnlab.models.cells import recurrent_layer
 from rnnlab.models.encoder import top_layer_state
+from rnnlab.models.export import ExportPart, step_parts
 from rnnlab.nn.dropout import Dropout
 from rnnlab.nn.layers import native_unroll
 from rnnlab.nn.sequence import length_mask
@@ -316,6 +317,18 @@ class Seq2Seq(nn.Module):
         """The step function of :mod:`rnnlab.models.decoding` (state batch-first): log-probabilities ``(B, V)``."""
         logits, state, _ = self.decode_step(tokens, state)
         return logits.float().log_softmax(-1), state
+
+    def export_parts(self) -> list[ExportPart]:
+        """Two graphs (:mod:`rnnlab.models.export`): ``"encoder"``, ``source (B, S)`` and ``lengths (B,)`` -> the
+        decoder's start state as flat tensors (:class:`DecoderState`'s fields in order, batch first); ``"step"``,
+        the previous ``tokens (B,)`` and that state -> ``log_probs (B, V)`` and the new state.  The
+        right-to-left decoder, which only rescores a beam, is not exported."""
+        source = torch.randint(1, self.source_embedding.num_embeddings, (2, 5))
+        inputs = {"source": source, "lengths": torch.tensor([5, 3])}
+        dims = {"source": {0: "batch", 1: "source_steps"}, "lengths": {0: "batch"}}
+        return step_parts(self, self.encode, inputs, dims, self.step,
+                          lambda s: {0: "batch", 1: "source_steps"} if s.dim() == 3 or s.dtype == torch.bool
+                          else {0: "batch"}, first="encoder")
 
 
 class Ensemble(nn.Module):

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from rnnlab.models.cells import recurrent_layer
 from rnnlab.models.encoder import top_layer_state
+from rnnlab.models.export import ExportPart
 
 PAD, UNK = 0, 1
 
@@ -42,6 +43,10 @@ class CharEncoder(nn.Module):
     def forward(self, chars: Tensor) -> Tensor:
         flat = chars.reshape(-1, chars.shape[-1])  # (B*T, C)
         lengths = (flat != PAD).sum(-1)  # (B*T,)
+        if torch.compiler.is_exporting():  # a graph of fixed shapes: every word runs, those without characters zeroed
+            _, h_n = self.layer(self.embedding(flat), lengths=lengths.clamp(min=1))
+            return top_layer_state(h_n, 2).masked_fill((lengths == 0).unsqueeze(-1), 0.0) \
+                .view(*chars.shape[:-1], self.output_size)
         index = lengths.nonzero().squeeze(-1)  # (N,) the words that have characters
         encoded = self.embedding.weight.new_zeros(flat.shape[0], self.output_size)
         if index.numel():
@@ -101,6 +106,18 @@ class SequenceTagger(nn.Module):
         embedded = torch.cat([self.word_embedding(words), self.char_encoder(chars)], dim=-1)  # (B, T, Ew + 2*Hc)
         outputs, _ = self.encoder(self.dropout(embedded), lengths=lengths)  # (B, T, D*H)
         return self.head(self.dropout(outputs))
+
+    def export_parts(self) -> list[ExportPart]:
+        """One graph (:mod:`rnnlab.models.export`): ``words (B, T)``, ``chars (B, T, C)``, ``lengths (B,)`` ->
+        ``logits (B, T, K)``, batch, steps and characters varying."""
+        words = torch.randint(2, self.word_embedding.num_embeddings, (2, 4))
+        chars = torch.randint(1, self.char_encoder.embedding.num_embeddings, (2, 4, 3))
+        words[1, 3], chars[1, 3] = PAD, PAD  # the second sentence is padded: a word without characters
+        chars[0, 0, 2] = PAD
+        inputs = {"words": words, "chars": chars, "lengths": torch.tensor([4, 3])}
+        dims = {"words": {0: "batch", 1: "steps"}, "chars": {0: "batch", 1: "steps", 2: "chars"},
+                "lengths": {0: "batch"}}
+        return [ExportPart("model", self, inputs, dims, ("logits",))]
 
     def drop_words(self, words: Tensor) -> Tensor:
         """In training, ``words (B, T)`` with each id replaced by UNK with its ``drop_probability``."""

@@ -352,9 +352,12 @@ def gru_update(x: Tensor, hh: Tensor, h: Tensor) -> tuple[State, tuple[Tensor, .
     """The GRU's update from the input part ``x (B, 3H)`` and the recurrent part ``hh (B, 3H)`` of its gates
     (order r, z, n) and the carried ``h (B, H)``: ``((h_t,), (r, z, n))``.  Shared by :class:`GRUCell`
     and the layer-normalised GRU, which normalise ``hh`` differently."""
+    # split, not x[:, :2H]: inside torch's scan operator, a slice of a matrix product fails the ONNX
+    # exporter when the batch is dynamic ('SymInt' object has no attribute 'unsqueeze')
     hidden = h.shape[1]
-    r, z = torch.sigmoid(x[:, : 2 * hidden] + hh[:, : 2 * hidden]).chunk(2, dim=1)
-    n = torch.tanh(x[:, 2 * hidden :] + r * hh[:, 2 * hidden :])
+    (x_rz, x_n), (hh_rz, hh_n) = x.split([2 * hidden, hidden], dim=1), hh.split([2 * hidden, hidden], dim=1)
+    r, z = torch.sigmoid(x_rz + hh_rz).chunk(2, dim=1)
+    n = torch.tanh(x_n + r * hh_n)
     return (torch.lerp(n, h, z),), (r, z, n)  # (1 - z) * n + z * h
 
 

@@ -16,7 +16,9 @@ Three engines compute the same function:
   :class:`MinLSTM`), every step at once through :func:`rnnlab.nn.scan.linear_scan`.
 
 ``engine="auto"`` (the default) uses ``native`` when the cell has one, else ``scan``
-when the cell has one, else ``unrolled``; :meth:`Recurrent.trace` always unrolls.
+when the cell has one, else ``unrolled``; :meth:`Recurrent.trace` always unrolls.  Under ``torch.export``
+(and so ``torch.onnx.export(..., dynamo=True)``), every engine runs as one loop of the graph,
+:func:`rnnlab.nn.unroll.graph_unroll`, so that the number of steps stays dynamic.
 
 Shapes: ``T`` time steps, ``B`` batch, ``L`` layers, ``D`` directions (2 if
 bidirectional), ``I`` input features, ``H`` the cell's output size.
@@ -36,7 +38,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnlab.nn.cell import Cell, ShapeError, State, check_dtype_device, check_state
 from rnnlab.nn.cells import GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from rnnlab.nn.sequence import check_lengths, padding_mask
-from rnnlab.nn.unroll import Trace, unroll
+from rnnlab.nn.unroll import Trace, graph_unroll, unroll
 
 ENGINES = ("auto", "native", "scan", "unrolled")
 
@@ -290,6 +292,8 @@ class Recurrent(nn.Module):
         engine = "unrolled" if stepwise else self.engine
         if engine == "auto":
             engine = "native" if self.native_mode is not None else ("scan" if self.scannable else "unrolled")
+        if torch.compiler.is_exporting():
+            engine = self._export_engine(input, trace)
         if isinstance(input, PackedSequence):
             output, final, traces = self._run_packed(input, hx, engine, trace)
         else:
@@ -298,13 +302,25 @@ class Recurrent(nn.Module):
         output = merge_directions(output, self.merge_mode)
         return output, h_n, traces
 
+    def _export_engine(self, input, trace: bool) -> str:
+        """``"graph"``: under ``torch.export``, every engine runs as one loop of the graph
+        (:func:`~rnnlab.nn.unroll.graph_unroll`), the same function in evaluation, with ``T`` symbolic."""
+        name = type(self).__name__
+        if self.training:
+            raise ValueError(f"{name}: export runs the layer in evaluation; call model.eval() first")
+        if trace:
+            raise ValueError(f"{name}: a traced (recorded) forward cannot be exported")
+        if isinstance(input, PackedSequence):
+            raise ValueError(f"{name}: a PackedSequence cannot be exported; give the padded batch and lengths")
+        return "graph"
+
     def _run_packed(self, packed: PackedSequence, hx, engine: str, trace: bool):
         state = self._initial_state(hx, int(packed.batch_sizes[0]), False, packed.data)
         if engine == "native":
             output, final = self._native_packed(packed, state)
             return output, final, []
         padded, lengths = pad_packed_sequence(packed)  # batch in the original order, as hx and h_n
-        out, final, traces = self._stacked(padded, state, lengths.to(padded.device), engine == "scan", trace)
+        out, final, traces = self._stacked(padded, state, lengths.to(padded.device), engine, trace)
         return _repack(out, lengths, packed), final, traces
 
     def _run_padded(self, input: Tensor, hx, lengths, engine: str, trace: bool):
@@ -312,8 +328,11 @@ class Recurrent(nn.Module):
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.shape[0] == 0:  # torch.nn's layers refuse it with this message, whichever engine runs
             raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
-        lengths = check_lengths(lengths, x.shape[1], x.shape[0], x.device)
-        if lengths is not None and int(lengths.min()) == x.shape[0]:
+        if engine == "graph":  # the values of lengths are unknown while exporting: trusted, not checked
+            lengths = None if lengths is None else torch.as_tensor(lengths, device=x.device)
+        else:
+            lengths = check_lengths(lengths, x.shape[1], x.shape[0], x.device)
+        if engine != "graph" and lengths is not None and int(lengths.min()) == x.shape[0]:
             lengths = None  # every sequence fills the batch: nothing to mask or pack
         state = self._initial_state(hx, x.shape[1], unbatched, x)
         traces: list[Trace] = []
@@ -324,7 +343,7 @@ class Recurrent(nn.Module):
         elif engine == "native":
             out, final = self._native(x, state)
         else:
-            out, final, traces = self._stacked(x, state, lengths, engine == "scan", trace)
+            out, final, traces = self._stacked(x, state, lengths, engine, trace)
         if unbatched:
             return out.squeeze(1), tuple(s.squeeze(1) for s in final), traces
         return (out.transpose(0, 1) if self.batch_first else out), final, traces
@@ -371,9 +390,9 @@ class Recurrent(nn.Module):
         return tuple(h.unsqueeze(1) for h in state) if unbatched else state
 
     # ---------------------------------------------------------------- engines
-    def _stacked(self, x: Tensor, state: State, lengths: Tensor | None, scan: bool, trace: bool):
-        """``x (T, B, I)`` through every layer and direction, each unrolled or (``scan``) scanned;
-        returns ``(T, B, D * H)``, the final state and the traces."""
+    def _stacked(self, x: Tensor, state: State, lengths: Tensor | None, engine: str, trace: bool):
+        """``x (T, B, I)`` through every layer and direction, each unrolled, scanned (``engine="scan"``) or
+        as one loop of the graph (``"graph"``); returns ``(T, B, D * H)``, the final state and the traces."""
         cells, directions = self.cells(), self.num_directions
         finals: list[State] = []
         traces: list[Trace] = []
@@ -383,8 +402,11 @@ class Recurrent(nn.Module):
             for direction in range(directions):
                 k = layer * directions + direction
                 initial = tuple(s[k] for s in state)
-                if scan:
+                if engine == "scan":
                     out, final = _scanned(cells[k], layer_input, initial, lengths, reverse=direction == 1)
+                elif engine == "graph":
+                    out, final = graph_unroll(cells[k], layer_input, initial, lengths=lengths,
+                                              reverse=direction == 1, zoneout=self.zoneout)
                 else:
                     run = unroll(cells[k], layer_input, initial, lengths=lengths, reverse=direction == 1, trace=trace,
                                  zoneout=self.zoneout, recurrent_dropout=self.recurrent_dropout,

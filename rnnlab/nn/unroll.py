@@ -156,6 +156,48 @@ def unroll(
     return Unrolled(out, state, recorded)
 
 
+def graph_unroll(cell: Cell, x: Tensor, state: State, *, lengths: Tensor | None = None, reverse: bool = False,
+                 zoneout: float = 0.0) -> tuple[Tensor, State]:
+    """:func:`unroll` in evaluation, as one loop of the graph: ``x (T, B, I)`` time-major, ``state`` each
+    ``(B, size)`` -> ``outputs (T, B, H)`` (zero at padded steps) and the final state.
+
+    The steps run through torch's ``scan`` operator (``torch._higher_order_ops.scan``) instead of a Python
+    loop, so that ``torch.export`` records one loop whose trip count is the symbolic ``T`` (a Python loop
+    would be unrolled into ``T`` copies of the step, fixing ``T``), and the ONNX exporter writes it as an
+    ONNX ``Scan``.  Any cell runs this way: the loop's body is the cell's :meth:`~rnnlab.nn.cell.Cell.step`.
+    ``lengths`` are trusted (not checked against ``T``): under export their values are not known.  When ``T``
+    is a fixed number in the graph (a decoding step's one token), the steps are written out instead.
+    """
+    from torch._higher_order_ops.scan import scan  # the control-flow operators import the compiler
+
+    steps = x.shape[0]
+    if reverse:
+        x = reverse_in_time(x, lengths)
+    if lengths is None:
+        valid = torch.ones(steps, x.shape[1], 1, dtype=torch.bool, device=x.device)
+    else:
+        valid = ~padding_mask(lengths, steps).view(steps, -1, *([1] * (state[0].dim() - 1)))
+
+    def step(carry: State, inputs: tuple[Tensor, Tensor]) -> tuple[State, Tensor]:
+        x_t, keep = inputs
+        new = cell.step(x_t, carry)[0]
+        if zoneout:  # evaluation: the expectation, p * old + (1 - p) * new
+            new = tuple(torch.lerp(n, old, zoneout) for n, old in zip(new, carry))
+        new = tuple(torch.where(keep, n, old) for n, old in zip(new, carry))
+        return new, torch.where(keep, new[0], 0.0)
+
+    projected = cell.project_input(x)
+    if isinstance(steps, int):  # a number of steps fixed in the graph (one decoding step): no loop to keep
+        outputs = []
+        for x_t, keep in zip(projected.unbind(0), valid.unbind(0)):
+            state, output = step(state, (x_t, keep))
+            outputs.append(output)
+        final, outputs = state, torch.stack(outputs)
+    else:
+        final, outputs = scan(step, tuple(state), (projected, valid))
+    return (reverse_in_time(outputs, lengths) if reverse else outputs), tuple(final)
+
+
 def _zoneout_masks(state: State, steps: int, p: float) -> list[Tensor]:
     """Zoneout's masks for every step at once, one per state tensor ``(T, B, size)``: true where a unit
     keeps its previous value (probability ``p``); drawn together, not one random call per step."""

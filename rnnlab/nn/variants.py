@@ -174,8 +174,9 @@ class MGUCell(CarryingCell):
         hidden = h.shape[1]
         w_f, w_n = self.weight_hh.split(hidden)
         b_f, b_n = (None, None) if self.bias_hh is None else self.bias_hh.split(hidden)
-        f = torch.sigmoid(x[:, :hidden] + F.linear(recurrent, w_f, b_f))
-        n = torch.tanh(x[:, hidden:] + F.linear(f * recurrent, w_n, b_n))
+        x_f, x_n = x.split(hidden, dim=1)  # split, not x[:, :H]: a slice exports badly inside a loop (see gru_update)
+        f = torch.sigmoid(x_f + F.linear(recurrent, w_f, b_f))
+        n = torch.tanh(x_n + F.linear(f * recurrent, w_n, b_n))
         return (torch.lerp(h, n, f),), (f, n)
 
     def extra_repr(self) -> str:

@@ -145,6 +145,9 @@ class TrainConfig:
         precision: fp32; fp64 (parameters and inputs in float64); bf16 or fp16 (mixed precision: autocast,
             with a gradient scaler for fp16; weights, optimizer and evaluation stay in float32); bf16 pays on CPUs
             with AVX512-BF16 or AMX and on recent GPUs (the task's default: bf16 for G2P, fp32 otherwise).
+        compile: Train through torch.compile (inductor): the training forward and backward are compiled
+            (the first batches of each new shape pay the compile time); validation, checkpoints and every later
+            command use the model as it is.
         run_dir: Where the run is written (default: runs/TASK-TIME).
     """
 
@@ -194,6 +197,7 @@ class TrainConfig:
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     precision: Annotated[Precision | None, TaskDefault] = None
+    compile: bool = False
     run_dir: Path | None = None
 
     def resolved(self, saved: bool = False) -> TrainConfig:

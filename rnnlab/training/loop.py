@@ -186,11 +186,14 @@ class _Run:
         self._wrap()
 
     def _wrap(self) -> None:
-        """On several processes, train through ``DistributedDataParallel`` (it averages the gradients)."""
+        """On several processes, train through ``DistributedDataParallel`` (it averages the gradients); with
+        ``--compile``, through ``torch.compile`` (the weights stay the model's: checkpoints are unchanged)."""
         if self.world.distributed:
             device = self.device
             self.learner = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[device] if device.type == "cuda" else None)
+        if self.config.compile:
+            self.learner = torch.compile(self.learner)
 
     def snapshot(self, path: Path) -> None:
         if self.world.main:

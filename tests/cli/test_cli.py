@@ -99,8 +99,8 @@ def test_help_lists_every_command_in_order_with_its_summary(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    names = ["train", "evaluate", "predict", "generate", "attention", "diagnose", "memory", "report", "explore",
-             "serve", "bench"]
+    names = ["train", "evaluate", "predict", "generate", "attention", "export", "diagnose", "memory", "report",
+             "explore", "serve", "bench"]
     assert list(cli.COMMANDS) == names
     positions = [out.index(f"\n    {name}") for name in names]
     assert positions == sorted(positions)

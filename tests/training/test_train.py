@@ -257,6 +257,22 @@ def test_same_seed_gives_the_same_metrics(text_file, tmp_path):
     assert a["test_accuracy"] == b["test_accuracy"]
 
 
+def test_compile_trains_to_the_eager_runs_losses_and_keeps_plain_checkpoints(signal_file, tmp_path):
+    import torch._inductor.config
+
+    # 240 training signals in batches of 40: one shape, compiled once
+    options = dict(task="mnist1d", data=signal_file, epochs=1, **{**TINY, "batch_size": 40})
+    eager = train(TrainConfig(run_dir=tmp_path / "eager", **options), progress_bar=False, quiet=True)
+    with torch._inductor.config.patch(compile_threads=1):  # no pool of compile workers left running
+        compiled = train(TrainConfig(run_dir=tmp_path / "compiled", compile=True, **options), progress_bar=False,
+                         quiet=True)
+    assert abs(_metrics(tmp_path / "compiled")[0]["train_loss"] - _metrics(tmp_path / "eager")[0]["train_loss"]) < 1e-6
+    assert compiled["test_accuracy"] == eager["test_accuracy"]
+    assert json.loads((tmp_path / "compiled" / "config.json").read_text())["compile"] is True
+    _, _, model = load_run(tmp_path / "compiled")  # the checkpoint is the model's own state_dict
+    assert not any(name.startswith("_orig_mod") for name in model.state_dict())
+
+
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 def test_ctrl_c_saves_and_resume_reaches_the_uninterrupted_result(ema, tagged_file, tmp_path, monkeypatch):
     options = dict(task="stress", data=tagged_file, epochs=3, ema=ema, **{**TINY, "dropout": 0.2, "num_layers": 2})

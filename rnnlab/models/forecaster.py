@@ -17,11 +17,13 @@ the metrics score (quantiles, CRPS, interval coverage); no sampled paths are nee
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Normal, StudentT
 
 from rnnlab.models.cells import recurrent_layer
+from rnnlab.models.export import ExportPart
 
 DISTRIBUTIONS = ("student-t", "normal")
 
@@ -73,3 +75,24 @@ class Forecaster(nn.Module):
     def negative_log_likelihood(self, history: Tensor, future: Tensor, y: Tensor) -> Tensor:
         """The mean negative log-likelihood of the targets ``y (B, H)`` under the forecast."""
         return -predictive(self.distribution, *self(history, future)).log_prob(y).mean()
+
+    def export_parts(self) -> list[ExportPart]:
+        """One graph (:mod:`rnnlab.models.export`): ``history (B, L, F_h)`` and ``future (B, H, F_f)`` -> ``loc``,
+        ``scale`` and (Student-t) ``df``, each ``(B, H)``, batch, history and horizon varying.  The inputs and
+        outputs are in the task's scaled units: its ``task.json`` holds the scaling (and ``scale_factor``)."""
+        history = torch.randn(2, 5, self.encoder.input_size)
+        future = torch.randn(2, 4, self.decoder.input_size)
+        dims = {"history": {0: "batch", 1: "steps"}, "future": {0: "batch", 1: "horizon"}}
+        outputs = ("loc", "scale", "df") if self.distribution == "student-t" else ("loc", "scale")
+        return [ExportPart("model", _Parameters(self), {"history": history, "future": future}, dims, outputs)]
+
+
+class _Parameters(nn.Module):
+    """The forecaster's distribution parameters as tensors only (a normal forecast has no ``df``)."""
+
+    def __init__(self, forecaster: Forecaster) -> None:
+        super().__init__()
+        self.forecaster = forecaster
+
+    def forward(self, history: Tensor, future: Tensor) -> tuple[Tensor, ...]:
+        return tuple(p for p in self.forecaster(history, future) if p is not None)

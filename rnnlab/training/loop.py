@@ -296,6 +296,7 @@ class _Run:
                    "seconds": time.perf_counter() - start}
         if self.world.main:
             write_json(self.run_dir / "test_metrics.json", {"epoch": state.best_epoch, **test})
+            write_json(self.run_dir / "task.json", task.state())  # as the best epoch left it
             task.plot(evaluated, task.splits.test, self.run_dir / "test_metrics.png", self.device)
             plot_learning_curve(self.run_dir / "metrics.jsonl", self.run_dir / "learning_curve.png")
         self.tell(f"test {task.describe(test)} (best epoch {state.best_epoch}) in {summary['seconds']:.0f} s; "

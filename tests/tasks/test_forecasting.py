@@ -147,7 +147,8 @@ def test_a_users_csv_trains_evaluates_and_predicts_the_next_horizon(tmp_path, ca
     assert report["mape"] == pytest.approx(test["mape"])
     # the best epoch's calibration of the scale comes back with its weights
     assert report["coverage_80"] == test["coverage_80"] and report["crps"] == pytest.approx(test["crps"])
-    assert 0.25 <= torch.load(run_dir / "best.pt", weights_only=True)["task"]["scale_factor"] <= 8
+    factor = torch.load(run_dir / "best.pt", weights_only=True)["task"]["scale_factor"]
+    assert 0.25 <= factor <= 8 and json.loads((run_dir / "task.json").read_text())["scale_factor"] == factor
     assert (run_dir / "evaluation-test.png").exists()
     # a file of its own: its last 10%, read after the run's history (or refused, saying why)
     cli.main(["evaluate", str(run_dir), "--data", str(synthetic_csv(tmp_path / "later.csv", days=30, seed=5))])

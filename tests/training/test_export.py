@@ -237,3 +237,19 @@ def test_bench_export_evaluates_the_run_in_pytorch_onnx_and_int8_onnx(series_run
     assert rows[1]["value"] == rows[0]["value"]  # the float32 graph: the same accuracy on the same 6 items
     assert rows[2]["size_mb"] < rows[1]["size_mb"]  # int8 weights
     assert capsys.readouterr().out.splitlines()[0] == f"ts-classify ({series_run}), accuracy:"
+
+
+@pytest.mark.parametrize("distribution", ["student-t", "normal"])
+def test_the_forecaster_exports_with_dynamic_batch_history_and_horizon(tmp_path, distribution):
+    from rnnlab.models import Forecaster
+
+    torch.manual_seed(0)
+    model = Forecaster(6, 4, hidden_size=8, distribution=distribution).eval()
+    (part,) = model.export_parts()
+    assert part.outputs == (("loc", "scale", "df") if distribution == "student-t" else ("loc", "scale"))
+    program, session = _exported(part, tmp_path / "forecaster.onnx")
+    inputs = {"history": torch.randn(3, 17, 6), "future": torch.randn(3, 9, 4)}  # not the export's sizes
+    onnx, program_errors = _errors(part, program, session, inputs)
+    assert max(onnx) < TOLERANCE and max(program_errors) < TOLERANCE
+    loc = session.run(None, {name: value.numpy() for name, value in inputs.items()})[0]
+    assert loc.shape == (3, 9)

@@ -13,9 +13,10 @@ from the steps before it.  Validation origins are ``v, v + horizon, ...`` and te
 whose whole forecast ends before ``v``.  The training windows' series is *cut* at ``v``: nothing a
 training window or the scaling learned from it can read lies in the validation or test stretch.
 
-The CSV reader refuses, with the file and line, a missing column, a non-numeric or missing value, a
-time that does not follow the one before by the series' step, and a series too short or constant;
-rows at the end with an empty target and their covariates given are the *future* (for prediction).
+The CSV reader refuses, with the file and line, a missing or repeated column, a non-numeric or missing
+value (a blank line is a row of missing values), and a time that does not follow the one before by the
+series' step; rows at the end with an empty target and their covariates given are the *future* (for
+prediction).  :func:`forecast_splits` refuses a series too short for its held-out stretches.
 """
 
 from __future__ import annotations
@@ -137,15 +138,21 @@ def read_series_csv(path: Path | str, target: str, covariates: tuple[str, ...] =
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # blank lines kept as rows (refused as missing values), so that row k is line k + 2
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise DataError(f"{path}: not a readable CSV file ({str(error).splitlines()[0]})") from None
+    repeated = sorted({c for c in frame.columns if str(c) + ".1" in frame.columns})
+    if repeated:
+        raise DataError(f"{path}: the header names column {repeated[0]!r} twice")
     wanted = [target, *covariates, *([time_column] if time_column else [])]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: no column {missing[0]!r}; its columns are {', '.join(map(repr, frame.columns))}")
     if target in covariates or (time_column and time_column in (target, *covariates)):
         raise DataError(f"{path}: a column is named twice among --target, --covariates and --time-column")
+    blank = (frame == "").all(axis=1).to_numpy()
+    frame = frame.iloc[:len(blank) - int(np.argmin(blank[::-1])) if not blank.all() else 0]  # blank lines at the end
     if len(frame) == 0:
         raise DataError(f"{path}: no rows")
     values = {c: _numbers(path, frame[c], c) for c in (target, *covariates)}
@@ -190,9 +197,10 @@ def _step_numbers(path: Path, times: list[str]) -> tuple[torch.Tensor, float | N
 
     try:
         stamps = pd.to_datetime(pd.Series(times), utc=True, format="mixed")
-    except (ValueError, TypeError) as error:
-        raise DataError(f"{path}: the time column is not readable as dates and times ({error})") from None
-    nanoseconds = stamps.dt.as_unit("ns").astype("int64").to_numpy()
+        nanoseconds = stamps.dt.as_unit("ns").astype("int64").to_numpy()
+    except (ValueError, TypeError, OverflowError) as error:  # OutOfBoundsDatetime is a ValueError
+        raise DataError(f"{path}: the time column is not readable as dates and times from 1677 to 2262 "
+                        f"({error})") from None
     if len(nanoseconds) < 2:
         return torch.zeros(len(nanoseconds), dtype=torch.long), None
     differences = np.diff(nanoseconds)

@@ -46,7 +46,8 @@ def mstl_forecast(target: Tensor, origins: Tensor, horizon: int, seasons: tuple[
     for origin in origins.tolist():
         start = max(0, origin - MSTL_HISTORY_SEASONS * max(seasons))
         history = target[start:origin].double().numpy()
-        usable = tuple(s for s in seasons if 2 * s <= len(history))
+        # statsmodels estimates a season from more than two of its cycles, and orders the seasons shortest first
+        usable = tuple(sorted(s for s in seasons if 2 * s < len(history)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # statsmodels' convergence chatter
             if usable:

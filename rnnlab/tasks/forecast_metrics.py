@@ -2,7 +2,8 @@
 the coverage of its central intervals.  Every function takes ``(K, H)`` arrays (``K`` origins, ``H``
 steps) in the series' own units and returns a plain float averaged over all ``K * H`` steps.
 
-* MAPE = mean |y - f| / |y| (in %); sMAPE = mean 2 |y - f| / (|y| + |f|) (in %, Makridakis 1993).
+* MAPE = mean |y - f| / |y| (in %; undefined, NaN, when some y is 0); sMAPE = mean 2 |y - f| / (|y| + |f|)
+  (in %, Makridakis 1993).
 * MASE = mean |y - f| / ``scale`` (Hyndman & Koehler 2006), ``scale`` the mean absolute error of the
   seasonal naive forecast over the training period: below 1, better than that naive in-sample.
 * CRPS, the continuous ranked probability score of the predictive distribution (``scoringrules``'
@@ -18,6 +19,9 @@ from torch import Tensor
 
 
 def mape(truth: Tensor, forecast: Tensor) -> float:
+    """NaN where a true value is 0 (a percentage of nothing)."""
+    if bool((truth == 0).any()):
+        return float("nan")
     return float(((truth - forecast).abs() / truth.abs()).mean() * 100)
 
 

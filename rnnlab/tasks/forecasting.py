@@ -53,8 +53,10 @@ def parse_seasons(text: str) -> tuple[int, ...]:
     except ValueError:
         raise ConfigError(f"--season takes whole numbers of steps separated by commas (48 or 48,336), got "
                           f"{text!r}") from None
-    if not seasons or min(seasons) < 1:
-        raise ConfigError(f"--season must be at least 1 step, got {text!r}")
+    if min(seasons) < 2:
+        raise ConfigError(f"--season: a season is at least 2 steps (the value a season earlier), got {text!r}")
+    if len(set(seasons)) < len(seasons):
+        raise ConfigError(f"--season names a season twice: {text!r}")
     return seasons
 
 
@@ -70,7 +72,7 @@ class ForecastTask(Task):
     """Probabilistic forecasting of one series; see the module docstring."""
 
     kind, models, causal, predicts_labels = "forecast", ("recurrent",), True, False
-    metric, lower_is_better = "mape", True
+    metric, lower_is_better = "mase", True  # MAPE is undefined where a value is 0
 
     @staticmethod
     def read_file(path: Path):
@@ -82,13 +84,18 @@ class ForecastTask(Task):
         last 10%), one forecast every horizon (``rnnlab evaluate --data``)."""
         series = cls.read_series(config, path)
         _, test_steps = sizes(config, len(series))
-        start = max(0, len(series) - test_steps)
-        return ForecastWindows(series, torch.arange(start, len(series) - config.horizon + 1, config.horizon),
-                               config.horizon)
+        first = config.context + max(parse_seasons(config.season))
+        start, end = max(len(series) - test_steps, first), len(series) - config.horizon + 1
+        if start >= end:
+            raise DataError(f"{path}: {len(series)} steps; a forecast of {config.horizon} steps reads the {first} "
+                            f"before it: give a file of at least {first + config.horizon} steps")
+        return ForecastWindows(series, torch.arange(start, end, config.horizon), config.horizon)
 
     @staticmethod
     def read_series(config: TrainConfig, path: Path, future: bool = False) -> TimeSeries:
         covariates = tuple(c.strip() for c in config.covariates.split(",")) if config.covariates else ()
+        if len(set(covariates)) < len(covariates):
+            raise ConfigError(f"--covariates names a column twice: {config.covariates!r}")
         return read_series_csv(path, config.target, covariates, config.time_column, future=future)
 
     @staticmethod
@@ -210,19 +217,19 @@ class ForecastTask(Task):
         if int(data.origins.min()) < self.first_origin():
             raise DataError(f"the series has {len(data.series)} steps: its first forecast from step "
                             f"{int(data.origins.min())} would read history before the series begins (each reads the "
-                            f"{self.first_origin()} steps before it); give a longer file, or fewer --test-steps")
+                            f"{self.first_origin()} steps before it); give a longer file")
 
     def check_labels(self, data, what: str) -> None:
         """Forecasts have no labels to check."""
 
     def validate(self, model: nn.Module, data: ForecastWindows, batch_size: int, device: torch.device,
                  progress_bar: bool = False, world: World = World()) -> dict[str, Any]:
-        """The median forecast's MAPE on the validation origins (the baselines are for the test), and the
+        """The median forecast's MASE on the validation origins (the baselines are for the test), and the
         calibration of the predictive scale on them (:meth:`calibrate`), saved with the epoch's checkpoint."""
         loc, scale, df = self.forecast(model, data.series, data.origins, device, batch_size, calibrated=False)
         truth = self.truth(data)
         self.saved["scale_factor"] = self.calibrate(truth, loc, scale, df)
-        return {"mape": metrics.mape(truth, loc)}
+        return {"mase": metrics.mase(truth, loc, self.saved["naive_scale"])}
 
     def calibrate(self, truth: Tensor, loc: Tensor, scale: Tensor, df: Tensor | None) -> float:
         """The factor ``c`` of the predictive scale that gives held-out values their highest likelihood (one
@@ -314,7 +321,7 @@ class ForecastTask(Task):
         return extended(series.head(known + min(future, self.horizon)), self.horizon), known
 
     def describe(self, report: dict[str, Any]) -> str:
-        best = min(report["baselines"].items(), key=lambda item: item[1]["mape"])
+        best = min(report["baselines"].items(), key=lambda item: item[1]["mase"])
         return (f"MAPE {report['mape']:.2f}% (best baseline, {best[0]}: {best[1]['mape']:.2f}%), "
                 f"sMAPE {report['smape']:.2f}%, MASE {report['mase']:.3f}, CRPS {report['crps']:.4g}, "
                 f"80%/95% interval coverage {report['coverage_80']:.1%}/{report['coverage_95']:.1%} "

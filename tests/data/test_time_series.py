@@ -44,12 +44,19 @@ def test_reads_the_target_covariates_and_step_numbers_from_the_times(tmp_path):
                                                                      "follow '2024-01-01T02:00'"),
     (hourly(3) + ["2024-01-01T02:00,5,1"], dict(time_column="time"), "a.csv:5: time '2024-01-01T02:00'"),
     ([], {}, "a.csv: no rows"),
+    (hourly(2) + ["", "2024-01-01T03:00,7,1"], {}, "a.csv:4: missing value in column 'load'"),  # a blank line
+    (["2300-01-01T00:00,1,1", "2300-01-01T01:00,2,1"], dict(time_column="time"), "from 1677 to 2262"),
 ])
 def test_refuses_bad_files_naming_the_line(tmp_path, rows, options, message):
     options = {"target": "load", **options}
     with pytest.raises(DataError) as error:
         read_series_csv(write_csv(tmp_path / "a.csv", rows), **options)
     assert message in str(error.value)
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    with pytest.raises(DataError, match="a.csv: the header names column 'load' twice"):
+        read_series_csv(write_csv(tmp_path / "a.csv", hourly(3), header="time,load,load"), "load")
 
 
 def test_trailing_rows_without_a_target_are_the_future_only_when_asked_for(tmp_path):

@@ -31,6 +31,7 @@ def test_point_metrics_equal_hand_computed_values():
     assert metrics.smape(truth, forecast) == pytest.approx((20 / 210 + 20 / 390 + 20 / 90 + 0) / 4 * 100)
     assert metrics.mase(truth, forecast, scale=5.0) == pytest.approx(30 / 4 / 5)
     assert metrics.naive_scale(torch.tensor([1.0, 2.0, 4.0, 7.0]), season=2) == pytest.approx((3 + 5) / 2)
+    assert math.isnan(metrics.mape(torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 1.0]])))  # a percentage of 0
     lower, upper = truth - 5, truth + torch.tensor([[10.0, -1.0], [0.0, 3.0]])
     assert metrics.coverage(truth, lower, upper) == 0.75
 
@@ -84,6 +85,8 @@ def test_mstl_forecasts_a_two_season_series_almost_exactly():
     truth = target[torch.tensor([480, 540])[:, None] + torch.arange(24)]
     assert metrics.mape(truth, forecast) < 0.5
     assert metrics.mape(truth, seasonal_naive(target, torch.tensor([480, 540]), 24, 12)) > 3  # one season misses
+    # the seasons in any order: the main one first is how --season names them
+    assert torch.allclose(mstl_forecast(target, torch.tensor([480]), 24, (60, 12)), forecast[:1])
 
 
 def synthetic_csv(path: Path, days: int = 40, future_rows: int = 0, seed: int = 0) -> Path:
@@ -128,6 +131,44 @@ def test_nothing_after_the_training_stretch_reaches_training_or_scaling(tmp_path
     assert not torch.equal(task.splits.test.series.target, other.splits.test.series.target)
 
 
+def test_validation_never_reads_the_test_stretch(tmp_path):
+    path = synthetic_csv(tmp_path / "load.csv")
+    config = TrainConfig(task="forecast", data=path, target="load", covariates="temperature", time_column="time",
+                         horizon=24, season="24,168", run_dir=tmp_path / "run").resolved()
+    task = make_task(config)
+    test_start = int(task.splits.test.origins[0])
+    text = path.read_text().splitlines()
+    text[test_start + 1:] = [f"{row.split(',')[0]},1e6,-40" for row in text[test_start + 1:]]
+    changed = tmp_path / "changed.csv"
+    changed.write_text("\n".join(text) + "\n")
+    other = make_task(TrainConfig(**{**config.__dict__, "data": changed}).resolved(saved=True))
+    everything = list(range(len(task.splits.validation)))
+    ours, theirs = (t.collate(t.splits.validation, everything, torch.device("cpu")) for t in (task, other))
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_the_best_epochs_calibration_is_the_one_tested_and_saved(tmp_path, monkeypatch):
+    """Epoch 2 is the best (validation MASE 3, 1, 2) and each epoch's calibration differs: the test and
+    task.json take epoch 2's, not the last one's."""
+    from rnnlab.tasks.forecasting import ForecastTask
+
+    scores, factors = iter([3.0, 1.0, 2.0]), iter([1.1, 1.2, 1.3])
+    validate = ForecastTask.validate
+
+    def scripted(self, *args, **kwargs):
+        validate(self, *args, **kwargs)
+        self.saved["scale_factor"] = next(factors)
+        return {"mase": next(scores)}
+
+    monkeypatch.setattr(ForecastTask, "validate", scripted)
+    run_dir = tmp_path / "run"
+    cli.main(["train", *FORECAST, "--data", str(synthetic_csv(tmp_path / "load.csv")), "--epochs", "3",
+              "--run-dir", str(run_dir), "--quiet"])
+    assert json.loads((run_dir / "test_metrics.json").read_text())["epoch"] == 2
+    assert json.loads((run_dir / "task.json").read_text())["scale_factor"] == 1.2
+    assert torch.load(run_dir / "last.pt", weights_only=True)["task"]["scale_factor"] == 1.3
+
+
 def test_a_users_csv_trains_evaluates_and_predicts_the_next_horizon(tmp_path, capsys):
     path = synthetic_csv(tmp_path / "load.csv")
     run_dir = tmp_path / "run"
@@ -153,9 +194,11 @@ def test_a_users_csv_trains_evaluates_and_predicts_the_next_horizon(tmp_path, ca
     # a file of its own: its last 10%, read after the run's history (or refused, saying why)
     cli.main(["evaluate", str(run_dir), "--data", str(synthetic_csv(tmp_path / "later.csv", days=30, seed=5))])
     assert json.loads((run_dir / "evaluation-later.json").read_text())["origins"] == 3
+    cli.main(["evaluate", str(run_dir), "--data", str(synthetic_csv(tmp_path / "recent10.csv", days=10, seed=6))])
+    assert json.loads((run_dir / "evaluation-recent10.json").read_text())["origins"] == 1  # after 192 of history
     with pytest.raises(SystemExit):
         cli.main(["evaluate", str(run_dir), "--data", str(synthetic_csv(tmp_path / "week.csv", days=7))])
-    assert "would read history before the series begins" in capsys.readouterr().err
+    assert "week.csv: 168 steps; a forecast of 24 steps reads the 192 before it" in capsys.readouterr().err
 
     recent = synthetic_csv(tmp_path / "recent.csv", days=10, future_rows=24, seed=3)
     cli.main(["predict", str(run_dir), "--data", str(recent)])
@@ -178,6 +221,10 @@ def test_forecasting_options_are_checked(tmp_path):
         TrainConfig(task="forecast", data=path, target="load", season="24").resolved()
     with pytest.raises(ConfigError, match="--horizon, --season: forecasting options; task mnist1d does not"):
         TrainConfig(task="mnist1d", horizon=3, season="4").resolved()
+    with pytest.raises(ConfigError, match="a season is at least 2 steps"):
+        TrainConfig(task="forecast", data=path, target="load", horizon=24, season="1,24").resolved()
+    with pytest.raises(ConfigError, match="names a season twice"):
+        TrainConfig(task="forecast", data=path, target="load", horizon=24, season="24,24").resolved()
     with pytest.raises(ConfigError, match="--season takes whole numbers"):
         TrainConfig(task="forecast", data=path, target="load", horizon=24, season="daily").resolved()
     with pytest.raises(ConfigError, match="holds out the last stretches of --data"):

@@ -98,7 +98,7 @@ TASKS: dict[str, TaskSpec] = {
     # forecasting: the next day of half-hourly electricity demand from each midnight of the test weeks
     "electricity": TaskSpec(ForecastTask, load_electricity, dict(
         _HALF_HOURLY, target="demand_gw", covariates="workday,temperature_c", time_column="time",
-        validation_steps=4 * 336, test_steps=8 * 336, epochs=6)),
+        validation_steps=4 * 336, test_steps=8 * 336, epochs=6, context=336)),
     "taylor": TaskSpec(ForecastTask, load_taylor, dict(
         _HALF_HOURLY, target="value", time_column="date", validation_steps=2 * 336, test_steps=4 * 336)),
     # your own series: a CSV file with --data, --target, --horizon and --season

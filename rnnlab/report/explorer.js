@@ -104,6 +104,25 @@
     return {box, cursor};
   }
 
+  // A heat map with one row per label and one column per view column, the labels beside its rows.
+  function labelledHeat(view, group, rowLabels, value, describe) {
+    const canvas = hover(heat(rowLabels.length, view.columns.length, value, false, ROW, true), describe);
+    const {box, cursor} = columnsBox(view, group, canvas);
+    const labels = el("div", "row-labels");
+    rowLabels.forEach((label) => labels.append(el("div", "", label)));
+    const line = el("div", "row");
+    line.append(labels, box);
+    return {line, cursor};
+  }
+
+  // One cell per view column: the token of a one-step column (a window of steps shows none).
+  function tokenStrip(view, tokens) {
+    const strip = el("div", "tokens" + (view.columns.length > 60 ? " dense" : ""));
+    strip.style.gridTemplateColumns = `repeat(${view.columns.length}, 1fr)`;
+    view.columns.forEach(([start, end]) => strip.append(el("span", "tag", end - start === 1 ? tokens[start] : "")));
+    return strip;
+  }
+
   function placeCursor(cursor, column, count) {
     cursor.style.left = (100 * column / count) + "%";
     cursor.style.width = (100 / count) + "%";
@@ -198,13 +217,8 @@
   function classifierPanel(view, group) {
     const p = view.prediction;
     const section = panel("The prediction as it forms");
-    const canvas = hover(heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true),
-                         (r, c) => `${p.labels[r]}, ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
-    const {box, cursor} = columnsBox(view, group, canvas);
-    const labels = el("div", "row-labels");
-    p.labels.forEach((label) => labels.append(el("div", "", label)));
-    const line = el("div", "row");
-    line.append(labels, box);
+    const {line, cursor} = labelledHeat(view, group, p.labels, (r, c) => p.probabilities[c][r],
+                                        (r, c) => `${p.labels[r]}, ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
     const now = el("p", "probabilities");
     section.append(line, now, caption(
       "The probability of each class after each step: the model reading only the input so far (a " +
@@ -227,16 +241,9 @@
   function taggerPanel(view, group) {
     const p = view.prediction;
     const section = panel("The tag of each token");
-    const tags = el("div", "tokens" + (view.columns.length > 60 ? " dense" : ""));
-    tags.style.gridTemplateColumns = `repeat(${view.columns.length}, 1fr)`;
-    view.columns.forEach(([start, end]) => tags.append(el("span", "tag", end - start === 1 ? p.tags[start] : "")));
-    const canvas = hover(heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true),
-                         (r, c) => `${p.labels[r]}, ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
-    const {box, cursor} = columnsBox(view, group, canvas);
-    const labels = el("div", "row-labels");
-    p.labels.forEach((label) => labels.append(el("div", "", label)));
-    const line = el("div", "row");
-    line.append(labels, box);
+    const tags = tokenStrip(view, p.tags);
+    const {line, cursor} = labelledHeat(view, group, p.labels, (r, c) => p.probabilities[c][r],
+                                        (r, c) => `${p.labels[r]}, ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
     const now = el("p", "probabilities");
     section.append(row("tag", tags), line, now, caption(
       "Each token's tag distribution (darker is more probable). A bidirectional tagger has read the whole " +
@@ -253,13 +260,9 @@
   function seq2seqPanel(view, group) {
     const p = view.prediction;
     const section = panel("Attention and the decoder's steps");
-    const canvas = hover(heat(p.outputs.length, view.columns.length, (r, c) => p.attention[r][c], false, ROW, true),
-                         (r, c) => `${p.outputs[r]} looks at ${view.labels[c]}: ${fmt(p.attention[r][c])}`);
-    const {box, cursor} = columnsBox(view, group, canvas);
-    const labels = el("div", "row-labels");
-    p.outputs.forEach((out, k) => labels.append(el("div", "", `${out} ${Number(p.probabilities[k]).toFixed(2)}`)));
-    const line = el("div", "row");
-    line.append(labels, box);
+    const {line, cursor} = labelledHeat(
+      view, group, p.outputs.map((out, k) => `${out} ${Number(p.probabilities[k]).toFixed(2)}`),
+      (r, c) => p.attention[r][c], (r, c) => `${p.outputs[r]} looks at ${view.labels[c]}: ${fmt(p.attention[r][c])}`);
     const now = el("p", "probabilities");
     section.append(line, now, caption(
       "Rows: the decoder's output steps (greedy decoding), each with its probability; columns: the input " +
@@ -276,16 +279,9 @@
   function generatorPanel(view, group) {
     const p = view.prediction;
     const section = panel("The next letter, step by step");
-    const next = el("div", "tokens" + (view.columns.length > 60 ? " dense" : ""));
-    next.style.gridTemplateColumns = `repeat(${view.columns.length}, 1fr)`;
-    view.columns.forEach(([start, end]) => next.append(el("span", "tag", end - start === 1 ? p.next[start] : "")));
-    const canvas = hover(heat(p.labels.length, view.columns.length, (r, c) => p.probabilities[c][r], false, ROW, true),
-                         (r, c) => `${p.labels[r]} after ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
-    const {box, cursor} = columnsBox(view, group, canvas);
-    const labels = el("div", "row-labels");
-    p.labels.forEach((label) => labels.append(el("div", "", label)));
-    const line = el("div", "row");
-    line.append(labels, box);
+    const next = tokenStrip(view, p.next);
+    const {line, cursor} = labelledHeat(view, group, p.labels, (r, c) => p.probabilities[c][r],
+                                        (r, c) => `${p.labels[r]} after ${view.labels[c]}: ${fmt(p.probabilities[c][r])}`);
     const now = el("p", "probabilities");
     section.append(row("next", next), line, now, caption(
       "At every step the model reads one letter (the first step reads the start mark <s>) and gives the " +

@@ -100,3 +100,11 @@ class HtmlImages(HTMLParser):
         self.tags.append(tag)
         if tag == "img":
             self.images.append(dict(attrs))
+
+
+def text_traces(task, model, text: str) -> tuple[dict, list]:
+    """A text classifier's batch of ``text`` and its encoder's traces, one per layer and direction."""
+    batch = task.inputs([text], torch.device("cpu"))
+    with torch.no_grad():
+        _, _, traces = model.encoder.trace(model.embedding(batch["x"]))
+    return batch, traces

@@ -12,6 +12,7 @@ from rnnlab import cli
 from rnnlab.bench.browser import BrowserMissingError, browser_paths, console_errors, headless_chromium, open_page
 from rnnlab.nn.diagnostics import gradient_flow
 from rnnlab.training import load_run
+from tests.helpers import text_traces
 
 pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[dev]')")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -71,9 +72,7 @@ def test_the_page_loads_without_console_errors_with_one_column_per_input_step(br
 
 def test_the_slider_arrow_keys_and_layer_switch_show_the_numbers_of_the_models_trace(browser, text_run, tmp_path):
     _, task, model = load_run(text_run, device="cpu")
-    batch = task.inputs(["zeitung"], torch.device("cpu"))
-    with torch.no_grad():
-        _, _, traces = model.encoder.trace(model.embedding(batch["x"]))
+    batch, traces = text_traces(task, model, "zeitung")
     open_page(browser, _explore(tmp_path, text_run, "zeitung"))
     (group,) = _groups(browser)
     assert _current(group) == 0
@@ -131,9 +130,7 @@ def test_a_long_input_is_drawn_in_windows(browser, tmp_path):
 
 def test_hovering_a_state_strip_shows_the_value_under_the_pointer(browser, text_run, tmp_path):
     _, task, model = load_run(text_run, device="cpu")
-    batch = task.inputs(["haus"], torch.device("cpu"))
-    with torch.no_grad():
-        _, _, traces = model.encoder.trace(model.embedding(batch["x"]))
+    _, traces = text_traces(task, model, "haus")
     open_page(browser, _explore(tmp_path, text_run, "haus"))
     (group,) = _groups(browser)
     strip = group.find_element(By.CSS_SELECTOR, "canvas.strip[data-series='h']")

@@ -109,42 +109,39 @@ FORECAST = ["--task", "forecast", "--target", "load", "--covariates", "temperatu
             "--horizon", "24", "--season", "24,168", "--context", "24", "--hidden-size", "16", "--batch-size", "64"]
 
 
-def test_nothing_after_the_training_stretch_reaches_training_or_scaling(tmp_path):
+def twin_tasks(tmp_path, stretch: str):
+    """A forecast task on a synthetic CSV, and the same task on a copy of the file whose every value from the
+    start of ``stretch`` (``"validation"`` or ``"test"``) on is replaced."""
     path = synthetic_csv(tmp_path / "load.csv")
     config = TrainConfig(task="forecast", data=path, target="load", covariates="temperature", time_column="time",
                          horizon=24, season="24,168", run_dir=tmp_path / "run").resolved()
     task = make_task(config)
-    validation_start = int(task.splits.validation.origins[0])
-    # the same file with every value from the validation stretch on replaced
-    text = path.read_text().splitlines()
-    for k in range(validation_start, len(text) - 1):
-        time, _, _ = text[k + 1].split(",")
-        text[k + 1] = f"{time},1e6,-40"
+    start = int(getattr(task.splits, stretch).origins[0])
+    text = path.read_text().splitlines()  # a header, then step k on line k + 1
+    text[start + 1:] = [f"{row.split(',')[0]},1e6,-40" for row in text[start + 1:]]
     changed = tmp_path / "changed.csv"
     changed.write_text("\n".join(text) + "\n")
-    other = make_task(TrainConfig(**{**config.__dict__, "data": changed}).resolved(saved=True))
+    return task, make_task(TrainConfig(**{**config.__dict__, "data": changed}).resolved(saved=True))
+
+
+def same_batches(task, other, split: str) -> bool:
+    """Whether every window of ``split`` gives the two tasks the same inputs and targets."""
+    everything = list(range(len(getattr(task.splits, split))))
+    ours, theirs = (t.collate(getattr(t.splits, split), everything, torch.device("cpu")) for t in (task, other))
+    return all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_nothing_after_the_training_stretch_reaches_training_or_scaling(tmp_path):
+    task, other = twin_tasks(tmp_path, "validation")
     assert other.state() == task.state()  # the scaling and everything learned
-    for ours, theirs in ((task.splits.train, other.splits.train),):
-        batch, same = (t.collate(w, list(range(len(w))), torch.device("cpu")) for t, w in ((task, ours),
-                                                                                          (other, theirs)))
-        assert all(torch.equal(batch[k], same[k]) for k in batch)  # every training window's inputs and targets
+    assert same_batches(task, other, "train")  # every training window's inputs and targets
     assert not torch.equal(task.splits.test.series.target, other.splits.test.series.target)
 
 
 def test_validation_never_reads_the_test_stretch(tmp_path):
-    path = synthetic_csv(tmp_path / "load.csv")
-    config = TrainConfig(task="forecast", data=path, target="load", covariates="temperature", time_column="time",
-                         horizon=24, season="24,168", run_dir=tmp_path / "run").resolved()
-    task = make_task(config)
-    test_start = int(task.splits.test.origins[0])
-    text = path.read_text().splitlines()
-    text[test_start + 1:] = [f"{row.split(',')[0]},1e6,-40" for row in text[test_start + 1:]]
-    changed = tmp_path / "changed.csv"
-    changed.write_text("\n".join(text) + "\n")
-    other = make_task(TrainConfig(**{**config.__dict__, "data": changed}).resolved(saved=True))
-    everything = list(range(len(task.splits.validation)))
-    ours, theirs = (t.collate(t.splits.validation, everything, torch.device("cpu")) for t in (task, other))
-    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    task, other = twin_tasks(tmp_path, "test")
+    assert same_batches(task, other, "validation")
+    assert not torch.equal(task.splits.test.series.target, other.splits.test.series.target)
 
 
 def test_the_best_epochs_calibration_is_the_one_tested_and_saved(tmp_path, monkeypatch):

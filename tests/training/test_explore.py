@@ -19,6 +19,7 @@ from rnnlab.report.explorer import explorer_page
 from rnnlab.training import load_run
 from rnnlab.training.explore import explore_item, explore_runs, untrained_model, window_means, windows
 from rnnlab.training.predict import predict
+from tests.helpers import text_traces
 
 
 def _page_data(html: str) -> dict:
@@ -28,9 +29,7 @@ def _page_data(html: str) -> dict:
 def test_the_states_and_gates_shown_are_the_layers_own_trace(text_run):
     _, task, model = load_run(text_run, device="cpu")
     view = explore_item(task, model, "haus")
-    batch = task.inputs(["haus"], torch.device("cpu"))
-    with torch.no_grad():
-        _, _, traces = model.encoder.trace(model.embedding(batch["x"]))
+    _, traces = text_traces(task, model, "haus")
     assert [t["name"] for t in view["tracks"]] == ["encoder/l0", "encoder/l0_reverse"]
     assert view["tokens"] == list("haus") and view["columns"] == [[0, 1], [1, 2], [2, 3], [3, 4]]
     for track, trace in zip(view["tracks"], traces):
@@ -90,9 +89,7 @@ def test_a_long_input_is_drawn_as_windows_of_steps_with_every_steps_gradient():
     view = explore_item(task, model, text, max_columns=160)
     assert view["steps"] == 1000 and len(view["columns"]) == 160 and len(view["tracks"][0]["gradient"]) == 1000
     assert view["columns"][0] == [0, 6] and view["columns"][-1][1] == 1000
-    batch = task.inputs([text], torch.device("cpu"))
-    with torch.no_grad():
-        _, _, traces = model.encoder.trace(model.embedding(batch["x"]))
+    _, traces = text_traces(task, model, text)
     expected = window_means(traces[0].states[0][:, 0], view["columns"])
     torch.testing.assert_close(torch.tensor(view["tracks"][0]["series"]["h"]), expected, atol=1e-5, rtol=0)
     assert windows(7, 3) == [[0, 2], [2, 5], [5, 7]] and windows(3, 160) == [[0, 1], [1, 2], [2, 3]]

@@ -21,7 +21,7 @@ Imports :mod:`rnnlab.nn` and :mod:`rnnlab.data` only.
 from rnnlab.models.baselines import BagOfCharacters, BagOfFrames, CharNgramModel, SignalMLP
 from rnnlab.models.cells import CELLS, decoder_cell, recurrent_layer, regularise_layers
 from rnnlab.models.classifier import POOLINGS, SequenceClassifier
-from rnnlab.models.forecaster import DISTRIBUTIONS, Forecaster, predictive
+from rnnlab.models.forecaster import DISTRIBUTIONS, Forecaster, negative_log_likelihood, predictive
 from rnnlab.models.generator import ConditionalGenerator
 from rnnlab.models.losses import masked_cross_entropy
 from rnnlab.models.seq2seq import Ensemble, Seq2Seq
@@ -32,6 +32,6 @@ __all__ = [
     "SequenceClassifier", "POOLINGS",
     "SequenceTagger", "masked_cross_entropy",
     "ConditionalGenerator", "Seq2Seq", "Ensemble",
-    "Forecaster", "predictive", "DISTRIBUTIONS",
+    "Forecaster", "predictive", "negative_log_likelihood", "DISTRIBUTIONS",
     "SignalMLP", "BagOfFrames", "BagOfCharacters", "CharNgramModel",
 ]

@@ -35,6 +35,12 @@ def predictive(distribution: str, loc: Tensor, scale: Tensor, df: Tensor | None 
     return Normal(loc, scale)
 
 
+def negative_log_likelihood(distribution: str, y: Tensor, loc: Tensor, scale: Tensor,
+                            df: Tensor | None = None) -> Tensor:
+    """The mean negative log-likelihood of ``y`` under the forecast's parameters (each ``(B, H)``)."""
+    return -predictive(distribution, loc, scale, df).log_prob(y).mean()
+
+
 class Forecaster(nn.Module):
     """Encoder-decoder forecaster; see the module docstring.
 
@@ -74,7 +80,7 @@ class Forecaster(nn.Module):
 
     def negative_log_likelihood(self, history: Tensor, future: Tensor, y: Tensor) -> Tensor:
         """The mean negative log-likelihood of the targets ``y (B, H)`` under the forecast."""
-        return -predictive(self.distribution, *self(history, future)).log_prob(y).mean()
+        return negative_log_likelihood(self.distribution, y, *self(history, future))
 
     def export_parts(self) -> list[ExportPart]:
         """One graph (:mod:`rnnlab.models.export`): ``history (B, L, F_h)`` and ``future (B, H, F_f)`` -> ``loc``,

@@ -28,7 +28,7 @@ from rnnlab.data import DataError, Splits
 from rnnlab.data.sharding import World
 from rnnlab.data.time_series import ForecastWindows, TimeSeries, forecast_splits, read_series_csv
 from rnnlab.errors import ConfigError
-from rnnlab.models import Forecaster, predictive
+from rnnlab.models import Forecaster, negative_log_likelihood
 from rnnlab.models.forecast_baselines import mstl_forecast, naive_index, seasonal_naive
 from rnnlab.report.figures import plot_forecasts
 from rnnlab.tasks import forecast_metrics as metrics
@@ -178,8 +178,7 @@ class ForecastTask(Task):
 
     def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
         """The mean negative log-likelihood of the batch's future steps under the forecast."""
-        loc, scale, df = model(batch["history"], batch["future"])
-        nll = -predictive(self.distribution, loc, scale, df).log_prob(batch["y"]).mean()
+        nll = negative_log_likelihood(self.distribution, batch["y"], *model(batch["history"], batch["future"]))
         return nll, int(batch["y"].numel())
 
     # -- forecasts and their metrics -----------------------------------------------------------------
@@ -194,11 +193,17 @@ class ForecastTask(Task):
         for chunk in origins.split(batch_size):
             batch = self.inputs(series, chunk, device)
             parts.append(model(batch["history"].to(dtype), batch["future"].to(dtype)))
-        loc, scale = (torch.cat([p[k] for p in parts]).double().cpu() for k in (0, 1))
-        df = torch.cat([p[2] for p in parts]).double().cpu() if self.distribution == "student-t" else None
+        stacked = (torch.cat([p[k] for p in parts]) if parts[0][k] is not None else None for k in range(3))
+        return self.in_units(*stacked, calibrated=calibrated)
+
+    def in_units(self, loc: Tensor, scale: Tensor, df: Tensor | None,
+                 calibrated: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The model's ``loc, scale, df`` (in its scaled units) in the series' own units, as float64 on the CPU;
+        the scale multiplied by the validation's calibration factor unless ``calibrated`` is false."""
         mean, std = self.saved["mean"], self.saved["std"]
         factor = self.saved.get("scale_factor", 1.0) if calibrated else 1.0
-        return loc * std + mean, scale * std * factor, df
+        loc, scale = loc.detach().double().cpu(), scale.detach().double().cpu()
+        return loc * std + mean, scale * std * factor, None if df is None else df.detach().double().cpu()
 
     def check_series(self, series: TimeSeries) -> None:
         """Refuse a series whose covariates or time step are not those the model was trained on."""
@@ -236,9 +241,8 @@ class ForecastTask(Task):
         number, searched from 1/4 to 8). A network fitted by likelihood on overlapping training windows is
         more sure of itself than its errors on new data warrant; ``scale * c`` is what they warrant."""
         factors = torch.logspace(math.log10(0.25), math.log10(8.0), 91, dtype=torch.float64)
-        likelihood = torch.stack([predictive(self.distribution, loc, scale * c, df).log_prob(truth).mean()
-                                  for c in factors])
-        return float(factors[likelihood.argmax()])
+        nll = torch.stack([negative_log_likelihood(self.distribution, truth, loc, scale * c, df) for c in factors])
+        return float(factors[nll.argmin()])
 
     @staticmethod
     def truth(data: ForecastWindows) -> Tensor:

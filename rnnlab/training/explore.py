@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from rnnlab.data import TimeSeries, Vocabulary
 from rnnlab.errors import ConfigError, DataError
-from rnnlab.models import predictive
+from rnnlab.models import negative_log_likelihood
 from rnnlab.nn.diagnostics import recording
 from rnnlab.tasks import (
     ClassifierTask,
@@ -180,7 +180,8 @@ def explore_forecast(task: ForecastTask, model: nn.Module, series: TimeSeries, o
     history, future = batch["history"].to(parameter.dtype), batch["future"].to(parameter.dtype)
     known = "y" in batch
     with torch.no_grad():
-        own = model(history, future)[0]  # the median forecast, in the model's scaled units
+        params = model(history, future)  # in the model's scaled units
+    own = params[0]  # the median forecast
     target = batch["y"].to(parameter.dtype) if known else own
     loss, _, records, grads = _forecast_pass(task, model, history, future, target)
     order = torch.randperm(L, generator=torch.Generator().manual_seed(seed))
@@ -189,7 +190,7 @@ def explore_forecast(task: ForecastTask, model: nn.Module, series: TimeSeries, o
     columns = _forecast_columns(L, H, max_columns)
     tracks = [_forecast_track(encoder, decoder, columns, grad, shuffled_grad)
               for (encoder, decoder), grad, shuffled_grad in zip(records, grads, shuffled_grads)]
-    loc, scale, df = task.forecast(model, series, torch.tensor([origin]), parameter.device)
+    loc, scale, df = task.in_units(*params)
     bands = task.bands(loc, scale, df)
     values = series.target[origin - L: origin]
     tokens = [_value(float(v)) for v in values] + [f"+{k}" for k in range(1, H + 1)]
@@ -227,7 +228,7 @@ def _forecast_pass(task: ForecastTask, model: nn.Module, history: Tensor, future
     steps ahead."""
     with torch.enable_grad(), recording(model) as records:
         loc, scale, df = model(history, future)
-        loss = -predictive(task.distribution, loc, scale, df).log_prob(target).mean()
+        loss = negative_log_likelihood(task.distribution, target, loc, scale, df)
     encoders = [r for r in records if r.name.startswith("encoder/")]
     decoders = {r.layer: r for r in records if r.name.startswith("decoder/")}
     pairs = [(r, decoders[r.layer]) for r in encoders]

@@ -232,7 +232,7 @@ class ForecastTask(Task):
         """The median forecast's MASE on the validation origins (the baselines are for the test), and the
         calibration of the predictive scale on them (:meth:`calibrate`), saved with the epoch's checkpoint."""
         loc, scale, df = self.forecast(model, data.series, data.origins, device, batch_size, calibrated=False)
-        truth = self.truth(data)
+        truth = self.truth(data.series, data.origins)
         self.saved["scale_factor"] = self.calibrate(truth, loc, scale, df)
         return {"mase": metrics.mase(truth, loc, self.saved["naive_scale"])}
 
@@ -244,9 +244,9 @@ class ForecastTask(Task):
         nll = torch.stack([negative_log_likelihood(self.distribution, truth, loc, scale * c, df) for c in factors])
         return float(factors[nll.argmin()])
 
-    @staticmethod
-    def truth(data: ForecastWindows) -> Tensor:
-        return data.series.target[data.origins[:, None] + torch.arange(data.horizon)]
+    def truth(self, series: TimeSeries, origins: Tensor) -> Tensor:
+        """The true values ``(K, H)`` of the forecasts from ``origins (K,)``."""
+        return series.target[origins[:, None] + torch.arange(self.horizon)]
 
     def evaluate(self, model: nn.Module, data: ForecastWindows, batch_size: int, device: torch.device,
                  progress_bar: bool = False, world: World = World()) -> dict[str, Any]:
@@ -254,17 +254,16 @@ class ForecastTask(Task):
         metrics on the same origins (seasonal naive per season, MSTL)."""
         self.check_windows(data)
         loc, scale, df = self.forecast(model, data.series, data.origins, device, batch_size)
-        truth, scale_mase = self.truth(data), self.saved["naive_scale"]
+        truth = self.truth(data.series, data.origins)
         report: dict[str, Any] = {"origins": len(data), "horizon": self.horizon, **self.point_metrics(truth, loc),
                                   "crps": metrics.crps(truth, self.distribution, loc, scale, df)}
-        for p in INTERVALS:
-            lower, upper = (metrics.quantile(self.distribution, q, loc, scale, df) for q in ((1 - p) / 2, (1 + p) / 2))
-            report[f"coverage_{round(p * 100)}"] = metrics.coverage(truth, lower, upper)
+        for level, (lower, upper) in self.bands(loc, scale, df).items():
+            report[f"coverage_{level}"] = metrics.coverage(truth, lower, upper)
         baselines = {f"seasonal naive ({p})": seasonal_naive(data.series.target, data.origins, self.horizon, p)
                      for p in self.seasons}
         baselines["MSTL"] = mstl_forecast(data.series.target, data.origins, self.horizon, self.seasons)
         report["baselines"] = {name: self.point_metrics(truth, f) for name, f in baselines.items()}
-        report["mase_scale"] = scale_mase
+        report["mase_scale"] = self.saved["naive_scale"]
         return report
 
     def point_metrics(self, truth: Tensor, forecast: Tensor) -> dict[str, float]:
@@ -282,7 +281,7 @@ class ForecastTask(Task):
         horizons of history before each)."""
         origins = data.origins[torch.linspace(0, len(data) - 1, min(panels, len(data))).round().long()]
         loc, scale, df = self.forecast(model, data.series, origins, device)
-        bands, truth = self.bands(loc, scale, df), data.series.target[origins[:, None] + torch.arange(self.horizon)]
+        bands, truth = self.bands(loc, scale, df), self.truth(data.series, origins)
         times = data.series.times
         drawn = [{"label": f"forecast from {times[o] if times else f'step {o}'}",
                   "history": data.series.target[max(0, o - 2 * self.horizon): o].tolist(),

@@ -79,6 +79,14 @@ class Cell(nn.Module):
         it carries is never dropped (:class:`CarryingCell`)."""
         return self.step(x, (state[0] * mask, *state[1:]))
 
+    def fused_steps(self, x: Tensor, state: State) -> State | None:
+        """Every step at once, as one autograd node with a hand-written backward (:mod:`rnnlab.nn.fused`):
+        projected inputs ``x (T, B, G)`` and the initial state -> every step's state, each ``(T, B, size)``; or
+        ``None`` (this default) when the cell has no fused path, and :func:`~rnnlab.nn.unroll.unroll` steps
+        through :meth:`step`.  Used for plain forward and backward passes only: a trace, zoneout and recurrent
+        dropout step one step at a time."""
+        return None
+
     def initial_state(self, batch_size: int, like: Tensor) -> State:
         """The zero state for ``batch_size`` sequences, with ``like``'s dtype and device."""
         return tuple(like.new_zeros(batch_size, size) for size in self.state_sizes)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.nn.cell import CarryingCell, Cell, State, uniform_init_
+from rnnlab.nn.fused import lstm_sequence
 from rnnlab.nn.scan import gated_scan, linear_scan
 from rnnlab.nn.sequence import padding_mask, reverse_in_time
 
@@ -133,6 +134,11 @@ class LSTMCell(_StandardCell):
         if self.proj_size:
             h = h @ self.weight_hr.t()
         return (h, c), gates
+
+    def fused_steps(self, x: Tensor, state: State) -> State | None:
+        if self.proj_size:
+            return None
+        return lstm_sequence(x, *state, self.weight_hh)
 
     def extra_repr(self) -> str:
         text = super().extra_repr()

@@ -96,6 +96,48 @@ def unroll(
         x = reverse_in_time(x, lengths)
 
     projected = cell.project_input(x)
+    stepwise = trace or zoneout or (recurrent_dropout and training)
+    fused = None if stepwise or not _may_fuse(x) else cell.fused_steps(projected, state)
+    if fused is not None:
+        out, state, recorded = *_fused_result(fused, lengths, steps, batch), None
+    else:
+        out, state, recorded = _stepped(cell, projected, state, lengths, reverse, trace, zoneout, recurrent_dropout,
+                                        training)
+    if reverse:
+        out = reverse_in_time(out, lengths)
+        if recorded is not None:
+            recorded = Trace(
+                states=tuple(reverse_in_time(s, lengths) for s in recorded.states),
+                gates={k: reverse_in_time(g, lengths) for k, g in recorded.gates.items()},
+                probe=recorded.probe,
+            )
+    if batch_first:
+        out = out.transpose(0, 1)
+    return Unrolled(out, state, recorded)
+
+
+def _may_fuse(x: Tensor) -> bool:
+    """Whether a cell's fused path may run: not while ``torch.compile`` traces (it compiles the steps) or
+    under autocast (the fused path keeps one dtype)."""
+    return not torch.compiler.is_compiling() and not torch.is_autocast_enabled(x.device.type)
+
+
+def _fused_result(states: State, lengths: Tensor | None, steps: int, batch: int) -> tuple[Tensor, State]:
+    """A fused path's every-step ``states`` (each ``(T, B, size)``) -> ``outputs (T, B, H)`` (zero past each
+    sequence's length) and the final state (each sequence's at its own last step)."""
+    if lengths is None:
+        return states[0], tuple(s[-1] for s in states)
+    valid = ~padding_mask(lengths, steps).unsqueeze(-1)
+    last = (lengths - 1).view(1, batch, 1)
+    final = tuple(s.gather(0, last.expand(1, batch, s.shape[-1])).squeeze(0) for s in states)
+    return torch.where(valid, states[0], 0.0), final
+
+
+def _stepped(cell: Cell, projected: Tensor, state: State, lengths: Tensor | None, reverse: bool, trace: bool,
+             zoneout: float, recurrent_dropout: float, training: bool) -> tuple[Tensor, State, Trace | None]:
+    """:func:`unroll`'s loop, one :meth:`~rnnlab.nn.cell.Cell.step` at a time: ``projected (T, B, G)`` ->
+    ``outputs (T, B, H)``, the final state and the trace (time-major, in the direction of the steps)."""
+    steps, batch = projected.shape[0], projected.shape[1]
     # Steps before the shortest sequence's end need no mask.
     first_masked = steps if lengths is None else int(lengths.min())
     valid = None
@@ -103,7 +145,7 @@ def unroll(
         valid = ~padding_mask(lengths, steps).view(steps, batch, *([1] * (state[0].dim() - 1)))
     probe, probe_steps = None, None
     if trace and torch.is_grad_enabled():
-        probe = x.new_zeros(steps, *state[0].shape, requires_grad=True)
+        probe = projected.new_zeros(steps, *state[0].shape, requires_grad=True)
         probe_steps = (reverse_in_time(probe, lengths) if reverse else probe).unbind(0)
 
     outputs, states, gates = [], [], []
@@ -143,17 +185,7 @@ def unroll(
             gates={name: torch.stack(g) for name, g in zip(cell.gate_names, zip(*gates))},
             probe=probe,
         )
-    if reverse:
-        out = reverse_in_time(out, lengths)
-        if recorded is not None:
-            recorded = Trace(
-                states=tuple(reverse_in_time(s, lengths) for s in recorded.states),
-                gates={k: reverse_in_time(g, lengths) for k, g in recorded.gates.items()},
-                probe=recorded.probe,
-            )
-    if batch_first:
-        out = out.transpose(0, 1)
-    return Unrolled(out, state, recorded)
+    return out, state, recorded
 
 
 def graph_unroll(cell: Cell, x: Tensor, state: State, *, lengths: Tensor | None = None, reverse: bool = False,

@@ -12,11 +12,13 @@ from rnnlab.data.synthetic import COPY_DELIMITER, adding_problem, copy_baseline,
 from rnnlab.errors import CheckpointError, ConfigError
 from rnnlab.experiments.memory import (
     GRID_CELLS,
+    QUICK_UPDATES,
     RECIPES,
     SOLVED_WINDOWS,
     Recipe,
     build_model,
     compare_with_published,
+    grid_jobs,
     make_optimizer,
     memory_state,
     run_grid,
@@ -103,6 +105,15 @@ def test_every_grid_cell_has_a_recipe_with_its_source_and_the_orthogonal_generat
     rates = sorted(group["lr"] for group in optimizer.param_groups)
     assert isinstance(optimizer, torch.optim.RMSprop) and rates == [1e-4, 1e-3]
     assert [p.shape for p in optimizer.param_groups[1]["params"]] == [(8, 8)]
+
+
+def test_the_lstm_with_forget_bias_one_takes_longer_on_short_adding_runs_only(tmp_path):
+    recipe = RECIPES["lstm-fb1"]
+    assert [recipe.updates_for("adding", n) for n in (100, 200, 400, 1000)] == [6000, 6000, 1500, 1500]
+    assert recipe.updates_for("copy", 100) == 1500 == RECIPES["lstm"].updates_for("adding", 100)
+    jobs = grid_jobs(("lstm-fb1",), quick=False, updates=None, seed=0, out_dir=tmp_path)
+    assert all(job["updates"] is None for job in jobs)  # each run takes its recipe's cap for its task and length
+    assert all(job["updates"] == QUICK_UPDATES for job in grid_jobs(("lstm-fb1",), True, None, 0, tmp_path))
 
 
 def test_the_timescale_of_a_cell_is_the_tasks_length():

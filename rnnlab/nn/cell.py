@@ -79,12 +79,23 @@ class Cell(nn.Module):
         it carries is never dropped (:class:`CarryingCell`)."""
         return self.step(x, (state[0] * mask, *state[1:]))
 
-    def fused_steps(self, x: Tensor, state: State) -> State | None:
-        """Every step at once, as one autograd node with a hand-written backward (:mod:`rnnlab.nn.fused`):
-        projected inputs ``x (T, B, G)`` and the initial state -> every step's state, each ``(T, B, size)``; or
-        ``None`` (this default) when the cell has no fused path, and :func:`~rnnlab.nn.unroll.unroll` steps
-        through :meth:`step`.  Used for plain forward and backward passes only: a trace, zoneout and recurrent
-        dropout step one step at a time."""
+    def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
+                    keep: tuple[Tensor, ...] | float | None = None) -> State | None:
+        """Every step at once, as one autograd node with a hand-written backward (:mod:`rnnlab.nn.fused`).
+
+        Args:
+            x: projected inputs ``(T, B, G)``.
+            state: the initial state.
+            mask: recurrent dropout's ``(B, H)`` mask on ``state[0]`` where it enters the recurrent matrices
+                (as :meth:`dropped_step`), or ``None``.
+            keep: zoneout: per state tensor, ``(T, B, size)`` ones where a unit takes its new value and zeros
+                where it keeps its previous one (training), or the number ``1 - p`` (evaluation: every state
+                is ``p s_{t-1} + (1 - p) s_t``); ``None``: off.
+
+        Returns:
+            Every step's state, each ``(T, B, size)``; or ``None`` (this default) when the cell has no fused
+            path, and :func:`~rnnlab.nn.unroll.unroll` steps through :meth:`step`.  A trace always steps.
+        """
         return None
 
     def initial_state(self, batch_size: int, like: Tensor) -> State:

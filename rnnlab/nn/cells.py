@@ -135,10 +135,11 @@ class LSTMCell(_StandardCell):
             h = h @ self.weight_hr.t()
         return (h, c), gates
 
-    def fused_steps(self, x: Tensor, state: State) -> State | None:
+    def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
+                    keep: tuple[Tensor, ...] | float | None = None) -> State | None:
         if self.proj_size:
             return None
-        return lstm_sequence(x, *state, self.weight_hh)
+        return lstm_sequence(x, *state, self.weight_hh, mask=mask, keep=keep)
 
     def extra_repr(self) -> str:
         text = super().extra_repr()

@@ -33,7 +33,8 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 
-def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor) -> tuple[Tensor, Tensor]:
+def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
+                  keep: tuple[Tensor, Tensor] | float | None = None) -> tuple[Tensor, Tensor]:
     """Every step of the LSTM ``pre_t = x_t + h_{t-1} W_hh^T``, ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(c_t)``.
 
     Args:
@@ -41,11 +42,25 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor) -> tuple
         h0: ``(B, H)`` initial output.
         c0: ``(B, H)`` initial memory.
         weight_hh: ``(4H, H)``.
+        mask: recurrent dropout: ``h_{t-1} * mask`` enters ``W_hh``, ``mask (B, H)``; ``None``: off.
+        keep: zoneout: ``(keep_h, keep_c)``, each ``(T, B, H)``, 1 where a unit takes its new value and 0 where
+            it keeps its previous one; or one number ``1 - p``, every state becoming
+            ``p s_{t-1} + (1 - p) s_t`` (evaluation); ``None``: off.
 
     Returns:
         ``(h, c)``: every step's output and memory, each ``(T, B, H)``.
     """
-    return _LSTMSequence.apply(x, h0, c0, weight_hh)
+    if isinstance(keep, float):
+        keep = (x.new_tensor(keep),) * 2
+    keep_h, keep_c = keep if keep is not None else (None, None)
+    return _LSTMSequence.apply(x, h0, c0, weight_hh, mask, keep_h, keep_c)
+
+
+def _per_step(weights: Tensor | None, steps: int) -> list | None:
+    """Zoneout's weights ``(T, B, H)`` or one number (a 0-dimensional tensor) -> one per step."""
+    if weights is None:
+        return None
+    return list(weights.unbind(0)) if weights.dim() == 3 else [weights] * steps
 
 
 def _scaled_g(tensor: Tensor, dim: int = -1) -> Tensor:
@@ -109,23 +124,32 @@ def _lstm_step(pre: Tensor, c: Tensor, kept: list[_Step] | None, h_out: Tensor,
 
 class _LSTMSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, mask: Tensor | None,
+                keep_h: Tensor | None, keep_c: Tensor | None) -> tuple[Tensor, Tensor]:
+        steps = x.shape[0]
         product = _recurrent_product(_scaled_g(weight_hh, 0), x.shape[1])
         kept: list[_Step] | None = [] if any(ctx.needs_input_grad) else None
         hs, cs = (x.new_empty(*x.shape[:2], h0.shape[1]) for _ in range(2))
+        keeps_h, keeps_c = _per_step(keep_h, steps), _per_step(keep_c, steps)
         h, c = h0, c0
-        for x_t, h_t, c_t in zip(_scaled_g(x).unbind(0), hs.unbind(0), cs.unbind(0)):
-            h, c = _lstm_step(product(h, x_t), c, kept, h_t, c_t)
+        for t, (x_t, h_t, c_t) in enumerate(zip(_scaled_g(x).unbind(0), hs.unbind(0), cs.unbind(0))):
+            h_new, c_new = _lstm_step(product(h if mask is None else h * mask, x_t), c, kept, h_t, c_t)
+            if keeps_h is None:
+                h, c = h_new, c_new
+            else:  # zoneout: each unit's new value or its previous one (or between them, in evaluation)
+                h, c = torch.lerp(h, h_new, keeps_h[t], out=h_t), torch.lerp(c, c_new, keeps_c[t], out=c_t)
         ctx.kept = kept
-        ctx.save_for_backward(h0, weight_hh, hs)
+        ctx.save_for_backward(h0, weight_hh, hs, mask, keep_h, keep_c)
         return hs, cs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs: Tensor, grad_cs: Tensor):
-        h0, weight_hh, hs = ctx.saved_tensors
-        grad_pre, grad_c0 = _lstm_backward(grad_hs, grad_cs, weight_hh, ctx.kept)
-        return grad_pre, grad_pre[0] @ weight_hh, grad_c0, _weight_grad(grad_pre, h0, hs)
+        h0, weight_hh, hs, mask, keep_h, keep_c = ctx.saved_tensors
+        grad_pre, grad_h0, grad_c0 = _lstm_backward(grad_hs, grad_cs, weight_hh, ctx.kept, mask, keep_h, keep_c)
+        if mask is not None:  # what entered W_hh
+            h0, hs = h0 * mask, hs * mask
+        return grad_pre, grad_h0, grad_c0, _weight_grad(grad_pre, h0, hs), None, None, None
 
 
 def _weight_grad(grad_pre: Tensor, h0: Tensor, hs: Tensor) -> Tensor:
@@ -136,32 +160,48 @@ def _weight_grad(grad_pre: Tensor, h0: Tensor, hs: Tensor) -> Tensor:
     return grad
 
 
-def _lstm_backward(grad_hs: Tensor, grad_cs: Tensor, weight_hh: Tensor,
-                   kept: list[_Step]) -> tuple[Tensor, Tensor]:
-    """Backward through time (the equations in the module docstring).
+def _lstm_backward(grad_hs: Tensor, grad_cs: Tensor, weight_hh: Tensor, kept: list[_Step], mask: Tensor | None,
+                   keep_h: Tensor | None, keep_c: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """Backward through time (the equations in the module docstring; with zoneout, the part of a state's
+    gradient that its previous value kept passes straight back, ``(1 - keep)`` of it).
 
     Args:
         grad_hs: ``(T, B, H)``, the loss's partial derivatives by every ``h_t``.
         grad_cs: ``(T, B, H)``, by every ``c_t``.
         weight_hh: ``(4H, H)``.
         kept: the forward's :class:`_Step` of every step.
+        mask: recurrent dropout's ``(B, H)``, or ``None``.
+        keep_h: zoneout's weights of the new ``h`` (see :func:`lstm_sequence`), or ``None``.
+        keep_c: the same for ``c``.
 
     Returns:
-        ``dpre (T, B, 4H)`` and ``dc_0 (B, H)``.
+        ``dpre (T, B, 4H)``, ``dh_0 (B, H)`` and ``dc_0 (B, H)``.
     """
     steps, batch, hidden = grad_hs.shape
     grad_pre = grad_hs.new_empty(steps, batch, 4, hidden)
     blocks_ifg, block_o = grad_pre[:, :, :3].unbind(0), grad_pre[:, :, 3].unbind(0)
     per_step = grad_pre.flatten(2).unbind(0)
     product = _recurrent_product(weight_hh.t(), batch)
-    grads_h, grads_c = grad_hs.unbind(0), grad_cs.unbind(0)
-    carry, grad_h = grads_c[-1], grads_h[-1]
+    zero = grad_hs.new_zeros(batch, hidden)
+    grads_h, grads_c = (*grad_hs.unbind(0)[:-1], zero), (*grad_cs.unbind(0)[:-1], zero)  # t - 1 from t; 0 before
+    keeps_h, keeps_c = _per_step(keep_h, steps), _per_step(keep_c, steps)
+    passes_h, passes_c = _per_step(None if keep_h is None else 1 - keep_h, steps), \
+        _per_step(None if keep_c is None else 1 - keep_c, steps)
+    grad_h, grad_c = grad_hs[-1], grad_cs[-1]  # the total derivatives by h_t and c_t
     for t in range(steps - 1, -1, -1):
         step = kept[t]
-        if t < steps - 1:
-            grad_h = product(per_step[t + 1], grads_h[t])
-        dc = torch.addcmul(carry, grad_h, step.to_memory)
+        grad_h_new = grad_h if keeps_h is None else grad_h * keeps_h[t]
+        grad_c_new = grad_c if keeps_c is None else grad_c * keeps_c[t]
+        dc = torch.addcmul(grad_c_new, grad_h_new, step.to_memory)
         torch.mul(step.factors_ifg, dc.unsqueeze(1), out=blocks_ifg[t])
-        torch.mul(step.factor_o, grad_h, out=block_o[t])
-        carry = torch.addcmul(grads_c[t - 1], dc, step.forget) if t > 0 else dc * step.forget
-    return grad_pre.flatten(2), carry
+        torch.mul(step.factor_o, grad_h_new, out=block_o[t])
+        if mask is None:
+            previous_h = product(per_step[t], grads_h[t - 1])
+        else:
+            previous_h = torch.addcmul(grads_h[t - 1], product(per_step[t], zero), mask)
+        previous_c = torch.addcmul(grads_c[t - 1], dc, step.forget)
+        if passes_h is not None:
+            previous_h.addcmul_(grad_h, passes_h[t])
+            previous_c.addcmul_(grad_c, passes_c[t])
+        grad_h, grad_c = previous_h, previous_c
+    return grad_pre.flatten(2), grad_h, grad_c

@@ -96,13 +96,18 @@ def unroll(
         x = reverse_in_time(x, lengths)
 
     projected = cell.project_input(x)
-    stepwise = trace or zoneout or (recurrent_dropout and training)
-    fused = None if stepwise or not _may_fuse(x) else cell.fused_steps(projected, state)
+    zoned = _zoneout_masks(state, steps, zoneout) if zoneout and training else None
+    dropped = None
+    if recurrent_dropout and training:  # one mask per sequence, the same at every step
+        dropped = torch.nn.functional.dropout(torch.ones_like(state[0]), recurrent_dropout, training=True)
+    fused = None
+    if not trace and _may_fuse(x):
+        keep = None if not zoneout else 1.0 - zoneout if zoned is None else tuple((~m).to(x.dtype) for m in zoned)
+        fused = cell.fused_steps(projected, state, dropped, keep)
     if fused is not None:
         out, state, recorded = *_fused_result(fused, lengths, steps, batch), None
     else:
-        out, state, recorded = _stepped(cell, projected, state, lengths, reverse, trace, zoneout, recurrent_dropout,
-                                        training)
+        out, state, recorded = _stepped(cell, projected, state, lengths, reverse, trace, zoneout, zoned, dropped)
     if reverse:
         out = reverse_in_time(out, lengths)
         if recorded is not None:
@@ -117,8 +122,8 @@ def unroll(
 
 
 def _may_fuse(x: Tensor) -> bool:
-    """Whether a cell's fused path may run: not while ``torch.compile`` traces (it compiles the steps) or
-    under autocast (the fused path keeps one dtype)."""
+    """Whether a cell's fused path (:meth:`~rnnlab.nn.cell.Cell.fused_steps`) may run: not while
+    ``torch.compile`` traces (it compiles the steps) or under autocast (the fused path keeps one dtype)."""
     return not torch.compiler.is_compiling() and not torch.is_autocast_enabled(x.device.type)
 
 
@@ -134,9 +139,11 @@ def _fused_result(states: State, lengths: Tensor | None, steps: int, batch: int)
 
 
 def _stepped(cell: Cell, projected: Tensor, state: State, lengths: Tensor | None, reverse: bool, trace: bool,
-             zoneout: float, recurrent_dropout: float, training: bool) -> tuple[Tensor, State, Trace | None]:
+             zoneout: float, zoned: list[Tensor] | None, dropped: Tensor | None) -> tuple[Tensor, State, Trace | None]:
     """:func:`unroll`'s loop, one :meth:`~rnnlab.nn.cell.Cell.step` at a time: ``projected (T, B, G)`` ->
-    ``outputs (T, B, H)``, the final state and the trace (time-major, in the direction of the steps)."""
+    ``outputs (T, B, H)``, the final state and the trace (time-major, in the direction of the steps).
+    ``zoned``: zoneout's masks in training (:func:`_zoneout_masks`; without them, a ``zoneout`` takes the
+    expectation); ``dropped``: recurrent dropout's mask ``(B, H)``."""
     steps, batch = projected.shape[0], projected.shape[1]
     # Steps before the shortest sequence's end need no mask.
     first_masked = steps if lengths is None else int(lengths.min())
@@ -149,10 +156,6 @@ def _stepped(cell: Cell, projected: Tensor, state: State, lengths: Tensor | None
         probe_steps = (reverse_in_time(probe, lengths) if reverse else probe).unbind(0)
 
     outputs, states, gates = [], [], []
-    zoned = _zoneout_masks(state, steps, zoneout) if zoneout and training else None
-    dropped = None
-    if recurrent_dropout and training:  # one mask per sequence, the same at every step
-        dropped = torch.nn.functional.dropout(torch.ones_like(state[0]), recurrent_dropout, training=True)
     for t, x_t in enumerate(projected.unbind(0)):
         if dropped is None:
             new_state, step_gates = cell.step(x_t, state)

@@ -18,7 +18,7 @@ T, B, I, H = 6, 3, 4, 5
 class SteppedLSTMCell(rnnlab.LSTMCell):
     """The LSTM cell without its fused path: autograd through every step."""
 
-    def fused_steps(self, x, state):
+    def fused_steps(self, x, state, mask=None, keep=None):
         return None
 
 
@@ -27,9 +27,9 @@ def fused_calls(monkeypatch):
     """Counts the calls of the fused sequence made by the LSTM cell."""
     calls = []
 
-    def counted(*args):
+    def counted(*args, **kwargs):
         calls.append(args[0].shape)
-        return lstm_sequence(*args)
+        return lstm_sequence(*args, **kwargs)
 
     monkeypatch.setattr(cells_module, "lstm_sequence", counted)
     return calls
@@ -106,14 +106,35 @@ def test_without_gradients_and_with_a_retained_graph(fused_calls):
     assert len(fused_calls) == 2
 
 
-def test_traces_zoneout_recurrent_dropout_and_autocast_step_one_step_at_a_time(fused_calls):
-    fused, _ = _twins(zoneout=0.2, recurrent_dropout=0.3)
-    x = torch.randn(T, B, I, dtype=torch.float64)
-    fused.train()
-    fused(x)  # zoneout and recurrent dropout draw per step
-    fused.eval()
-    fused(x)  # zoneout's expectation is applied per step too
+def test_gradcheck_with_recurrent_dropout_and_zoneout():
+    torch.manual_seed(6)
+    inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in ((5, 3, 8), (3, 2), (3, 2),
+                                                                                         (8, 2))]
+    mask = (torch.rand(3, 2) < 0.7).double() / 0.7
+    keep = tuple((torch.rand(5, 3, 2) > 0.3).double() for _ in range(2))
+    for options in ({"mask": mask}, {"keep": keep}, {"mask": mask, "keep": 0.8}):
+        assert torch.autograd.gradcheck(lambda *a: lstm_sequence(*a, **options), inputs), options
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_zoneout_and_recurrent_dropout_fused_equal_stepped_from_the_same_seed(fused_calls, training):
+    fused, stepped = _twins(num_layers=2, bidirectional=True, zoneout=0.2, recurrent_dropout=0.3)
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([T, 2, 4])
+    results = []
+    for module in (fused, stepped):
+        module.train(training)
+        torch.manual_seed(7)  # the same masks for both
+        out, (h_n, c_n) = module(x, lengths=lengths)
+        loss = out.sin().sum() + h_n.cos().sum() + c_n.square().sum()
+        results.append([out, h_n, c_n, *torch.autograd.grad(loss, [x, *module.parameters()])])
+    assert_close(results[0], results[1], "fused vs stepped with regularisers")
+    assert len(fused_calls) == 4
+
+
+def test_traces_and_autocast_step_one_step_at_a_time(fused_calls):
     plain, _ = _twins()
+    x = torch.randn(T, B, I, dtype=torch.float64)
     plain.trace(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         _twins(dtype=torch.float32)[0](x.float())

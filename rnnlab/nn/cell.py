@@ -80,7 +80,7 @@ class Cell(nn.Module):
         return self.step(x, (state[0] * mask, *state[1:]))
 
     def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
-                    keep: tuple[Tensor, ...] | float | None = None) -> State | None:
+                    zoneout: list[Tensor] | float | None = None) -> State | None:
         """Every step at once, as one autograd node with a hand-written backward (:mod:`rnnlab.nn.fused`).
 
         Args:
@@ -88,9 +88,9 @@ class Cell(nn.Module):
             state: the initial state.
             mask: recurrent dropout's ``(B, H)`` mask on ``state[0]`` where it enters the recurrent matrices
                 (as :meth:`dropped_step`), or ``None``.
-            keep: zoneout: per state tensor, ``(T, B, size)`` ones where a unit takes its new value and zeros
-                where it keeps its previous one (training), or the number ``1 - p`` (evaluation: every state
-                is ``p s_{t-1} + (1 - p) s_t``); ``None``: off.
+            zoneout: per state tensor, a ``(T, B, size)`` boolean mask, true where a unit keeps its previous
+                value (training); or the probability ``p`` (evaluation: every state is
+                ``p s_{t-1} + (1 - p) s_t``); ``None``: off.
 
         Returns:
             Every step's state, each ``(T, B, size)``; or ``None`` (this default) when the cell has no fused

@@ -136,10 +136,10 @@ class LSTMCell(_StandardCell):
         return (h, c), gates
 
     def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
-                    keep: tuple[Tensor, ...] | float | None = None) -> State | None:
+                    zoneout: list[Tensor] | float | None = None) -> State | None:
         if self.proj_size:
             return None
-        return lstm_sequence(x, *state, self.weight_hh, mask=mask, keep=keep)
+        return lstm_sequence(x, *state, self.weight_hh, mask=mask, zoneout=zoneout)
 
     def extra_repr(self) -> str:
         text = super().extra_repr()

@@ -34,7 +34,7 @@ from torch.autograd.function import once_differentiable
 
 
 def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
-                  keep: tuple[Tensor, Tensor] | float | None = None) -> tuple[Tensor, Tensor]:
+                  zoneout: list[Tensor] | float | None = None) -> tuple[Tensor, Tensor]:
     """Every step of the LSTM ``pre_t = x_t + h_{t-1} W_hh^T``, ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(c_t)``.
 
     Args:
@@ -43,21 +43,24 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask:
         c0: ``(B, H)`` initial memory.
         weight_hh: ``(4H, H)``.
         mask: recurrent dropout: ``h_{t-1} * mask`` enters ``W_hh``, ``mask (B, H)``; ``None``: off.
-        keep: zoneout: ``(keep_h, keep_c)``, each ``(T, B, H)``, 1 where a unit takes its new value and 0 where
-            it keeps its previous one; or one number ``1 - p``, every state becoming
-            ``p s_{t-1} + (1 - p) s_t`` (evaluation); ``None``: off.
+        zoneout: ``[for_h, for_c]``, each a ``(T, B, H)`` boolean mask, true where a unit keeps its previous
+            value (training); or the probability ``p``, every state becoming ``p s_{t-1} + (1 - p) s_t``
+            (evaluation); ``None``: off.
 
     Returns:
         ``(h, c)``: every step's output and memory, each ``(T, B, H)``.
     """
-    if isinstance(keep, float):
-        keep = (x.new_tensor(keep),) * 2
-    keep_h, keep_c = keep if keep is not None else (None, None)
+    keep_h = keep_c = None  # the weight of each new value
+    if isinstance(zoneout, float):
+        keep_h = keep_c = x.new_tensor(1.0 - zoneout)
+    elif zoneout is not None:
+        keep_h, keep_c = ((~held).to(x.dtype) for held in zoneout)
     return _LSTMSequence.apply(x, h0, c0, weight_hh, mask, keep_h, keep_c)
 
 
 def _per_step(weights: Tensor | None, steps: int) -> list | None:
-    """Zoneout's weights ``(T, B, H)`` or one number (a 0-dimensional tensor) -> one per step."""
+    """Zoneout's weights of the new values, ``(T, B, H)`` or one number (a 0-dimensional tensor) -> one per
+    step."""
     if weights is None:
         return None
     return list(weights.unbind(0)) if weights.dim() == 3 else [weights] * steps
@@ -171,7 +174,7 @@ def _lstm_backward(grad_hs: Tensor, grad_cs: Tensor, weight_hh: Tensor, kept: li
         weight_hh: ``(4H, H)``.
         kept: the forward's :class:`_Step` of every step.
         mask: recurrent dropout's ``(B, H)``, or ``None``.
-        keep_h: zoneout's weights of the new ``h`` (see :func:`lstm_sequence`), or ``None``.
+        keep_h: zoneout's weights of the new ``h``: ``(T, B, H)`` of 0 and 1, or a number; or ``None``.
         keep_c: the same for ``c``.
 
     Returns:

@@ -101,9 +101,8 @@ def unroll(
     if recurrent_dropout and training:  # one mask per sequence, the same at every step
         dropped = torch.nn.functional.dropout(torch.ones_like(state[0]), recurrent_dropout, training=True)
     fused = None
-    if not trace and _may_fuse(x):
-        keep = None if not zoneout else 1.0 - zoneout if zoned is None else tuple((~m).to(x.dtype) for m in zoned)
-        fused = cell.fused_steps(projected, state, dropped, keep)
+    if not trace and _may_fuse(x):  # zoneout: the masks in training, the probability (the expectation) in evaluation
+        fused = cell.fused_steps(projected, state, dropped, (zoned or zoneout) if zoneout else None)
     if fused is not None:
         out, state, recorded = *_fused_result(fused, lengths, steps, batch), None
     else:

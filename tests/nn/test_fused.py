@@ -18,7 +18,7 @@ T, B, I, H = 6, 3, 4, 5
 class SteppedLSTMCell(rnnlab.LSTMCell):
     """The LSTM cell without its fused path: autograd through every step."""
 
-    def fused_steps(self, x, state, mask=None, keep=None):
+    def fused_steps(self, x, state, mask=None, zoneout=None):
         return None
 
 
@@ -111,8 +111,8 @@ def test_gradcheck_with_recurrent_dropout_and_zoneout():
     inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in ((5, 3, 8), (3, 2), (3, 2),
                                                                                          (8, 2))]
     mask = (torch.rand(3, 2) < 0.7).double() / 0.7
-    keep = tuple((torch.rand(5, 3, 2) > 0.3).double() for _ in range(2))
-    for options in ({"mask": mask}, {"keep": keep}, {"mask": mask, "keep": 0.8}):
+    held = [torch.rand(5, 3, 2) < 0.3 for _ in range(2)]
+    for options in ({"mask": mask}, {"zoneout": held}, {"mask": mask, "zoneout": 0.2}):
         assert torch.autograd.gradcheck(lambda *a: lstm_sequence(*a, **options), inputs), options
 
 

@@ -106,7 +106,16 @@ def _check_same_output(cell: str, size: Size, modules: dict[str, nn.Module], x: 
                                f"by up to {error:.3g}")
 
 
+class SteppedLSTMCell(rnnlab.LSTMCell):
+    """torch.nn's LSTM cell without its fused sequence: autograd through every step, as any cell of one's own
+    without a :meth:`~rnnlab.Cell.fused_steps` runs."""
+
+    def fused_steps(self, x, state, mask=None, zoneout=None):
+        return None
+
+
 VARIANTS: dict[str, tuple[type[nn.Module], type[rnnlab.Cell]]] = {
+    "LSTM, stepped": (nn.LSTM, SteppedLSTMCell),
     "PeepholeLSTM": (nn.LSTM, rnnlab.PeepholeLSTMCell),
     "LayerNormLSTM": (nn.LSTM, rnnlab.LayerNormLSTMCell),
     "LayerNormGRU": (nn.GRU, rnnlab.LayerNormGRUCell),
@@ -117,14 +126,14 @@ VARIANTS: dict[str, tuple[type[nn.Module], type[rnnlab.Cell]]] = {
 
 def bench_variants(repeats: int | None = None, quick: bool = False, sizes: Sequence[Size] | None = None,
                    seed: int = 0) -> list[dict]:
-    """Time each of :data:`VARIANTS` (its :class:`~rnnlab.Recurrent`, unrolled: it has no fused kernel) beside
+    """Time each of :data:`VARIANTS` (its :class:`~rnnlab.Recurrent`, stepped: it has no fused path) beside
     the torch.nn layer it varies, forward and forward+backward; print a table and return one row per (cell,
     size): ``cell``, ``reference``, the size, ``torch_{kind}_ms``, ``ours_{kind}_ms`` and
     ``ours_{kind}_ratio`` (ours over torch.nn's) for ``kind`` in ``fwd``, ``fwd_bwd``."""
     repeats = repeats or (QUICK_REPEATS if quick else REPEATS)
     sizes = [Size(*s) for s in (sizes if sizes is not None else QUICK_SIZES if quick else SIZES)]
-    print(f"cells torch.nn lacks vs the torch.nn layer they vary (unrolled engine; ms, median of {repeats} "
-          "interleaved repeats; (x) = time / torch.nn's)")
+    print(f"cells torch.nn lacks, and its LSTM stepped, vs the torch.nn layer they vary (unrolled engine; ms, "
+          f"median of {repeats} interleaved repeats; (x) = time / torch.nn's)")
     print(f"{'cell':14s} {'vs':9s} {'size':24s} {'torch.nn fwd':>13s} {'ours fwd':>17s}  "
           f"{'torch.nn fwd+bwd':>16s} {'ours fwd+bwd':>17s}")
     rows = []

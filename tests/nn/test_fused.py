@@ -9,17 +9,11 @@ from torch import nn
 
 import rnnlab
 import rnnlab.nn.cells as cells_module
+from rnnlab.bench.layers import SteppedLSTMCell
 from rnnlab.nn.fused import lstm_sequence
 from tests.helpers import assert_close
 
 T, B, I, H = 6, 3, 4, 5
-
-
-class SteppedLSTMCell(rnnlab.LSTMCell):
-    """The LSTM cell without its fused path: autograd through every step."""
-
-    def fused_steps(self, x, state, mask=None, zoneout=None):
-        return None
 
 
 @pytest.fixture

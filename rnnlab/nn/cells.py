@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.nn.cell import CarryingCell, Cell, State, uniform_init_
-from rnnlab.nn.fused import lstm_sequence
+from rnnlab.nn.fused import layer_norm_lstm_sequence, lstm_sequence
 from rnnlab.nn.scan import gated_scan, linear_scan
 from rnnlab.nn.sequence import padding_mask, reverse_in_time
 
@@ -222,6 +222,12 @@ class LayerNormLSTMCell(Cell):
         c = f * c + i * g
         h = o * torch.tanh(self.ln_c(c))
         return (h, c), (i, f, g, o)
+
+    def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
+                    zoneout: list[Tensor] | float | None = None) -> State | None:
+        if mask is not None or zoneout is not None:  # the regularisers step
+            return None
+        return layer_norm_lstm_sequence(x, *state, self.weight_hh, self.ln_hh, self.ln_c)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

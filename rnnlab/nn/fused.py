@@ -6,7 +6,9 @@ LSTM.  Here the forward pass runs with no graph recorded, keeping per step only 
 and the backward pass is written out (the equations below): one matrix product and a few element-wise
 operations per step, the weight gradient one product over all steps.  One sigmoid serves all four gates
 (``tanh(a) = 2 sigmoid(2a) - 1``, the ``g`` rows doubled beforehand), and a float32 recurrent product large
-enough to gain runs through oneDNN with its weight packed once per sequence.
+enough to gain runs through oneDNN with its weight packed once per sequence.  Where the compiled kernels
+(:mod:`rnnlab.nn.kernels`) can be had, the same steps run there instead: each step's element-wise part is one
+pass of compiled code over the batch rather than a dozen PyTorch operations.
 
 Backward through time, with ``i, f, g, o`` the gates after their nonlinearities, ``u_t = tanh(c_t)``, and
 ``dh_t``, ``dc_t`` the total derivatives of the loss:
@@ -32,6 +34,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnlab.nn.kernels import compiled_kernels
+
 
 def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
                   zoneout: list[Tensor] | float | None = None) -> tuple[Tensor, Tensor]:
@@ -55,7 +59,46 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask:
         keep_h = keep_c = x.new_tensor(1.0 - zoneout)
     elif zoneout is not None:
         keep_h, keep_c = ((~held).to(x.dtype) for held in zoneout)
-    return _LSTMSequence.apply(x, h0, c0, weight_hh, mask, keep_h, keep_c)
+    sequence = _CompiledLSTMSequence if _kernels_for(x, h0, c0, weight_hh) is not None else _LSTMSequence
+    return sequence.apply(x, h0, c0, weight_hh, mask, keep_h, keep_c)
+
+
+def layer_norm_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, norm_hh: torch.nn.LayerNorm,
+                             norm_c: torch.nn.LayerNorm) -> tuple[Tensor, Tensor] | None:
+    r"""Every step of the layer-normalised LSTM (:class:`~rnnlab.nn.cells.LayerNormLSTMCell`):
+    ``pre_t = x_t + LN_hh(h_{t-1} W_hh^T)``, ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(LN_c(c_t))``, through the
+    compiled kernels; ``None`` where they cannot serve (no compiler, not a CPU float tensor, a layer norm
+    without its affine parameters), and the cell then steps.
+
+    Backward through time, beside the LSTM's: with ``n_t = LN_c(c_t)`` and ``r_t = h_{t-1} W_hh^T``, the
+    gradient reaching ``c_t`` from ``h_t`` is ``LN_c'(dh_t o_t (1 - tanh(n_t)^2))`` and ``dr_t = LN_hh'(dpre_t)``,
+    where for a layer norm ``y = gamma v_hat + beta`` of a row ``v`` with ``v_hat = (v - mean(v)) / sigma``,
+    ``LN'(d) = (e - mean(e) - v_hat mean(e v_hat)) / sigma`` with ``e = gamma d``; ``dW_hh = sum_t dr_t^T h_{t-1}``.
+
+    Args:
+        x: ``(T, B, 4H)``: ``LN_ih(W_ih x_t) + b``.
+        h0, c0: ``(B, H)``.
+        weight_hh: ``(4H, H)``.
+        norm_hh: the layer norm over ``4H`` features of the recurrent product.
+        norm_c: the layer norm over ``H`` features of the memory.
+
+    Returns:
+        ``(h, c)``, each ``(T, B, H)``, or ``None``.
+    """
+    norms = (norm_hh.weight, norm_hh.bias, norm_c.weight, norm_c.bias)
+    if any(p is None for p in norms) or _kernels_for(x, h0, c0, weight_hh, *norms) is None:
+        return None
+    return _CompiledLayerNormLSTMSequence.apply(x, h0, c0, weight_hh, *norms, norm_hh.eps, norm_c.eps)
+
+
+def _kernels_for(*tensors: Tensor):
+    """The compiled kernels (:mod:`rnnlab.nn.kernels`), if they can serve these tensors (CPU, all float32 or
+    all float64), else ``None``."""
+    dtype = tensors[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(t.device.type != "cpu" or t.dtype != dtype
+                                                           for t in tensors):
+        return None
+    return compiled_kernels()
 
 
 def _per_step(weights: Tensor | None, steps: int) -> list | None:
@@ -77,14 +120,28 @@ def _scaled_g(tensor: Tensor, dim: int = -1) -> Tensor:
     return tensor * scale.view(shape)
 
 
+def _packs(weight: Tensor, batch: int) -> bool:
+    """Whether ``h weight^T`` for ``h (B, in)``, ``weight (out, in)``, runs through oneDNN with the weight packed
+    once for the whole sequence: a float32 product on the CPU large enough to gain (``B * out * in >= 2**21``;
+    about twice as fast as ``torch.addmm`` at ``B=32, H=256``, slower at ``B=16, H=128``)."""
+    return (weight.dtype == torch.float32 and weight.device.type == "cpu" and torch.backends.mkldnn.is_available()
+            and batch * weight.numel() >= 2 ** 21)
+
+
+def _packed(weight: Tensor, batch: int) -> tuple[Tensor, bool]:
+    """``(weight, packed)``: ``weight (out, in)`` packed by oneDNN for ``batch`` rows where :func:`_packs`, else
+    as it is."""
+    if _packs(weight, batch):
+        return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), batch), True
+    return weight.detach(), False
+
+
 def _recurrent_product(weight: Tensor, batch: int):
-    """``product(h, x)``: ``x + h weight^T`` for ``h (B, in)``, ``weight (out, in)``.  A float32 product on the CPU
-    large enough to gain (``B * out * in >= 2**21``) runs through oneDNN with the weight packed once for the
-    whole sequence (about twice as fast at ``B=32, H=256``); otherwise it is ``torch.addmm``."""
-    if (weight.dtype == torch.float32 and weight.device.type == "cpu" and torch.backends.mkldnn.is_available()
-            and batch * weight.numel() >= 2 ** 21):
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), batch)
-        return lambda h, x: torch.ops.mkldnn._linear_pointwise.binary(h, x, packed, None, "add")
+    """``product(h, x)``: ``x + h weight^T`` for ``h (B, in)``, ``weight (out, in)``, packed where :func:`_packs`,
+    else ``torch.addmm``."""
+    kept, packed = _packed(weight, batch)
+    if packed:
+        return lambda h, x: torch.ops.mkldnn._linear_pointwise.binary(h, x, kept, None, "add")
     transposed = weight.t()
     return lambda h, x: torch.addmm(x, h, transposed)
 
@@ -153,6 +210,67 @@ class _LSTMSequence(torch.autograd.Function):
         if mask is not None:  # what entered W_hh
             h0, hs = h0 * mask, hs * mask
         return grad_pre, grad_h0, grad_c0, _weight_grad(grad_pre, h0, hs), None, None, None
+
+
+def _per_step_weights(keep: Tensor | None, steps: int, batch: int, hidden: int) -> Tensor | None:
+    """Zoneout's weights of the new values for the compiled kernels: ``(T, B, H)``, contiguous, or one number
+    spread over ``(B, H)`` and expanded over the steps (first stride 0)."""
+    if keep is None:
+        return None
+    if keep.dim() == 3:
+        return keep.contiguous()
+    return keep.expand(1, batch, hidden).contiguous().expand(steps, batch, hidden)
+
+
+class _CompiledLSTMSequence(torch.autograd.Function):
+    """:class:`_LSTMSequence` through the compiled kernels (``lstm.cpp``): each step's element-wise part one
+    pass over the batch, with no doubled ``g`` rows (the kernel computes ``tanh`` itself)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, mask: Tensor | None,
+                keep_h: Tensor | None, keep_c: Tensor | None) -> tuple[Tensor, Tensor]:
+        steps, batch, hidden = x.shape[0], x.shape[1], h0.shape[1]
+        keeps = [_per_step_weights(k, steps, batch, hidden) for k in (keep_h, keep_c)]
+        needed = any(ctx.needs_input_grad)
+        hs, cs, *saved = compiled_kernels().lstm_forward(x.detach().contiguous(), h0.detach(), c0.detach(),
+                                                         *_packed(weight_hh, batch), mask, *keeps, needed)
+        ctx.kept, ctx.keeps = saved, keeps
+        ctx.save_for_backward(h0, weight_hh, hs, mask)
+        return hs, cs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs: Tensor, grad_cs: Tensor):
+        h0, weight_hh, hs, mask = ctx.saved_tensors
+        grad_pre, grad_h0, grad_c0 = compiled_kernels().lstm_backward(
+            grad_hs, grad_cs, *_packed(weight_hh.t(), hs.shape[1]), ctx.kept, mask, *ctx.keeps)
+        if mask is not None:  # what entered W_hh
+            h0, hs = h0 * mask, hs * mask
+        return grad_pre, grad_h0, grad_c0, _weight_grad(grad_pre, h0, hs), None, None, None
+
+
+class _CompiledLayerNormLSTMSequence(torch.autograd.Function):
+    """:func:`layer_norm_lstm_sequence` as one autograd node (``lstm.cpp``)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, gamma_hh: Tensor, beta_hh: Tensor,
+                gamma_c: Tensor, beta_c: Tensor, eps_hh: float, eps_c: float) -> tuple[Tensor, Tensor]:
+        needed = any(ctx.needs_input_grad)
+        hs, cs, *saved = compiled_kernels().ln_lstm_forward(
+            x.detach().contiguous(), h0.detach(), c0.detach(), *_packed(weight_hh, x.shape[1]),
+            *(p.detach().contiguous() for p in (gamma_hh, beta_hh, gamma_c, beta_c)), eps_hh, eps_c, needed)
+        ctx.kept = saved
+        ctx.save_for_backward(h0, c0, weight_hh, gamma_hh, gamma_c, hs, cs)
+        return hs, cs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs: Tensor, grad_cs: Tensor):
+        h0, c0, weight_hh, gamma_hh, gamma_c, hs, cs = ctx.saved_tensors
+        grad_x, grad_r, grad_h0, grad_c0, *grad_norms = compiled_kernels().ln_lstm_backward(
+            grad_hs, grad_cs, cs, c0, *_packed(weight_hh.t(), hs.shape[1]), ctx.kept,
+            gamma_hh.detach().contiguous(), gamma_c.detach().contiguous())
+        return grad_x, grad_h0, grad_c0, _weight_grad(grad_r, h0, hs), *grad_norms, None, None
 
 
 def _weight_grad(grad_pre: Tensor, h0: Tensor, hs: Tensor) -> Tensor:

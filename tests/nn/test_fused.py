@@ -1,5 +1,6 @@
 """The fused LSTM sequence (rnnlab.nn.fused): its hand-written backward against autograd through the stepped
-cell and against torch.nn's LSTM, gradcheck, the oneDNN product, and the cases that step one step at a time."""
+cell and against torch.nn's LSTM, gradcheck, the oneDNN product, and the cases that step one step at a time;
+every test twice, through the compiled kernels (rnnlab.nn.kernels) and through the Python loop."""
 
 from __future__ import annotations
 
@@ -9,11 +10,23 @@ from torch import nn
 
 import rnnlab
 import rnnlab.nn.cells as cells_module
+import rnnlab.nn.fused as fused_module
 from rnnlab.bench.layers import SteppedLSTMCell
 from rnnlab.nn.fused import lstm_sequence
+from rnnlab.nn.kernels import compiled_kernels
 from tests.helpers import assert_close
 
 T, B, I, H = 6, 3, 4, 5
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def kernels(request, monkeypatch):
+    """Each test through the compiled kernels (skipped where they cannot be built) and through Python."""
+    if request.param == "compiled" and compiled_kernels() is None:
+        pytest.skip("the compiled kernels could not be built here (no C++ compiler, or RNNLAB_KERNELS=0)")
+    if request.param == "python":
+        monkeypatch.setattr(fused_module, "compiled_kernels", lambda: None)
+    return request.param
 
 
 @pytest.fixture

@@ -1,0 +1,58 @@
+"""Compiled CPU kernels for the fused recurrences: the LSTM and the layer-normalised LSTM, every step of a
+sequence in one call, forward and backward (``lstm.cpp`` beside this file; the equations are in
+:mod:`rnnlab.nn.fused`).
+
+They are built with the machine's C++ compiler the first time a fused sequence runs (about a minute, once:
+torch keeps the build under ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``).  Where no
+compiler is found or the build fails, :func:`compiled_kernels` returns ``None`` and the fused paths run in
+Python instead (the LSTM) or the cell steps through autograd (the layer-norm LSTM); with the environment
+variable ``RNNLAB_KERNELS=0`` they are never built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+_SOURCE = Path(__file__).with_name("lstm.cpp")
+_log = logging.getLogger(__name__)
+_loaded: dict[str, object] = {}
+
+
+def _flags() -> tuple[str, list[str]]:
+    """The build's name and compiler flags: vector instructions where the CPU has them (the name says which,
+    so that builds for different CPUs never share a cache); fast math for the element-wise loops (compiled
+    only: nothing is linked that would change the process's floating-point mode)."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    vector = ["-mavx2", "-mfma"] if capability in ("AVX2", "AVX512") else []
+    name = "rnnlab_kernels_" + ("avx2" if vector else "generic")
+    return name, ["-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", *vector]
+
+
+def compiled_kernels():
+    """``torch.ops.rnnlab_kernels`` (building it on first use), or ``None`` where it cannot be had."""
+    if "ops" not in _loaded:
+        _loaded["ops"] = _build()
+    return _loaded["ops"]
+
+
+def _build():
+    if os.environ.get("RNNLAB_KERNELS", "1") == "0":
+        return None
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        _log.info("rnnlab: no C++ compiler found; the fused LSTM runs in Python")
+        return None
+    try:
+        from torch.utils.cpp_extension import load
+
+        name, flags = _flags()
+        load(name=name, sources=[str(_SOURCE)], extra_cflags=flags, is_python_module=False, verbose=False)
+        return torch.ops.rnnlab_kernels
+    except Exception as error:  # a failed build leaves the Python paths, which compute the same
+        _log.warning("rnnlab: the compiled LSTM kernels could not be built (%s); the fused LSTM runs in Python",
+                     str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__)
+        return None

@@ -1,0 +1,319 @@
+// The LSTM and the layer-normalised LSTM, every step of a sequence in one call, forward and backward through
+// time (CPU, float32 and float64).  Each step is one matrix product (ATen's, or oneDNN's with a packed weight)
+// and one pass over the batch that computes every element-wise part of the step at once; the equations are
+// in rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden features, gate order i, f, g, o.
+
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+// A loop to vectorise (a pragma that may stand inside the type-dispatching macro's argument).
+#define SIMD _Pragma("omp simd")
+
+namespace {
+
+using at::Tensor;
+
+template <typename T> inline T sigmoid(T a) { return T(1) / (T(1) + std::exp(-a)); }
+template <typename T> inline T tanh_(T a) { return T(2) / (T(1) + std::exp(T(-2) * a)) - T(1); }
+
+// x + h w^T, with w an (out, in) weight, or oneDNN's packed form of it (packed: true).
+Tensor product(const Tensor& h, const Tensor& x, const Tensor& w, bool packed) {
+  if (!packed) return at::addmm(x, h, w.t());
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("mkldnn::_linear_pointwise", "binary")
+                       .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, const std::optional<Tensor>&,
+                                     std::string_view)>();
+  return op.call(h, x, w, std::nullopt, "add");
+}
+
+// Zoneout's weights of the new values at step t: a (B, H) row of a (T', B, H) tensor whose first stride is 0
+// when one weight serves every step; nullptr when off.
+template <typename T> const T* keep_at(const std::optional<Tensor>& keep, int64_t t) {
+  return keep ? keep->data_ptr<T>() + t * keep->stride(0) : nullptr;
+}
+
+// ----------------------------------------------------------------------------------------------------- LSTM
+// One step from pre (B, 4H): h_t and c_t into h_out, c_out; with saved, per unit what the backward needs:
+// [f, o (1 - u^2), g i (1 - i), c_{t-1} f (1 - f), i (1 - g^2), u o (1 - o)], each (B, H) in a (B, 6H) row.
+template <typename T>
+void lstm_step(int64_t B, int64_t H, const T* pre, const T* h_prev, const T* c_prev, const T* keep_h,
+               const T* keep_c, T* h_out, T* c_out, T* saved) {
+  for (int64_t b = 0; b < B; ++b) {
+    const T* a = pre + b * 4 * H;
+    const int64_t r = b * H;
+    T* s = saved ? saved + b * 6 * H : nullptr;
+SIMD
+    for (int64_t j = 0; j < H; ++j) {
+      const T i = sigmoid(a[j]), f = sigmoid(a[H + j]), g = tanh_(a[2 * H + j]), o = sigmoid(a[3 * H + j]);
+      const T cp = c_prev[r + j];
+      const T c = f * cp + i * g;
+      const T u = tanh_(c);
+      const T h = o * u;
+      if (s) {
+        s[j] = f;
+        s[H + j] = o * (T(1) - u * u);
+        s[2 * H + j] = g * i * (T(1) - i);
+        s[3 * H + j] = cp * f * (T(1) - f);
+        s[4 * H + j] = i * (T(1) - g * g);
+        s[5 * H + j] = u * o * (T(1) - o);
+      }
+      h_out[r + j] = keep_h ? h_prev[r + j] + keep_h[r + j] * (h - h_prev[r + j]) : h;
+      c_out[r + j] = keep_c ? cp + keep_c[r + j] * (c - cp) : c;
+    }
+  }
+}
+
+// x (T, B, 4H) projected inputs, h0 and c0 (B, H), weight (4H, H) or its packed form, mask (B, H) or none,
+// keep_h and keep_c (T', B, H) or none -> [hs (T, B, H), cs (T, B, H), saved_0, ..., saved_{T-1} (B, 6H)].
+std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& weight,
+                                 bool packed, const std::optional<Tensor>& mask,
+                                 const std::optional<Tensor>& keep_h, const std::optional<Tensor>& keep_c,
+                                 bool keep) {
+  const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
+  Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
+  std::vector<Tensor> out{hs, cs};
+  Tensor h = h0.contiguous(), c = c0.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
+    for (int64_t t = 0; t < T; ++t) {
+      Tensor pre = product(mask ? h * *mask : h, x[t], weight, packed).contiguous();
+      Tensor saved = keep ? at::empty({B, 6 * H}, x.options()) : Tensor();
+      Tensor h_t = hs[t], c_t = cs[t];
+      lstm_step<scalar_t>(B, H, pre.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
+                          keep_at<scalar_t>(keep_h, t), keep_at<scalar_t>(keep_c, t), h_t.data_ptr<scalar_t>(),
+                          c_t.data_ptr<scalar_t>(), keep ? saved.data_ptr<scalar_t>() : nullptr);
+      if (keep) out.push_back(saved);
+      h = h_t;
+      c = c_t;
+    }
+  });
+  return out;
+}
+
+// grad_hs, grad_cs (T, B, H) the loss's partial derivatives, weight (4H, H) transposed or packed as
+// (H, 4H), saved: the forward's -> [dpre (T, B, 4H), dh_0 (B, H), dc_0 (B, H)].
+std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& weight_t,
+                                  bool packed, at::TensorList saved, const std::optional<Tensor>& mask,
+                                  const std::optional<Tensor>& keep_h, const std::optional<Tensor>& keep_c) {
+  const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
+  Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous();
+  Tensor grad_pre = at::empty({T, B, 4 * H}, grad_hs.options());
+  Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
+  Tensor zero = at::zeros({B, H}, grad_hs.options());
+  AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "lstm_backward", [&] {
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* s = saved[t].data_ptr<scalar_t>();
+      const scalar_t *kh = keep_at<scalar_t>(keep_h, t), *kc = keep_at<scalar_t>(keep_c, t);
+      const scalar_t* gh = grad_h.data_ptr<scalar_t>();
+      const scalar_t* gc = grad_c.data_ptr<scalar_t>();
+      const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
+      Tensor dpre_t = grad_pre[t];
+      scalar_t* dpre = dpre_t.data_ptr<scalar_t>();
+      Tensor previous_c = at::empty({B, H}, grad_hs.options());
+      scalar_t* pc = previous_c.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const scalar_t* sb = s + b * 6 * H;
+        scalar_t* d = dpre + b * 4 * H;
+        const int64_t r = b * H;
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t ghn = kh ? gh[r + j] * kh[r + j] : gh[r + j];
+          const scalar_t gcn = kc ? gc[r + j] * kc[r + j] : gc[r + j];
+          const scalar_t dc = gcn + ghn * sb[H + j];
+          d[j] = sb[2 * H + j] * dc;
+          d[H + j] = sb[3 * H + j] * dc;
+          d[2 * H + j] = sb[4 * H + j] * dc;
+          d[3 * H + j] = sb[5 * H + j] * ghn;
+          pc[r + j] = gc_prev[r + j] + dc * sb[j] + (kc ? gc[r + j] * (scalar_t(1) - kc[r + j]) : scalar_t(0));
+        }
+      }
+      const Tensor gh_prev = t > 0 ? gh_in[t - 1] : zero;
+      Tensor previous_h;
+      if (!mask && !kh) {
+        previous_h = product(dpre_t, gh_prev, weight_t, packed);
+      } else {
+        previous_h = product(dpre_t, zero, weight_t, packed);
+        if (mask) previous_h.mul_(*mask);
+        previous_h.add_(gh_prev);
+        if (kh) previous_h.addcmul_(grad_h, 1 - keep_h->select(0, keep_h->stride(0) ? t : 0));
+      }
+      grad_h = previous_h;
+      grad_c = previous_c;
+    }
+  });
+  return {grad_pre, grad_h, grad_c};
+}
+
+// ---------------------------------------------------------------------------------------- layer-norm LSTM
+// Normalise each (n)-row of v in place to v_hat = (v - mean) / sqrt(var + eps); returns 1 / sqrt(var + eps).
+template <typename T> T normalise(T* v, int64_t n, double eps) {
+  T mean = 0;
+#pragma omp simd reduction(+ : mean)
+  for (int64_t j = 0; j < n; ++j) mean += v[j];
+  mean /= T(n);
+  T var = 0;
+#pragma omp simd reduction(+ : var)
+  for (int64_t j = 0; j < n; ++j) var += (v[j] - mean) * (v[j] - mean);
+  const T rstd = T(1) / std::sqrt(var / T(n) + T(eps));
+SIMD
+  for (int64_t j = 0; j < n; ++j) v[j] = (v[j] - mean) * rstd;
+  return rstd;
+}
+
+// d v from d v_hat through the normalisation of one n-row: rstd (dv_hat - mean(dv_hat) - v_hat mean(dv_hat v_hat)).
+template <typename T> void normalise_backward(const T* v_hat, T* dv_hat, int64_t n, T rstd) {
+  T sum = 0, dot = 0;
+#pragma omp simd reduction(+ : sum, dot)
+  for (int64_t j = 0; j < n; ++j) {
+    sum += dv_hat[j];
+    dot += dv_hat[j] * v_hat[j];
+  }
+  sum /= T(n);
+  dot /= T(n);
+SIMD
+  for (int64_t j = 0; j < n; ++j) dv_hat[j] = rstd * (dv_hat[j] - sum - v_hat[j] * dot);
+}
+
+// Saved per step and row (B rows of 10H + 2): [i, f, g, o (4H), r_hat (4H), c_hat (H), u (H), rstd_r, rstd_c].
+constexpr int64_t kLnSaved = 10;
+
+// x (T, B, 4H): LN_ih(W_ih x) + b; h0, c0 (B, H); weight (4H, H) or packed; gamma_hh, beta_hh (4H);
+// gamma_c, beta_c (H) -> [hs, cs (T, B, H), saved_0, ..., saved_{T-1} (B, 10H + 2)].
+std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& weight,
+                                    bool packed, const Tensor& gamma_hh, const Tensor& beta_hh,
+                                    const Tensor& gamma_c, const Tensor& beta_c, double eps_hh, double eps_c,
+                                    bool keep) {
+  const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnSaved * H + 2;
+  Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
+  std::vector<Tensor> out{hs, cs};
+  Tensor h = h0.contiguous(), c = c0.contiguous(), xc = x.contiguous();
+  Tensor zero = at::zeros({B, 4 * H}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ln_lstm_forward", [&] {
+    const scalar_t *gh = gamma_hh.data_ptr<scalar_t>(), *bh = beta_hh.data_ptr<scalar_t>();
+    const scalar_t *gc = gamma_c.data_ptr<scalar_t>(), *bc = beta_c.data_ptr<scalar_t>();
+    Tensor scratch = at::empty({B, W}, x.options());
+    for (int64_t t = 0; t < T; ++t) {
+      Tensor rec = product(h, zero, weight, packed).contiguous();  // h W^T
+      Tensor saved = keep ? at::empty({B, W}, x.options()) : scratch;
+      Tensor h_t = hs[t], c_t = cs[t];
+      const scalar_t *xt = xc[t].data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
+      scalar_t *r = rec.data_ptr<scalar_t>(), *ho = h_t.data_ptr<scalar_t>(), *co = c_t.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        scalar_t* s = saved.data_ptr<scalar_t>() + b * W;
+        scalar_t* rb = r + b * 4 * H;
+        const scalar_t rstd_r = normalise(rb, 4 * H, eps_hh);
+        const scalar_t* xb = xt + b * 4 * H;
+        scalar_t *gates = s, *r_hat = s + 4 * H, *c_hat = s + 8 * H, *u = s + 9 * H;
+SIMD
+        for (int64_t j = 0; j < 4 * H; ++j) {
+          r_hat[j] = rb[j];
+          const scalar_t k = (j >= 2 * H && j < 3 * H) ? scalar_t(2) : scalar_t(1);  // tanh(a) = 2 sigmoid(2a) - 1
+          gates[j] = k * sigmoid(k * (xb[j] + gh[j] * rb[j] + bh[j])) - (k - scalar_t(1));
+        }
+SIMD
+        for (int64_t j = 0; j < H; ++j) c_hat[j] = co[b * H + j] = gates[H + j] * cp[b * H + j] + gates[j] * gates[2 * H + j];
+        const scalar_t rstd_c = normalise(c_hat, H, eps_c);
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          u[j] = tanh_(gc[j] * c_hat[j] + bc[j]);
+          ho[b * H + j] = gates[3 * H + j] * u[j];
+        }
+        s[kLnSaved * H] = rstd_r;
+        s[kLnSaved * H + 1] = rstd_c;
+      }
+      if (keep) out.push_back(saved);
+      h = h_t;
+      c = c_t;
+    }
+  });
+  return out;
+}
+
+// grad_hs, grad_cs (T, B, H); cs (T, B, H) and c0 (B, H) from the forward; weight_t (H, 4H) or packed;
+// gamma_hh (4H), gamma_c (H) -> [dx (T, B, 4H), dr (T, B, 4H) the gradient of h_{t-1} W^T, dh_0, dc_0 (B, H),
+// dgamma_hh, dbeta_hh (4H), dgamma_c, dbeta_c (H)].
+std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& cs, const Tensor& c0,
+                                     const Tensor& weight_t, bool packed, at::TensorList saved,
+                                     const Tensor& gamma_hh, const Tensor& gamma_c) {
+  const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnSaved * H + 2;
+  Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
+  Tensor grad_x = at::empty({T, B, 4 * H}, grad_hs.options()), grad_r = at::empty({T, B, 4 * H}, grad_hs.options());
+  Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
+  Tensor zero = at::zeros({B, H}, grad_hs.options());
+  // per-row sums of the affine parameters' gradients, summed over rows once at the end
+  Tensor dgh = at::zeros({B, 4 * H}, grad_hs.options()), dbh = at::zeros({B, 4 * H}, grad_hs.options());
+  Tensor dgc = at::zeros({B, H}, grad_hs.options()), dbc = at::zeros({B, H}, grad_hs.options());
+  AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "ln_lstm_backward", [&] {
+    const scalar_t *gam_h = gamma_hh.data_ptr<scalar_t>(), *gam_c = gamma_c.data_ptr<scalar_t>();
+    std::vector<scalar_t> dn(H);
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* cp = t > 0 ? csc[t - 1].data_ptr<scalar_t>() : c0c.data_ptr<scalar_t>();
+      const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gc = grad_c.data_ptr<scalar_t>();
+      const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
+      Tensor previous_c = at::empty({B, H}, grad_hs.options());
+      scalar_t* pc = previous_c.data_ptr<scalar_t>();
+      scalar_t *dx = grad_x[t].data_ptr<scalar_t>(), *dr = grad_r[t].data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const scalar_t* s = saved[t].data_ptr<scalar_t>() + b * W;
+        const scalar_t *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *r_hat = s + 4 * H, *c_hat = s + 8 * H,
+                       *u = s + 9 * H;
+        const scalar_t rstd_r = s[kLnSaved * H], rstd_c = s[kLnSaved * H + 1];
+        const int64_t r = b * H;
+        scalar_t *dxb = dx + b * 4 * H, *drb = dr + b * 4 * H;
+        scalar_t *dgcb = dgc.data_ptr<scalar_t>() + r, *dbcb = dbc.data_ptr<scalar_t>() + r;
+        // h = o tanh(n), n = gamma_c c_hat + beta_c: dn, then dc_hat = dn gamma_c into dn
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t d = gh[r + j] * o[j] * (scalar_t(1) - u[j] * u[j]);
+          dgcb[j] += d * c_hat[j];
+          dbcb[j] += d;
+          dn[j] = d * gam_c[j];
+        }
+        normalise_backward(c_hat, dn.data(), H, rstd_c);  // dn now holds dc from h_t
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t dc = gc[r + j] + dn[j];
+          dxb[j] = dc * g[j] * i[j] * (scalar_t(1) - i[j]);
+          dxb[H + j] = dc * cp[r + j] * f[j] * (scalar_t(1) - f[j]);
+          dxb[2 * H + j] = dc * i[j] * (scalar_t(1) - g[j] * g[j]);
+          dxb[3 * H + j] = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
+          pc[r + j] = gc_prev[r + j] + dc * f[j];
+        }
+        scalar_t *dghb = dgh.data_ptr<scalar_t>() + b * 4 * H, *dbhb = dbh.data_ptr<scalar_t>() + b * 4 * H;
+SIMD
+        for (int64_t j = 0; j < 4 * H; ++j) {
+          dghb[j] += dxb[j] * r_hat[j];
+          dbhb[j] += dxb[j];
+          drb[j] = dxb[j] * gam_h[j];
+        }
+        normalise_backward(r_hat, drb, 4 * H, rstd_r);
+      }
+      grad_h = product(grad_r[t], t > 0 ? gh_in[t - 1] : zero, weight_t, packed);
+      grad_c = previous_c;
+    }
+  });
+  return {grad_x, grad_r, grad_h, grad_c, dgh.sum(0), dbh.sum(0), dgc.sum(0), dbc.sum(0)};
+}
+
+}  // namespace
+
+// Registered for every backend: a packed oneDNN weight (MkldnnCPU) arrives beside dense CPU tensors.
+TORCH_LIBRARY(rnnlab_kernels, m) {
+  m.def("lstm_forward(Tensor x, Tensor h0, Tensor c0, Tensor weight, bool packed, Tensor? mask, Tensor? keep_h, "
+        "Tensor? keep_c, bool keep) -> Tensor[]",
+        TORCH_FN(lstm_forward));
+  m.def("lstm_backward(Tensor grad_hs, Tensor grad_cs, Tensor weight_t, bool packed, Tensor[] saved, Tensor? mask, "
+        "Tensor? keep_h, Tensor? keep_c) -> Tensor[]",
+        TORCH_FN(lstm_backward));
+  m.def("ln_lstm_forward(Tensor x, Tensor h0, Tensor c0, Tensor weight, bool packed, Tensor gamma_hh, "
+        "Tensor beta_hh, Tensor gamma_c, Tensor beta_c, float eps_hh, float eps_c, bool keep) -> Tensor[]",
+        TORCH_FN(ln_lstm_forward));
+  m.def("ln_lstm_backward(Tensor grad_hs, Tensor grad_cs, Tensor cs, Tensor c0, Tensor weight_t, bool packed, "
+        "Tensor[] saved, Tensor gamma_hh, Tensor gamma_c) -> Tensor[]",
+        TORCH_FN(ln_lstm_backward));
+}

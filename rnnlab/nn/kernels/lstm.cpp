@@ -39,15 +39,17 @@ template <typename T> const T* keep_at(const std::optional<Tensor>& keep, int64_
 }
 
 // ----------------------------------------------------------------------------------------------------- LSTM
-// One step from pre (B, 4H): h_t and c_t into h_out, c_out; with saved, per unit what the backward needs:
+// One step from pre (B, 4H): h_t and c_t into h_out, c_out; with Save, per unit what the backward needs:
 // [f, o (1 - u^2), g i (1 - i), c_{t-1} f (1 - f), i (1 - g^2), u o (1 - o)], each (B, H) in a (B, 6H) row.
-template <typename T>
+// With Zoneout, each new state is lerp(previous, new, keep).  (Template flags, not null checks in the loop: a
+// vectorised loop would read an absent pointer with masked loads, each one a slow microcode assist.)
+template <typename T, bool Save, bool Zoneout>
 void lstm_step(int64_t B, int64_t H, const T* pre, const T* h_prev, const T* c_prev, const T* keep_h,
                const T* keep_c, T* h_out, T* c_out, T* saved) {
   for (int64_t b = 0; b < B; ++b) {
     const T* a = pre + b * 4 * H;
     const int64_t r = b * H;
-    T* s = saved ? saved + b * 6 * H : nullptr;
+    T* s = Save ? saved + b * 6 * H : nullptr;
 SIMD
     for (int64_t j = 0; j < H; ++j) {
       const T i = sigmoid(a[j]), f = sigmoid(a[H + j]), g = tanh_(a[2 * H + j]), o = sigmoid(a[3 * H + j]);
@@ -55,7 +57,7 @@ SIMD
       const T c = f * cp + i * g;
       const T u = tanh_(c);
       const T h = o * u;
-      if (s) {
+      if constexpr (Save) {
         s[j] = f;
         s[H + j] = o * (T(1) - u * u);
         s[2 * H + j] = g * i * (T(1) - i);
@@ -63,8 +65,45 @@ SIMD
         s[4 * H + j] = i * (T(1) - g * g);
         s[5 * H + j] = u * o * (T(1) - o);
       }
-      h_out[r + j] = keep_h ? h_prev[r + j] + keep_h[r + j] * (h - h_prev[r + j]) : h;
-      c_out[r + j] = keep_c ? cp + keep_c[r + j] * (c - cp) : c;
+      if constexpr (Zoneout) {
+        h_out[r + j] = h_prev[r + j] + keep_h[r + j] * (h - h_prev[r + j]);
+        c_out[r + j] = cp + keep_c[r + j] * (c - cp);
+      } else {
+        h_out[r + j] = h;
+        c_out[r + j] = c;
+      }
+    }
+  }
+}
+
+template <typename T, bool Save>
+void lstm_step(int64_t B, int64_t H, const T* pre, const T* h_prev, const T* c_prev, const T* keep_h,
+               const T* keep_c, T* h_out, T* c_out, T* saved) {
+  if (keep_h)
+    lstm_step<T, Save, true>(B, H, pre, h_prev, c_prev, keep_h, keep_c, h_out, c_out, saved);
+  else
+    lstm_step<T, Save, false>(B, H, pre, h_prev, c_prev, keep_h, keep_c, h_out, c_out, saved);
+}
+
+// One step back: dpre (B, 4H) and dc_{t-1} (B, H) from the total derivatives gh, gc (B, H) by h_t and c_t, the
+// forward's saved (B, 6H), and gc_prev, the loss's partial derivative by c_{t-1}.
+template <typename T, bool Zoneout>
+void lstm_step_back(int64_t B, int64_t H, const T* gh, const T* gc, const T* saved, const T* keep_h, const T* keep_c,
+                    const T* gc_prev, T* dpre, T* previous_c) {
+  for (int64_t b = 0; b < B; ++b) {
+    const T* s = saved + b * 6 * H;
+    T* d = dpre + b * 4 * H;
+    const int64_t r = b * H;
+SIMD
+    for (int64_t j = 0; j < H; ++j) {
+      const T ghn = Zoneout ? gh[r + j] * keep_h[r + j] : gh[r + j];
+      const T gcn = Zoneout ? gc[r + j] * keep_c[r + j] : gc[r + j];
+      const T dc = gcn + ghn * s[H + j];
+      d[j] = s[2 * H + j] * dc;
+      d[H + j] = s[3 * H + j] * dc;
+      d[2 * H + j] = s[4 * H + j] * dc;
+      d[3 * H + j] = s[5 * H + j] * ghn;
+      previous_c[r + j] = gc_prev[r + j] + dc * s[j] + (Zoneout ? gc[r + j] * (T(1) - keep_c[r + j]) : T(0));
     }
   }
 }
@@ -84,9 +123,14 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
       Tensor pre = product(mask ? h * *mask : h, x[t], weight, packed).contiguous();
       Tensor saved = keep ? at::empty({B, 6 * H}, x.options()) : Tensor();
       Tensor h_t = hs[t], c_t = cs[t];
-      lstm_step<scalar_t>(B, H, pre.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
-                          keep_at<scalar_t>(keep_h, t), keep_at<scalar_t>(keep_c, t), h_t.data_ptr<scalar_t>(),
-                          c_t.data_ptr<scalar_t>(), keep ? saved.data_ptr<scalar_t>() : nullptr);
+      const scalar_t *kh = keep_at<scalar_t>(keep_h, t), *kc = keep_at<scalar_t>(keep_c, t);
+      if (keep)
+        lstm_step<scalar_t, true>(B, H, pre.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
+                                  kh, kc, h_t.data_ptr<scalar_t>(), c_t.data_ptr<scalar_t>(),
+                                  saved.data_ptr<scalar_t>());
+      else
+        lstm_step<scalar_t, false>(B, H, pre.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
+                                   kh, kc, h_t.data_ptr<scalar_t>(), c_t.data_ptr<scalar_t>(), nullptr);
       if (keep) out.push_back(saved);
       h = h_t;
       c = c_t;
@@ -115,23 +159,10 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, 
       Tensor dpre_t = grad_pre[t];
       scalar_t* dpre = dpre_t.data_ptr<scalar_t>();
       Tensor previous_c = at::empty({B, H}, grad_hs.options());
-      scalar_t* pc = previous_c.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
-        const scalar_t* sb = s + b * 6 * H;
-        scalar_t* d = dpre + b * 4 * H;
-        const int64_t r = b * H;
-SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          const scalar_t ghn = kh ? gh[r + j] * kh[r + j] : gh[r + j];
-          const scalar_t gcn = kc ? gc[r + j] * kc[r + j] : gc[r + j];
-          const scalar_t dc = gcn + ghn * sb[H + j];
-          d[j] = sb[2 * H + j] * dc;
-          d[H + j] = sb[3 * H + j] * dc;
-          d[2 * H + j] = sb[4 * H + j] * dc;
-          d[3 * H + j] = sb[5 * H + j] * ghn;
-          pc[r + j] = gc_prev[r + j] + dc * sb[j] + (kc ? gc[r + j] * (scalar_t(1) - kc[r + j]) : scalar_t(0));
-        }
-      }
+      if (kh)
+        lstm_step_back<scalar_t, true>(B, H, gh, gc, s, kh, kc, gc_prev, dpre, previous_c.data_ptr<scalar_t>());
+      else
+        lstm_step_back<scalar_t, false>(B, H, gh, gc, s, kh, kc, gc_prev, dpre, previous_c.data_ptr<scalar_t>());
       const Tensor gh_prev = t > 0 ? gh_in[t - 1] : zero;
       Tensor previous_h;
       if (!mask && !kh) {

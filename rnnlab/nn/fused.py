@@ -91,6 +91,72 @@ def layer_norm_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tenso
     return _CompiledLayerNormLSTMSequence.apply(x, h0, c0, weight_hh, *norms, norm_hh.eps, norm_c.eps)
 
 
+def indrnn_sequence(x: Tensor, h0: Tensor, u: Tensor) -> Tensor | None:
+    """Every step of the IndRNN (:class:`~rnnlab.nn.long_memory.IndRNNCell`), ``h_t = relu(x_t + u h_{t-1})``,
+    through the compiled kernels; ``None`` where they cannot serve, and the cell then steps.
+
+    The recurrence is element-wise, so each step is one pass over the batch, forward and back: with
+    ``g_t = dh_t [h_t > 0]`` (``dh_t`` the total derivative), ``dx_t = g_t``, ``du = sum_t g_t h_{t-1}`` (over the
+    batch too) and ``dh_{t-1} = dL/dh_{t-1} + u g_t`` (the loss's own partial derivative plus what comes back).
+
+    Args:
+        x: ``(T, B, H)``: ``W x_t + b``.
+        h0: ``(B, H)``.
+        u: ``(H,)``, the recurrent weight of every unit.
+
+    Returns:
+        ``h``: every step's state, ``(T, B, H)``, or ``None``.
+    """
+    if _kernels_for(x, h0, u) is None:
+        return None
+    return _CompiledIndRNNSequence.apply(x, h0, u)
+
+
+def janet_sequence(x: Tensor, h0: Tensor, weight_hh: Tensor, beta: float) -> Tensor | None:
+    """Every step of JANET (:class:`~rnnlab.nn.long_memory.JANETCell`): ``[s, c~] = x_t + h_{t-1} W_hh^T``,
+    ``h_t = f h_{t-1} + q g`` with ``f = sigmoid(s)``, ``q = 1 - sigmoid(s - beta)``, ``g = tanh(c~)``, through the
+    compiled kernels; ``None`` where they cannot serve, and the cell then steps.
+
+    Backward: ``ds = dh_t (h_{t-1} f (1 - f) - g q (1 - q))``, ``dc~ = dh_t q (1 - g^2)``, and
+    ``dh_{t-1} = dL/dh_{t-1} + dh_t f + [ds, dc~] W_hh``; ``dW_hh = sum_t [ds, dc~]^T h_{t-1}``.
+
+    Args:
+        x: ``(T, B, 2H)``: ``W_ih x_t + b`` (rows ``s``, then ``c~``).
+        h0: ``(B, H)``.
+        weight_hh: ``(2H, H)``.
+        beta: the shift of the input gate.
+
+    Returns:
+        ``h``: every step's state, ``(T, B, H)``, or ``None``.
+    """
+    if _kernels_for(x, h0, weight_hh) is None:
+        return None
+    return _CompiledJANETSequence.apply(x, h0, weight_hh, float(beta))
+
+
+def modrelu_sequence(x: Tensor, h0: Tensor, weight_hh: Tensor, bias: Tensor) -> Tensor | None:
+    """Every step of the orthogonal RNN (:class:`~rnnlab.nn.long_memory.OrthogonalCell`):
+    ``z_t = x_t + h_{t-1} W_hh^T``, ``h_t = modReLU(z_t) = sign(z_t) relu(|z_t| + bias)``, through the compiled
+    kernels; ``None`` where they cannot serve, and the cell then steps.
+
+    Backward: with ``a_t = [|z_t| + bias > 0]``, ``dz_t = dh_t a_t sign(z_t)^2``, ``dbias = sum_t dh_t a_t sign(z_t)``
+    and ``dh_{t-1} = dL/dh_{t-1} + dz_t W_hh``; ``dW_hh = sum_t dz_t^T h_{t-1}`` (and on, by autograd, to the
+    parameters that make ``W_hh``).
+
+    Args:
+        x: ``(T, B, H)``: ``W_ih x_t + b_ih``.
+        h0: ``(B, H)``.
+        weight_hh: ``(H, H)``.
+        bias: ``(H,)``, modReLU's.
+
+    Returns:
+        ``h``: every step's state, ``(T, B, H)``, or ``None``.
+    """
+    if _kernels_for(x, h0, weight_hh, bias) is None:
+        return None
+    return _CompiledModReLUSequence.apply(x, h0, weight_hh, bias)
+
+
 def _kernels_for(*tensors: Tensor):
     """The compiled kernels (:mod:`rnnlab.nn.kernels`), if they can serve these tensors (CPU, all float32 or
     all float64), else ``None``."""
@@ -223,7 +289,7 @@ def _per_step_weights(keep: Tensor | None, steps: int, batch: int, hidden: int) 
 
 
 class _CompiledLSTMSequence(torch.autograd.Function):
-    """:class:`_LSTMSequence` through the compiled kernels (``lstm.cpp``): each step's element-wise part one
+    """:class:`_LSTMSequence` through the compiled kernels (``recurrences.cpp``): each step's element-wise part one
     pass over the batch, with no doubled ``g`` rows (the kernel computes ``tanh`` itself)."""
 
     @staticmethod
@@ -250,7 +316,7 @@ class _CompiledLSTMSequence(torch.autograd.Function):
 
 
 class _CompiledLayerNormLSTMSequence(torch.autograd.Function):
-    """:func:`layer_norm_lstm_sequence` as one autograd node (``lstm.cpp``)."""
+    """:func:`layer_norm_lstm_sequence` as one autograd node (``recurrences.cpp``)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, gamma_hh: Tensor, beta_hh: Tensor,
@@ -271,6 +337,63 @@ class _CompiledLayerNormLSTMSequence(torch.autograd.Function):
             grad_hs, grad_cs, cs, c0, *_packed(weight_hh.t(), hs.shape[1]), ctx.kept,
             gamma_hh.detach().contiguous(), gamma_c.detach().contiguous())
         return grad_x, grad_h0, grad_c0, _weight_grad(grad_r, h0, hs), *grad_norms, None, None
+
+
+class _CompiledIndRNNSequence(torch.autograd.Function):
+    """:func:`indrnn_sequence` as one autograd node (``recurrences.cpp``)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, u: Tensor) -> Tensor:
+        hs = compiled_kernels().indrnn_forward(x.detach(), h0.detach(), u.detach())
+        ctx.save_for_backward(hs, h0, u)
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs: Tensor):
+        hs, h0, u = ctx.saved_tensors
+        grad_x, grad_h0, grad_u = compiled_kernels().indrnn_backward(grad_hs, hs, h0.detach(), u.detach())
+        return grad_x, grad_h0, grad_u
+
+
+class _CompiledJANETSequence(torch.autograd.Function):
+    """:func:`janet_sequence` as one autograd node (``recurrences.cpp``)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, weight_hh: Tensor, beta: float) -> Tensor:
+        hs, *saved = compiled_kernels().janet_forward(x.detach().contiguous(), h0.detach(),
+                                                      *_packed(weight_hh, x.shape[1]), beta,
+                                                      any(ctx.needs_input_grad))
+        ctx.kept = saved
+        ctx.save_for_backward(h0, weight_hh, hs)
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs: Tensor):
+        h0, weight_hh, hs = ctx.saved_tensors
+        grad_pre, grad_h0 = compiled_kernels().janet_backward(grad_hs, hs, h0.detach(),
+                                                              *_packed(weight_hh.t(), hs.shape[1]), ctx.kept)
+        return grad_pre, grad_h0, _weight_grad(grad_pre, h0, hs), None
+
+
+class _CompiledModReLUSequence(torch.autograd.Function):
+    """:func:`modrelu_sequence` as one autograd node (``recurrences.cpp``)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, weight_hh: Tensor, bias: Tensor) -> Tensor:
+        hs, zs = compiled_kernels().modrelu_forward(x.detach().contiguous(), h0.detach(),
+                                                    *_packed(weight_hh, x.shape[1]), bias.detach())
+        ctx.save_for_backward(h0, weight_hh, bias, hs, zs)
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs: Tensor):
+        h0, weight_hh, bias, hs, zs = ctx.saved_tensors
+        grad_z, grad_h0, grad_bias = compiled_kernels().modrelu_backward(
+            grad_hs, zs, *_packed(weight_hh.t(), hs.shape[1]), bias.detach())
+        return grad_z, grad_h0, _weight_grad(grad_z, h0, hs), grad_bias
 
 
 def _weight_grad(grad_pre: Tensor, h0: Tensor, hs: Tensor) -> Tensor:

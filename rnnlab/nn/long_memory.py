@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.nn.cell import CarryingCell, Cell, State
+from rnnlab.nn.fused import indrnn_sequence, janet_sequence, modrelu_sequence
 
 
 def chrono_biases(hidden_size: int, t_max: float, generator: torch.Generator | None = None) -> Tensor:
@@ -109,6 +110,13 @@ class JANETCell(CarryingCell):
         h = f * h + (1 - torch.sigmoid(s - self.beta)) * g
         return (h,), (f, g)
 
+    def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
+                    zoneout: list[Tensor] | float | None = None) -> State | None:
+        if mask is not None or zoneout is not None:  # the regularisers step
+            return None
+        hs = janet_sequence(x, state[0], self.weight_hh, self.beta)
+        return None if hs is None else (hs,)
+
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, t_max={self.t_max:g}, beta={self.beta:g}"
 
@@ -171,6 +179,13 @@ class IndRNNCell(Cell):
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
         (h,) = state
         return (torch.relu(torch.addcmul(x, self.recurrent_weights(), h)),), ()
+
+    def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
+                    zoneout: list[Tensor] | float | None = None) -> State | None:
+        if mask is not None or zoneout is not None:  # the regularisers step
+            return None
+        hs = indrnn_sequence(x, state[0], self.recurrent_weights())
+        return None if hs is None else (hs,)
 
     def extra_repr(self) -> str:
         bound = "" if self.max_abs is None else f", max_abs={self.max_abs:.6g}"
@@ -272,6 +287,13 @@ class OrthogonalCell(Cell):
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
         (h,) = state
         return (modrelu(torch.addmm(x, h, self.recurrent_matrix().t()), self.bias),), ()
+
+    def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
+                    zoneout: list[Tensor] | float | None = None) -> State | None:
+        if mask is not None or zoneout is not None:  # the regularisers step
+            return None
+        hs = modrelu_sequence(x, state[0], self.recurrent_matrix(), self.bias)
+        return None if hs is None else (hs,)
 
     def __getstate__(self) -> dict:
         return {**super().__getstate__(), "_cached": None}  # a copy or a pickle never carries the graph

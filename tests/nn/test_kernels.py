@@ -34,7 +34,8 @@ def test_a_failed_build_warns_once_and_the_lstm_still_runs(fresh, monkeypatch, c
         assert kernels.compiled_kernels() is None
         assert kernels.compiled_kernels() is None
     assert [r.getMessage() for r in caplog.records] == [
-        "rnnlab: the compiled LSTM kernels could not be built (the compiler stopped); the fused LSTM runs in Python"]
+        "rnnlab: the compiled recurrent kernels could not be built (the compiler stopped); the fused LSTM runs in "
+        "Python, the other cells step"]
     torch.manual_seed(0)
     reference = torch.nn.LSTM(3, 4, dtype=torch.float64)
     ours = rnnlab.LSTM(3, 4, engine="unrolled", dtype=torch.float64)

@@ -1,11 +1,11 @@
-"""Compiled CPU kernels for the fused recurrences: the LSTM and the layer-normalised LSTM, every step of a
-sequence in one call, forward and backward (``lstm.cpp`` beside this file; the equations are in
+"""Compiled CPU kernels for the fused recurrences: the LSTM, the layer-normalised LSTM and the IndRNN, every
+step of a sequence in one call, forward and backward (``recurrences.cpp`` beside this file; the equations are in
 :mod:`rnnlab.nn.fused`).
 
 They are built with the machine's C++ compiler the first time a fused sequence runs (about a minute, once:
 torch keeps the build under ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``).  Where no
 compiler is found or the build fails, :func:`compiled_kernels` returns ``None`` and the fused paths run in
-Python instead (the LSTM) or the cell steps through autograd (the layer-norm LSTM); with the environment
+Python instead (the LSTM) or the cell steps through autograd (the others); with the environment
 variable ``RNNLAB_KERNELS=0`` they are never built.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-_SOURCE = Path(__file__).with_name("lstm.cpp")
+_SOURCE = Path(__file__).with_name("recurrences.cpp")
 _log = logging.getLogger(__name__)
 _loaded: dict[str, object] = {}
 
@@ -44,7 +44,7 @@ def _build():
     if os.environ.get("RNNLAB_KERNELS", "1") == "0":
         return None
     if shutil.which(os.environ.get("CXX", "c++")) is None:
-        _log.info("rnnlab: no C++ compiler found; the fused LSTM runs in Python")
+        _log.info("rnnlab: no C++ compiler found; the fused LSTM runs in Python, the other cells step")
         return None
     try:
         from torch.utils.cpp_extension import load
@@ -53,6 +53,7 @@ def _build():
         load(name=name, sources=[str(_SOURCE)], extra_cflags=flags, is_python_module=False, verbose=False)
         return torch.ops.rnnlab_kernels
     except Exception as error:  # a failed build leaves the Python paths, which compute the same
-        _log.warning("rnnlab: the compiled LSTM kernels could not be built (%s); the fused LSTM runs in Python",
+        _log.warning("rnnlab: the compiled recurrent kernels could not be built (%s); the fused LSTM runs in Python, "
+                     "the other cells step",
                      str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__)
         return None

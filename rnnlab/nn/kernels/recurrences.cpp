@@ -1,7 +1,8 @@
-// The LSTM and the layer-normalised LSTM, every step of a sequence in one call, forward and backward through
-// time (CPU, float32 and float64).  Each step is one matrix product (ATen's, or oneDNN's with a packed weight)
-// and one pass over the batch that computes every element-wise part of the step at once; the equations are
-// in rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden features, gate order i, f, g, o.
+// Recurrences of rnnlab's cells, every step of a sequence in one call, forward and backward through time (CPU,
+// float32 and float64): the LSTM, the layer-normalised LSTM, JANET and the orthogonal RNN's modReLU recurrence,
+// each step one matrix product (ATen's, or oneDNN's with a packed weight) and one pass over the batch for every
+// element-wise part of the step; the IndRNN, whose recurrence is element-wise, in passes over the batch alone.  The equations are in
+// rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden features, LSTM gate order i, f, g, o.
 
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -331,6 +332,198 @@ SIMD
   return {grad_x, grad_r, grad_h, grad_c, dgh.sum(0), dbh.sum(0), dgc.sum(0), dbc.sum(0)};
 }
 
+// ------------------------------------------------------------------------------------------------------ IndRNN
+// x (T, B, H): W x_t + b; h0 (B, H); u (H) -> hs (T, B, H), h_t = relu(x_t + u h_{t-1}).
+Tensor indrnn_forward(const Tensor& x, const Tensor& h0, const Tensor& u) {
+  const int64_t T = x.size(0), B = x.size(1), H = x.size(2);
+  Tensor xc = x.contiguous(), hs = at::empty({T, B, H}, x.options()), h0c = h0.contiguous(), uc = u.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "indrnn_forward", [&] {
+    const scalar_t* w = uc.data_ptr<scalar_t>();
+    const scalar_t* h = h0c.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      const scalar_t* xt = xc.data_ptr<scalar_t>() + t * B * H;
+      scalar_t* out = hs.data_ptr<scalar_t>() + t * B * H;
+      for (int64_t b = 0; b < B; ++b) {
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t a = xt[b * H + j] + w[j] * h[b * H + j];
+          out[b * H + j] = a > scalar_t(0) ? a : scalar_t(0);
+        }
+      }
+      h = out;
+    }
+  });
+  return hs;
+}
+
+// grad_hs (T, B, H) the loss's partial derivatives, hs and h0 from the forward, u (H) -> [dx (T, B, H),
+// dh_0 (B, H), du (H)]: back from t, g = dh_t [h_t > 0], dx_t = g, du += g h_{t-1}, dh_{t-1} += g u.
+std::vector<Tensor> indrnn_backward(const Tensor& grad_hs, const Tensor& hs, const Tensor& h0, const Tensor& u) {
+  const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2);
+  Tensor gin = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous(), uc = u.contiguous();
+  Tensor grad_x = at::empty({T, B, H}, hs.options()), grad_h = gin[T - 1].clone();
+  Tensor grad_u = at::zeros({B, H}, hs.options());  // per row, summed once at the end
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "indrnn_backward", [&] {
+    const scalar_t* w = uc.data_ptr<scalar_t>();
+    scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gu = grad_u.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* h = hsc.data_ptr<scalar_t>() + t * B * H;
+      const scalar_t* h_prev = t > 0 ? h - B * H : h0c.data_ptr<scalar_t>();
+      const scalar_t* partial = t > 0 ? gin.data_ptr<scalar_t>() + (t - 1) * B * H : nullptr;
+      scalar_t* dx = grad_x.data_ptr<scalar_t>() + t * B * H;
+      if (partial) {
+SIMD
+        for (int64_t k = 0; k < B * H; ++k) {
+          const scalar_t g = h[k] > scalar_t(0) ? gh[k] : scalar_t(0);
+          dx[k] = g;
+          gu[k] += g * h_prev[k];
+          gh[k] = partial[k] + g * w[k % H];
+        }
+      } else {
+SIMD
+        for (int64_t k = 0; k < B * H; ++k) {
+          const scalar_t g = h[k] > scalar_t(0) ? gh[k] : scalar_t(0);
+          dx[k] = g;
+          gu[k] += g * h_prev[k];
+          gh[k] = g * w[k % H];
+        }
+      }
+    }
+  });
+  return {grad_x, grad_h, grad_u.sum(0)};
+}
+
+// ------------------------------------------------------------------------------------------------------- JANET
+// x (T, B, 2H): W x_t + b (rows s, then c~); h0 (B, H); weight (2H, H) or packed; beta -> [hs (T, B, H),
+// saved_0, ..., saved_{T-1} (B, 3H): f = sigmoid(s), q = 1 - sigmoid(s - beta), g = tanh(c~)];
+// h_t = f h_{t-1} + q g.
+std::vector<Tensor> janet_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed, double beta,
+                                  bool keep) {
+  const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
+  Tensor hs = at::empty({T, B, H}, h0.options());
+  std::vector<Tensor> out{hs};
+  Tensor h = h0.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "janet_forward", [&] {
+    Tensor scratch = at::empty({B, 3 * H}, x.options());
+    for (int64_t t = 0; t < T; ++t) {
+      Tensor pre = product(h, x[t], weight, packed).contiguous();
+      Tensor saved = keep ? at::empty({B, 3 * H}, x.options()) : scratch;
+      Tensor h_t = hs[t];
+      const scalar_t *a = pre.data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>();
+      scalar_t *ho = h_t.data_ptr<scalar_t>(), *sv = saved.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const scalar_t* ab = a + b * 2 * H;
+        scalar_t* sb = sv + b * 3 * H;
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t f = sigmoid(ab[j]), q = scalar_t(1) - sigmoid(ab[j] - scalar_t(beta)), g = tanh_(ab[H + j]);
+          sb[j] = f;
+          sb[H + j] = q;
+          sb[2 * H + j] = g;
+          ho[b * H + j] = f * hp[b * H + j] + q * g;
+        }
+      }
+      if (keep) out.push_back(saved);
+      h = h_t;
+    }
+  });
+  return out;
+}
+
+// grad_hs (T, B, H); hs, h0 from the forward; weight_t (H, 2H) or packed; saved -> [dpre (T, B, 2H), dh_0]:
+// ds = dh (h_{t-1} f (1 - f) - g q (1 - q)), dc~ = dh q (1 - g^2), dh_{t-1} += dh f + dpre W.
+std::vector<Tensor> janet_backward(const Tensor& grad_hs, const Tensor& hs, const Tensor& h0, const Tensor& weight_t,
+                                   bool packed, at::TensorList saved) {
+  const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
+  Tensor gin = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous();
+  Tensor grad_pre = at::empty({T, B, 2 * H}, grad_hs.options()), grad_h = gin[T - 1].clone();
+  Tensor zero = at::zeros({B, H}, grad_hs.options());
+  AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "janet_backward", [&] {
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t *sv = saved[t].data_ptr<scalar_t>(), *gh = grad_h.data_ptr<scalar_t>();
+      const scalar_t* hp = t > 0 ? hsc.data_ptr<scalar_t>() + (t - 1) * B * H : h0c.data_ptr<scalar_t>();
+      const Tensor partial = t > 0 ? gin[t - 1] : zero;
+      Tensor carried = at::empty({B, H}, grad_hs.options());  // dh f + the loss's partial by h_{t-1}
+      const scalar_t* pp = partial.data_ptr<scalar_t>();
+      scalar_t *d = grad_pre.data_ptr<scalar_t>() + t * B * 2 * H, *cr = carried.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const scalar_t* sb = sv + b * 3 * H;
+        const int64_t r = b * H;
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t f = sb[j], q = sb[H + j], g = sb[2 * H + j], dh = gh[r + j];
+          d[b * 2 * H + j] = dh * (hp[r + j] * f * (scalar_t(1) - f) - g * q * (scalar_t(1) - q));
+          d[b * 2 * H + H + j] = dh * q * (scalar_t(1) - g * g);
+          cr[r + j] = pp[r + j] + dh * f;
+        }
+      }
+      grad_h = product(grad_pre[t], carried, weight_t, packed);
+    }
+  });
+  return {grad_pre, grad_h};
+}
+
+// ---------------------------------------------------------------------------------------- orthogonal (modReLU)
+// x (T, B, H): W_ih x_t + b_ih; h0 (B, H); weight (H, H) or packed; bias (H) -> [hs, zs (T, B, H)]:
+// z_t = x_t + h_{t-1} W^T, h_t = sign(z) relu(|z| + bias).
+std::vector<Tensor> modrelu_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed,
+                                    const Tensor& bias) {
+  const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
+  Tensor hs = at::empty({T, B, H}, h0.options()), zs = at::empty({T, B, H}, h0.options());
+  Tensor h = h0.contiguous(), bc = bias.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "modrelu_forward", [&] {
+    const scalar_t* bb = bc.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      Tensor z = product(h, x[t], weight, packed).contiguous();
+      zs[t].copy_(z);
+      Tensor h_t = hs[t];
+      const scalar_t* zp = z.data_ptr<scalar_t>();
+      scalar_t* ho = h_t.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t v = zp[b * H + j], m = std::abs(v) + bb[j];
+          const scalar_t sign = v > scalar_t(0) ? scalar_t(1) : (v < scalar_t(0) ? scalar_t(-1) : scalar_t(0));
+          ho[b * H + j] = m > scalar_t(0) ? sign * m : scalar_t(0);
+        }
+      }
+      h = h_t;
+    }
+  });
+  return {hs, zs};
+}
+
+// grad_hs (T, B, H); zs from the forward; weight_t (H, H) or packed; bias (H) -> [dz (T, B, H), dh_0 (B, H),
+// dbias (H)]: with a = [|z| + bias > 0], dz = dh a sign(z)^2, dbias = sum dh a sign(z), dh_{t-1} += dz W.
+std::vector<Tensor> modrelu_backward(const Tensor& grad_hs, const Tensor& zs, const Tensor& weight_t, bool packed,
+                                     const Tensor& bias) {
+  const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
+  Tensor gin = grad_hs.contiguous(), zc = zs.contiguous(), bc = bias.contiguous();
+  Tensor grad_z = at::empty({T, B, H}, grad_hs.options()), grad_h = gin[T - 1].clone();
+  Tensor grad_bias = at::zeros({B, H}, grad_hs.options());  // per row, summed once at the end
+  Tensor zero = at::zeros({B, H}, grad_hs.options());
+  AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "modrelu_backward", [&] {
+    const scalar_t* bb = bc.data_ptr<scalar_t>();
+    scalar_t* gb = grad_bias.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t *z = zc.data_ptr<scalar_t>() + t * B * H, *gh = grad_h.data_ptr<scalar_t>();
+      scalar_t* dz = grad_z.data_ptr<scalar_t>() + t * B * H;
+      for (int64_t b = 0; b < B; ++b) {
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const int64_t k = b * H + j;
+          const scalar_t sign = z[k] > scalar_t(0) ? scalar_t(1) : (z[k] < scalar_t(0) ? scalar_t(-1) : scalar_t(0));
+          const scalar_t passed = std::abs(z[k]) + bb[j] > scalar_t(0) ? gh[k] * sign : scalar_t(0);
+          dz[k] = passed * sign;
+          gb[k] += passed;
+        }
+      }
+      grad_h = product(grad_z[t], t > 0 ? gin[t - 1] : zero, weight_t, packed);
+    }
+  });
+  return {grad_z, grad_h, grad_bias.sum(0)};
+}
+
 }  // namespace
 
 // Registered for every backend: a packed oneDNN weight (MkldnnCPU) arrives beside dense CPU tensors.
@@ -347,4 +540,15 @@ TORCH_LIBRARY(rnnlab_kernels, m) {
   m.def("ln_lstm_backward(Tensor grad_hs, Tensor grad_cs, Tensor cs, Tensor c0, Tensor weight_t, bool packed, "
         "Tensor[] saved, Tensor gamma_hh, Tensor gamma_c) -> Tensor[]",
         TORCH_FN(ln_lstm_backward));
+  m.def("indrnn_forward(Tensor x, Tensor h0, Tensor u) -> Tensor", TORCH_FN(indrnn_forward));
+  m.def("indrnn_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor u) -> Tensor[]", TORCH_FN(indrnn_backward));
+  m.def("janet_forward(Tensor x, Tensor h0, Tensor weight, bool packed, float beta, bool keep) -> Tensor[]",
+        TORCH_FN(janet_forward));
+  m.def("janet_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor weight_t, bool packed, Tensor[] saved) "
+        "-> Tensor[]",
+        TORCH_FN(janet_backward));
+  m.def("modrelu_forward(Tensor x, Tensor h0, Tensor weight, bool packed, Tensor bias) -> Tensor[]",
+        TORCH_FN(modrelu_forward));
+  m.def("modrelu_backward(Tensor grad_hs, Tensor zs, Tensor weight_t, bool packed, Tensor bias) -> Tensor[]",
+        TORCH_FN(modrelu_backward));
 }

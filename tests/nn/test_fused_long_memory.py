@@ -1,0 +1,81 @@
+"""The fused sequences of the long-memory cells (IndRNN, JANET, the orthogonal RNN), through the compiled
+kernels: gradcheck of each hand-written backward, and each layer against the same cell stepped through autograd."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+import rnnlab
+from rnnlab.nn.fused import indrnn_sequence, janet_sequence, modrelu_sequence
+from rnnlab.nn.kernels import compiled_kernels
+from rnnlab.nn.long_memory import IndRNNCell, JANETCell, OrthogonalCell
+from tests.helpers import assert_close
+
+pytestmark = pytest.mark.skipif(compiled_kernels() is None, reason="the compiled kernels could not be built here "
+                                                                   "(no C++ compiler, or RNNLAB_KERNELS=0)")
+unroll_module = sys.modules["rnnlab.nn.unroll"]
+T, B, I, H = 6, 3, 4, 5
+CELLS = {"indrnn": IndRNNCell, "janet": JANETCell, "orthogonal": OrthogonalCell}
+
+
+def _inputs(*shapes):
+    return [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in shapes]
+
+
+def test_gradcheck_indrnn():
+    torch.manual_seed(0)
+    x, h0, u = _inputs((T, B, H), (B, H), (H,))
+    assert torch.autograd.gradcheck(indrnn_sequence, (x, h0, u))
+
+
+def test_gradcheck_janet():
+    torch.manual_seed(1)
+    inputs = _inputs((T, B, 2 * H), (B, H), (2 * H, H))
+    assert torch.autograd.gradcheck(lambda *a: janet_sequence(*a, beta=1.0), inputs)
+
+
+def test_gradcheck_modrelu():
+    torch.manual_seed(2)
+    inputs = _inputs((T, B, H), (B, H), (H, H), (H,))
+    assert torch.autograd.gradcheck(modrelu_sequence, inputs)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_fused_equals_stepped_with_lengths_two_layers_and_both_directions(monkeypatch, name):
+    torch.manual_seed(3)
+    layer = rnnlab.Recurrent(CELLS[name], I, H, num_layers=2, bidirectional=True, engine="unrolled",
+                             dtype=torch.float64)
+    with torch.no_grad():  # away from the initialisations' special values (IndRNN's tiny inputs, zero biases)
+        for parameter in layer.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, B, H, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([T, 2, 4])
+    results, calls = [], []
+    original = CELLS[name].fused_steps
+
+    def counted(self, *args, **kwargs):
+        calls.append(original(self, *args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(CELLS[name], "fused_steps", counted)
+    for fuse in (True, False):
+        monkeypatch.setattr(unroll_module, "_may_fuse", lambda x, fuse=fuse: fuse)
+        out, h_n = layer(x, h0, lengths=lengths)
+        loss = out.sin().sum() + (h_n * 1.5).cos().sum()
+        results.append([out, h_n, *torch.autograd.grad(loss, [x, h0, *layer.parameters()])])
+    assert_close(results[0], results[1], f"fused vs stepped {name}")
+    assert len(calls) == 4 and all(call is not None for call in calls)  # every layer and direction fused
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_with_a_regulariser_the_cell_steps(name):
+    cell = CELLS[name](I, H, dtype=torch.float64)
+    projected = cell.project_input(torch.randn(T, B, I, dtype=torch.float64))
+    state = cell.initial_state(B, projected)
+    assert cell.fused_steps(projected, state) is not None
+    assert cell.fused_steps(projected, state, mask=torch.ones(B, H, dtype=torch.float64)) is None
+    assert cell.fused_steps(projected, state, zoneout=0.2) is None

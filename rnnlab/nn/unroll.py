@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.nn.cell import Cell, State
+from rnnlab.nn.dropout import keep_mask
 from rnnlab.nn.sequence import check_lengths, padding_mask, reverse_in_time
 
 
@@ -234,8 +235,10 @@ def graph_unroll(cell: Cell, x: Tensor, state: State, *, lengths: Tensor | None 
 
 def _zoneout_masks(state: State, steps: int, p: float) -> list[Tensor]:
     """Zoneout's masks for every step at once, one per state tensor ``(T, B, size)``: true where a unit
-    keeps its previous value (probability ``p``); drawn together, not one random call per step."""
-    return [torch.rand(steps, *s.shape, device=s.device) < p for s in state]
+    keeps its previous value (probability ``p``; on the CPU to within ``2**-16``, drawn as dropout's masks,
+    15 random bits per unit); drawn together, not one random call per step."""
+    return [~keep_mask((steps, *s.shape), p) if s.device.type == "cpu" else
+            torch.rand(steps, *s.shape, device=s.device) < p for s in state]
 
 
 def detach_state(state):

@@ -44,16 +44,18 @@ def test_gradcheck_modrelu():
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
-def test_fused_equals_stepped_with_lengths_two_layers_and_both_directions(monkeypatch, name):
+@pytest.mark.parametrize("batch, hidden", [(B, H), (48, 64)])  # the second: the rows split over two threads
+def test_fused_equals_stepped_with_lengths_two_layers_and_both_directions(monkeypatch, name, batch, hidden):
     torch.manual_seed(3)
-    layer = rnnlab.Recurrent(CELLS[name], I, H, num_layers=2, bidirectional=True, engine="unrolled",
+    layer = rnnlab.Recurrent(CELLS[name], I, hidden, num_layers=2, bidirectional=True, engine="unrolled",
                              dtype=torch.float64)
     with torch.no_grad():  # away from the initialisations' special values (IndRNN's tiny inputs, zero biases)
         for parameter in layer.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
-    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(4, B, H, dtype=torch.float64, requires_grad=True)
-    lengths = torch.tensor([T, 2, 4])
+    x = torch.randn(T, batch, I, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, batch, hidden, dtype=torch.float64, requires_grad=True)
+    lengths = torch.randint(1, T + 1, (batch,))
+    lengths[0] = T
     results, calls = [], []
     original = CELLS[name].fused_steps
 
@@ -79,3 +81,17 @@ def test_with_a_regulariser_the_cell_steps(name):
     assert cell.fused_steps(projected, state) is not None
     assert cell.fused_steps(projected, state, mask=torch.ones(B, H, dtype=torch.float64)) is None
     assert cell.fused_steps(projected, state, zoneout=0.2) is None
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_a_nan_passes_on_as_in_the_stepped_cell(monkeypatch, name):
+    # a diverged model must show NaN, never zeros (relu and modReLU of NaN are NaN in torch)
+    torch.manual_seed(4)
+    layer = rnnlab.Recurrent(CELLS[name], I, H, engine="unrolled")
+    x = torch.randn(T, B, I)
+    x[2, 1, 0] = float("nan")
+    outputs = []
+    for fuse in (True, False):
+        monkeypatch.setattr(unroll_module, "_may_fuse", lambda x, fuse=fuse: fuse)
+        outputs.append(layer(x)[0])
+    assert torch.equal(outputs[0].isnan(), outputs[1].isnan()) and outputs[0].isnan().any()

@@ -1,14 +1,18 @@
-// Recurrences of rnnlab's cells, every step of a sequence in one call, forward and backward through time (CPU,
-// float32 and float64): the LSTM, the layer-normalised LSTM, JANET and the orthogonal RNN's modReLU recurrence,
-// each step one matrix product (ATen's, or oneDNN's with a packed weight) and one pass over the batch for every
-// element-wise part of the step; the IndRNN, whose recurrence is element-wise, in passes over the batch alone.  The equations are in
+// Recurrences of rnnlab's cells, every step of a sequence in one call, forward and backward through time
+// (CPU, float32 and float64): the LSTM, the layer-normalised LSTM, JANET and the orthogonal RNN's modReLU
+// recurrence, each step one matrix product (ATen's, or oneDNN's with a packed weight) and one pass over the
+// batch for every element-wise part of the step; the IndRNN, whose recurrence is element-wise, in passes over
+// the batch alone.  The passes split the batch's rows over torch's threads.  The equations are in
 // rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden features, LSTM gate order i, f, g, o.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -20,8 +24,31 @@ namespace {
 
 using at::Tensor;
 
+// Whether v is NaN, read from its bits: the build's fast math lets the compiler assume no NaN in comparisons,
+// and a relu that turned NaN into 0 would hide a diverged model (torch's relu passes NaN on).
+template <typename T> inline bool is_nan(T v) {
+  if constexpr (sizeof(T) == 4) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    return (bits & 0x7fffffffu) > 0x7f800000u;
+  } else {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, 8);
+    return (bits & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
+  }
+}
+
 template <typename T> inline T sigmoid(T a) { return T(1) / (T(1) + std::exp(-a)); }
 template <typename T> inline T tanh_(T a) { return T(2) / (T(1) + std::exp(T(-2) * a)) - T(1); }
+
+// body(b) for every row b of the batch, the rows split over torch's intra-op threads where each share holds at
+// least kRowWork units (each row H units; fewer, and a thread's start costs more than its share).
+constexpr int64_t kRowWork = 1024;
+template <typename Body> void over_rows(int64_t B, int64_t H, const Body& body) {
+  at::parallel_for(0, B, std::max<int64_t>(1, kRowWork / std::max<int64_t>(H, 1)), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) body(b);
+  });
+}
 
 // x + h w^T, with w an (out, in) weight, or oneDNN's packed form of it (packed: true).
 Tensor product(const Tensor& h, const Tensor& x, const Tensor& w, bool packed) {
@@ -47,7 +74,7 @@ template <typename T> const T* keep_at(const std::optional<Tensor>& keep, int64_
 template <typename T, bool Save, bool Zoneout>
 void lstm_step(int64_t B, int64_t H, const T* pre, const T* h_prev, const T* c_prev, const T* keep_h,
                const T* keep_c, T* h_out, T* c_out, T* saved) {
-  for (int64_t b = 0; b < B; ++b) {
+  over_rows(B, H, [&](int64_t b) {
     const T* a = pre + b * 4 * H;
     const int64_t r = b * H;
     T* s = Save ? saved + b * 6 * H : nullptr;
@@ -74,7 +101,7 @@ SIMD
         c_out[r + j] = c;
       }
     }
-  }
+  });
 }
 
 template <typename T, bool Save>
@@ -86,12 +113,14 @@ void lstm_step(int64_t B, int64_t H, const T* pre, const T* h_prev, const T* c_p
     lstm_step<T, Save, false>(B, H, pre, h_prev, c_prev, keep_h, keep_c, h_out, c_out, saved);
 }
 
-// One step back: dpre (B, 4H) and dc_{t-1} (B, H) from the total derivatives gh, gc (B, H) by h_t and c_t, the
-// forward's saved (B, 6H), and gc_prev, the loss's partial derivative by c_{t-1}.
+// One step back: dpre (B, 4H), dc_{t-1} and the part of dh_{t-1} that does not pass through W (B, H) from the
+// total derivatives gh, gc (B, H) by h_t and c_t, the forward's saved (B, 6H), and gh_prev, gc_prev: the loss's
+// partial derivatives by h_{t-1} and c_{t-1}.  With zoneout, (1 - keep) of each state's gradient passes straight
+// back.
 template <typename T, bool Zoneout>
 void lstm_step_back(int64_t B, int64_t H, const T* gh, const T* gc, const T* saved, const T* keep_h, const T* keep_c,
-                    const T* gc_prev, T* dpre, T* previous_c) {
-  for (int64_t b = 0; b < B; ++b) {
+                    const T* gh_prev, const T* gc_prev, T* dpre, T* carried_h, T* previous_c) {
+  over_rows(B, H, [&](int64_t b) {
     const T* s = saved + b * 6 * H;
     T* d = dpre + b * 4 * H;
     const int64_t r = b * H;
@@ -105,8 +134,9 @@ SIMD
       d[2 * H + j] = s[4 * H + j] * dc;
       d[3 * H + j] = s[5 * H + j] * ghn;
       previous_c[r + j] = gc_prev[r + j] + dc * s[j] + (Zoneout ? gc[r + j] * (T(1) - keep_c[r + j]) : T(0));
+      carried_h[r + j] = gh_prev[r + j] + (Zoneout ? gh[r + j] * (T(1) - keep_h[r + j]) : T(0));
     }
-  }
+  });
 }
 
 // x (T, B, 4H) projected inputs, h0 and c0 (B, H), weight (4H, H) or its packed form, mask (B, H) or none,
@@ -156,24 +186,19 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, 
       const scalar_t *kh = keep_at<scalar_t>(keep_h, t), *kc = keep_at<scalar_t>(keep_c, t);
       const scalar_t* gh = grad_h.data_ptr<scalar_t>();
       const scalar_t* gc = grad_c.data_ptr<scalar_t>();
+      const scalar_t* gh_prev = t > 0 ? gh_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
       const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
       Tensor dpre_t = grad_pre[t];
-      scalar_t* dpre = dpre_t.data_ptr<scalar_t>();
-      Tensor previous_c = at::empty({B, H}, grad_hs.options());
+      Tensor carried_h = at::empty({B, H}, grad_hs.options()), previous_c = at::empty({B, H}, grad_hs.options());
+      scalar_t *dpre = dpre_t.data_ptr<scalar_t>(), *ch = carried_h.data_ptr<scalar_t>(),
+               *pc = previous_c.data_ptr<scalar_t>();
       if (kh)
-        lstm_step_back<scalar_t, true>(B, H, gh, gc, s, kh, kc, gc_prev, dpre, previous_c.data_ptr<scalar_t>());
+        lstm_step_back<scalar_t, true>(B, H, gh, gc, s, kh, kc, gh_prev, gc_prev, dpre, ch, pc);
       else
-        lstm_step_back<scalar_t, false>(B, H, gh, gc, s, kh, kc, gc_prev, dpre, previous_c.data_ptr<scalar_t>());
-      const Tensor gh_prev = t > 0 ? gh_in[t - 1] : zero;
-      Tensor previous_h;
-      if (!mask && !kh) {
-        previous_h = product(dpre_t, gh_prev, weight_t, packed);
-      } else {
-        previous_h = product(dpre_t, zero, weight_t, packed);
-        if (mask) previous_h.mul_(*mask);
-        previous_h.add_(gh_prev);
-        if (kh) previous_h.addcmul_(grad_h, 1 - keep_h->select(0, keep_h->stride(0) ? t : 0));
-      }
+        lstm_step_back<scalar_t, false>(B, H, gh, gc, s, kh, kc, gh_prev, gc_prev, dpre, ch, pc);
+      // dh_{t-1} = carried + dpre W (times the dropout mask where h_{t-1} entered W through it)
+      const Tensor previous_h = mask ? at::addcmul(carried_h, product(dpre_t, zero, weight_t, packed), *mask)
+                                     : product(dpre_t, carried_h, weight_t, packed);
       grad_h = previous_h;
       grad_c = previous_c;
     }
@@ -235,8 +260,9 @@ std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Ten
       Tensor h_t = hs[t], c_t = cs[t];
       const scalar_t *xt = xc[t].data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
       scalar_t *r = rec.data_ptr<scalar_t>(), *ho = h_t.data_ptr<scalar_t>(), *co = c_t.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
-        scalar_t* s = saved.data_ptr<scalar_t>() + b * W;
+      scalar_t* sv = saved.data_ptr<scalar_t>();
+      over_rows(B, H, [&](int64_t b) {
+        scalar_t* s = sv + b * W;
         scalar_t* rb = r + b * 4 * H;
         const scalar_t rstd_r = normalise(rb, 4 * H, eps_hh);
         const scalar_t* xb = xt + b * 4 * H;
@@ -248,7 +274,8 @@ SIMD
           gates[j] = k * sigmoid(k * (xb[j] + gh[j] * rb[j] + bh[j])) - (k - scalar_t(1));
         }
 SIMD
-        for (int64_t j = 0; j < H; ++j) c_hat[j] = co[b * H + j] = gates[H + j] * cp[b * H + j] + gates[j] * gates[2 * H + j];
+        for (int64_t j = 0; j < H; ++j)
+          c_hat[j] = co[b * H + j] = gates[H + j] * cp[b * H + j] + gates[j] * gates[2 * H + j];
         const scalar_t rstd_c = normalise(c_hat, H, eps_c);
 SIMD
         for (int64_t j = 0; j < H; ++j) {
@@ -257,7 +284,7 @@ SIMD
         }
         s[kLnSaved * H] = rstd_r;
         s[kLnSaved * H + 1] = rstd_c;
-      }
+      });
       if (keep) out.push_back(saved);
       h = h_t;
       c = c_t;
@@ -282,7 +309,7 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
   Tensor dgc = at::zeros({B, H}, grad_hs.options()), dbc = at::zeros({B, H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "ln_lstm_backward", [&] {
     const scalar_t *gam_h = gamma_hh.data_ptr<scalar_t>(), *gam_c = gamma_c.data_ptr<scalar_t>();
-    std::vector<scalar_t> dn(H);
+    Tensor dn_rows = at::empty({B, H}, grad_hs.options());  // per row: dn, then dc from h_t
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t* cp = t > 0 ? csc[t - 1].data_ptr<scalar_t>() : c0c.data_ptr<scalar_t>();
       const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gc = grad_c.data_ptr<scalar_t>();
@@ -290,15 +317,20 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
       Tensor previous_c = at::empty({B, H}, grad_hs.options());
       scalar_t* pc = previous_c.data_ptr<scalar_t>();
       scalar_t *dx = grad_x[t].data_ptr<scalar_t>(), *dr = grad_r[t].data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
-        const scalar_t* s = saved[t].data_ptr<scalar_t>() + b * W;
+      const scalar_t* sv = saved[t].data_ptr<scalar_t>();
+      scalar_t *dgc_p = dgc.data_ptr<scalar_t>(), *dbc_p = dbc.data_ptr<scalar_t>();
+      scalar_t* dn_p = dn_rows.data_ptr<scalar_t>();
+      scalar_t *dgh_p = dgh.data_ptr<scalar_t>(), *dbh_p = dbh.data_ptr<scalar_t>();
+      over_rows(B, H, [&](int64_t b) {
+        const scalar_t* s = sv + b * W;
         const scalar_t *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *r_hat = s + 4 * H, *c_hat = s + 8 * H,
                        *u = s + 9 * H;
         const scalar_t rstd_r = s[kLnSaved * H], rstd_c = s[kLnSaved * H + 1];
         const int64_t r = b * H;
         scalar_t *dxb = dx + b * 4 * H, *drb = dr + b * 4 * H;
-        scalar_t *dgcb = dgc.data_ptr<scalar_t>() + r, *dbcb = dbc.data_ptr<scalar_t>() + r;
+        scalar_t *dgcb = dgc_p + r, *dbcb = dbc_p + r;
         // h = o tanh(n), n = gamma_c c_hat + beta_c: dn, then dc_hat = dn gamma_c into dn
+        scalar_t* dn = dn_p + r;
 SIMD
         for (int64_t j = 0; j < H; ++j) {
           const scalar_t d = gh[r + j] * o[j] * (scalar_t(1) - u[j] * u[j]);
@@ -306,7 +338,7 @@ SIMD
           dbcb[j] += d;
           dn[j] = d * gam_c[j];
         }
-        normalise_backward(c_hat, dn.data(), H, rstd_c);  // dn now holds dc from h_t
+        normalise_backward(c_hat, dn, H, rstd_c);  // dn now holds dc from h_t
 SIMD
         for (int64_t j = 0; j < H; ++j) {
           const scalar_t dc = gc[r + j] + dn[j];
@@ -316,7 +348,7 @@ SIMD
           dxb[3 * H + j] = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
           pc[r + j] = gc_prev[r + j] + dc * f[j];
         }
-        scalar_t *dghb = dgh.data_ptr<scalar_t>() + b * 4 * H, *dbhb = dbh.data_ptr<scalar_t>() + b * 4 * H;
+        scalar_t *dghb = dgh_p + b * 4 * H, *dbhb = dbh_p + b * 4 * H;
 SIMD
         for (int64_t j = 0; j < 4 * H; ++j) {
           dghb[j] += dxb[j] * r_hat[j];
@@ -324,7 +356,7 @@ SIMD
           drb[j] = dxb[j] * gam_h[j];
         }
         normalise_backward(r_hat, drb, 4 * H, rstd_r);
-      }
+      });
       grad_h = product(grad_r[t], t > 0 ? gh_in[t - 1] : zero, weight_t, packed);
       grad_c = previous_c;
     }
@@ -343,13 +375,13 @@ Tensor indrnn_forward(const Tensor& x, const Tensor& h0, const Tensor& u) {
     for (int64_t t = 0; t < T; ++t) {
       const scalar_t* xt = xc.data_ptr<scalar_t>() + t * B * H;
       scalar_t* out = hs.data_ptr<scalar_t>() + t * B * H;
-      for (int64_t b = 0; b < B; ++b) {
+      over_rows(B, H, [&](int64_t b) {
 SIMD
         for (int64_t j = 0; j < H; ++j) {
           const scalar_t a = xt[b * H + j] + w[j] * h[b * H + j];
-          out[b * H + j] = a > scalar_t(0) ? a : scalar_t(0);
+          out[b * H + j] = a > scalar_t(0) || is_nan(a) ? a : scalar_t(0);
         }
-      }
+      });
       h = out;
     }
   });
@@ -371,23 +403,26 @@ std::vector<Tensor> indrnn_backward(const Tensor& grad_hs, const Tensor& hs, con
       const scalar_t* h_prev = t > 0 ? h - B * H : h0c.data_ptr<scalar_t>();
       const scalar_t* partial = t > 0 ? gin.data_ptr<scalar_t>() + (t - 1) * B * H : nullptr;
       scalar_t* dx = grad_x.data_ptr<scalar_t>() + t * B * H;
-      if (partial) {
+      over_rows(B, H, [&](int64_t b) {
+        const int64_t r = b * H;
+        if (partial) {
 SIMD
-        for (int64_t k = 0; k < B * H; ++k) {
-          const scalar_t g = h[k] > scalar_t(0) ? gh[k] : scalar_t(0);
-          dx[k] = g;
-          gu[k] += g * h_prev[k];
-          gh[k] = partial[k] + g * w[k % H];
-        }
-      } else {
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t g = h[r + j] > scalar_t(0) ? gh[r + j] : scalar_t(0);
+            dx[r + j] = g;
+            gu[r + j] += g * h_prev[r + j];
+            gh[r + j] = partial[r + j] + g * w[j];
+          }
+        } else {
 SIMD
-        for (int64_t k = 0; k < B * H; ++k) {
-          const scalar_t g = h[k] > scalar_t(0) ? gh[k] : scalar_t(0);
-          dx[k] = g;
-          gu[k] += g * h_prev[k];
-          gh[k] = g * w[k % H];
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t g = h[r + j] > scalar_t(0) ? gh[r + j] : scalar_t(0);
+            dx[r + j] = g;
+            gu[r + j] += g * h_prev[r + j];
+            gh[r + j] = g * w[j];
+          }
         }
-      }
+      });
     }
   });
   return {grad_x, grad_h, grad_u.sum(0)};
@@ -411,7 +446,7 @@ std::vector<Tensor> janet_forward(const Tensor& x, const Tensor& h0, const Tenso
       Tensor h_t = hs[t];
       const scalar_t *a = pre.data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>();
       scalar_t *ho = h_t.data_ptr<scalar_t>(), *sv = saved.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
+      over_rows(B, H, [&](int64_t b) {
         const scalar_t* ab = a + b * 2 * H;
         scalar_t* sb = sv + b * 3 * H;
 SIMD
@@ -422,7 +457,7 @@ SIMD
           sb[2 * H + j] = g;
           ho[b * H + j] = f * hp[b * H + j] + q * g;
         }
-      }
+      });
       if (keep) out.push_back(saved);
       h = h_t;
     }
@@ -446,7 +481,7 @@ std::vector<Tensor> janet_backward(const Tensor& grad_hs, const Tensor& hs, cons
       Tensor carried = at::empty({B, H}, grad_hs.options());  // dh f + the loss's partial by h_{t-1}
       const scalar_t* pp = partial.data_ptr<scalar_t>();
       scalar_t *d = grad_pre.data_ptr<scalar_t>() + t * B * 2 * H, *cr = carried.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
+      over_rows(B, H, [&](int64_t b) {
         const scalar_t* sb = sv + b * 3 * H;
         const int64_t r = b * H;
 SIMD
@@ -456,7 +491,7 @@ SIMD
           d[b * 2 * H + H + j] = dh * q * (scalar_t(1) - g * g);
           cr[r + j] = pp[r + j] + dh * f;
         }
-      }
+      });
       grad_h = product(grad_pre[t], carried, weight_t, packed);
     }
   });
@@ -479,14 +514,14 @@ std::vector<Tensor> modrelu_forward(const Tensor& x, const Tensor& h0, const Ten
       Tensor h_t = hs[t];
       const scalar_t* zp = z.data_ptr<scalar_t>();
       scalar_t* ho = h_t.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
+      over_rows(B, H, [&](int64_t b) {
 SIMD
         for (int64_t j = 0; j < H; ++j) {
           const scalar_t v = zp[b * H + j], m = std::abs(v) + bb[j];
           const scalar_t sign = v > scalar_t(0) ? scalar_t(1) : (v < scalar_t(0) ? scalar_t(-1) : scalar_t(0));
-          ho[b * H + j] = m > scalar_t(0) ? sign * m : scalar_t(0);
+          ho[b * H + j] = m > scalar_t(0) || is_nan(m) ? sign * m : scalar_t(0);
         }
-      }
+      });
       h = h_t;
     }
   });
@@ -508,7 +543,7 @@ std::vector<Tensor> modrelu_backward(const Tensor& grad_hs, const Tensor& zs, co
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t *z = zc.data_ptr<scalar_t>() + t * B * H, *gh = grad_h.data_ptr<scalar_t>();
       scalar_t* dz = grad_z.data_ptr<scalar_t>() + t * B * H;
-      for (int64_t b = 0; b < B; ++b) {
+      over_rows(B, H, [&](int64_t b) {
 SIMD
         for (int64_t j = 0; j < H; ++j) {
           const int64_t k = b * H + j;
@@ -517,7 +552,7 @@ SIMD
           dz[k] = passed * sign;
           gb[k] += passed;
         }
-      }
+      });
       grad_h = product(grad_z[t], t > 0 ? gin[t - 1] : zero, weight_t, packed);
     }
   });

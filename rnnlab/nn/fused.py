@@ -1,4 +1,5 @@
-r"""The fused LSTM sequence: every step of an LSTM as one autograd node, its backward written by hand.
+r"""Fused sequences: every step of a recurrence as one autograd node, its backward written by hand (the LSTM
+below; the layer-norm LSTM, JANET, the IndRNN and the orthogonal RNN in their functions' docstrings).
 
 Unrolled step by step, autograd records each operation of each step and walks them back one by one; that
 bookkeeping, more than the arithmetic, is what makes the unrolled engine slower than oneDNN's or cuDNN's fused
@@ -77,7 +78,8 @@ def layer_norm_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tenso
 
     Args:
         x: ``(T, B, 4H)``: ``LN_ih(W_ih x_t) + b``.
-        h0, c0: ``(B, H)``.
+        h0: ``(B, H)`` initial output.
+        c0: ``(B, H)`` initial memory.
         weight_hh: ``(4H, H)``.
         norm_hh: the layer norm over ``4H`` features of the recurrent product.
         norm_c: the layer norm over ``H`` features of the memory.

@@ -328,16 +328,16 @@ class _CompiledLayerNormLSTMSequence(torch.autograd.Function):
             x.detach().contiguous(), h0.detach(), c0.detach(), *_packed(weight_hh, x.shape[1]),
             *(p.detach().contiguous() for p in (gamma_hh, beta_hh, gamma_c, beta_c)), eps_hh, eps_c, needed)
         ctx.kept = saved
-        ctx.save_for_backward(h0, c0, weight_hh, gamma_hh, gamma_c, hs, cs)
+        ctx.save_for_backward(h0, c0, weight_hh, gamma_hh, gamma_c, beta_c, hs, cs)
         return hs, cs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs: Tensor, grad_cs: Tensor):
-        h0, c0, weight_hh, gamma_hh, gamma_c, hs, cs = ctx.saved_tensors
+        h0, c0, weight_hh, gamma_hh, gamma_c, beta_c, hs, cs = ctx.saved_tensors
         grad_x, grad_r, grad_h0, grad_c0, *grad_norms = compiled_kernels().ln_lstm_backward(
             grad_hs, grad_cs, cs, c0, *_packed(weight_hh.t(), hs.shape[1]), ctx.kept,
-            gamma_hh.detach().contiguous(), gamma_c.detach().contiguous())
+            *(p.detach().contiguous() for p in (gamma_hh, gamma_c, beta_c)))
         return grad_x, grad_h0, grad_c0, _weight_grad(grad_r, h0, hs), *grad_norms, None, None
 
 

@@ -207,8 +207,8 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, 
 }
 
 // ---------------------------------------------------------------------------------------- layer-norm LSTM
-// Normalise each (n)-row of v in place to v_hat = (v - mean) / sqrt(var + eps); returns 1 / sqrt(var + eps).
-template <typename T> T normalise(T* v, int64_t n, double eps) {
+// Normalise the n-row v into out: (v - mean) / sqrt(var + eps); returns 1 / sqrt(var + eps), and the mean in *mean.
+template <typename T> T normalise(const T* v, T* out, int64_t n, double eps, T* mean_out = nullptr) {
   T mean = 0;
 #pragma omp simd reduction(+ : mean)
   for (int64_t j = 0; j < n; ++j) mean += v[j];
@@ -218,7 +218,8 @@ template <typename T> T normalise(T* v, int64_t n, double eps) {
   for (int64_t j = 0; j < n; ++j) var += (v[j] - mean) * (v[j] - mean);
   const T rstd = T(1) / std::sqrt(var / T(n) + T(eps));
 SIMD
-  for (int64_t j = 0; j < n; ++j) v[j] = (v[j] - mean) * rstd;
+  for (int64_t j = 0; j < n; ++j) out[j] = (v[j] - mean) * rstd;
+  if (mean_out) *mean_out = mean;
   return rstd;
 }
 
@@ -236,16 +237,18 @@ SIMD
   for (int64_t j = 0; j < n; ++j) dv_hat[j] = rstd * (dv_hat[j] - sum - v_hat[j] * dot);
 }
 
-// Saved per step and row (B rows of 10H + 2): [i, f, g, o (4H), r_hat (4H), c_hat (H), u (H), rstd_r, rstd_c].
-constexpr int64_t kLnSaved = 10;
+// Saved per step and row (B rows of 8H + 16, rows 64-byte aligned): [i, f, g, o (4H), r_hat (4H), rstd_r, mean_c,
+// rstd_c, unused to the row's end]; the backward
+// pass recomputes c_hat from c_t and u = tanh(gamma_c c_hat + beta_c), reading less than it would recompute.
+constexpr int64_t kLnSaved = 8;
 
 // x (T, B, 4H): LN_ih(W_ih x) + b; h0, c0 (B, H); weight (4H, H) or packed; gamma_hh, beta_hh (4H);
-// gamma_c, beta_c (H) -> [hs, cs (T, B, H), saved_0, ..., saved_{T-1} (B, 10H + 2)].
+// gamma_c, beta_c (H) -> [hs, cs (T, B, H), saved_0, ..., saved_{T-1} (B, 8H + 16)].
 std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& weight,
                                     bool packed, const Tensor& gamma_hh, const Tensor& beta_hh,
                                     const Tensor& gamma_c, const Tensor& beta_c, double eps_hh, double eps_c,
                                     bool keep) {
-  const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnSaved * H + 2;
+  const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnSaved * H + 16;
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
   Tensor h = h0.contiguous(), c = c0.contiguous(), xc = x.contiguous();
@@ -253,7 +256,8 @@ std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Ten
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ln_lstm_forward", [&] {
     const scalar_t *gh = gamma_hh.data_ptr<scalar_t>(), *bh = beta_hh.data_ptr<scalar_t>();
     const scalar_t *gc = gamma_c.data_ptr<scalar_t>(), *bc = beta_c.data_ptr<scalar_t>();
-    Tensor scratch = at::empty({B, W}, x.options());
+    Tensor scratch = at::empty({B, W}, x.options()), c_hats = at::empty({B, H}, x.options());
+    scalar_t* c_hat_p = c_hats.data_ptr<scalar_t>();
     for (int64_t t = 0; t < T; ++t) {
       Tensor rec = product(h, zero, weight, packed).contiguous();  // h W^T
       Tensor saved = keep ? at::empty({B, W}, x.options()) : scratch;
@@ -263,27 +267,23 @@ std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Ten
       scalar_t* sv = saved.data_ptr<scalar_t>();
       over_rows(B, H, [&](int64_t b) {
         scalar_t* s = sv + b * W;
-        scalar_t* rb = r + b * 4 * H;
-        const scalar_t rstd_r = normalise(rb, 4 * H, eps_hh);
+        scalar_t *gates = s, *r_hat = s + 4 * H, *c_hat = c_hat_p + b * H, *cb = co + b * H;
+        const scalar_t rstd_r = normalise(r + b * 4 * H, r_hat, 4 * H, eps_hh);
         const scalar_t* xb = xt + b * 4 * H;
-        scalar_t *gates = s, *r_hat = s + 4 * H, *c_hat = s + 8 * H, *u = s + 9 * H;
 SIMD
         for (int64_t j = 0; j < 4 * H; ++j) {
-          r_hat[j] = rb[j];
           const scalar_t k = (j >= 2 * H && j < 3 * H) ? scalar_t(2) : scalar_t(1);  // tanh(a) = 2 sigmoid(2a) - 1
-          gates[j] = k * sigmoid(k * (xb[j] + gh[j] * rb[j] + bh[j])) - (k - scalar_t(1));
+          gates[j] = k * sigmoid(k * (xb[j] + gh[j] * r_hat[j] + bh[j])) - (k - scalar_t(1));
         }
 SIMD
-        for (int64_t j = 0; j < H; ++j)
-          c_hat[j] = co[b * H + j] = gates[H + j] * cp[b * H + j] + gates[j] * gates[2 * H + j];
-        const scalar_t rstd_c = normalise(c_hat, H, eps_c);
+        for (int64_t j = 0; j < H; ++j) cb[j] = gates[H + j] * cp[b * H + j] + gates[j] * gates[2 * H + j];
+        scalar_t mean_c;
+        const scalar_t rstd_c = normalise(cb, c_hat, H, eps_c, &mean_c);
 SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          u[j] = tanh_(gc[j] * c_hat[j] + bc[j]);
-          ho[b * H + j] = gates[3 * H + j] * u[j];
-        }
+        for (int64_t j = 0; j < H; ++j) ho[b * H + j] = gates[3 * H + j] * tanh_(gc[j] * c_hat[j] + bc[j]);
         s[kLnSaved * H] = rstd_r;
-        s[kLnSaved * H + 1] = rstd_c;
+        s[kLnSaved * H + 1] = mean_c;
+        s[kLnSaved * H + 2] = rstd_c;
       });
       if (keep) out.push_back(saved);
       h = h_t;
@@ -294,12 +294,12 @@ SIMD
 }
 
 // grad_hs, grad_cs (T, B, H); cs (T, B, H) and c0 (B, H) from the forward; weight_t (H, 4H) or packed;
-// gamma_hh (4H), gamma_c (H) -> [dx (T, B, 4H), dr (T, B, 4H) the gradient of h_{t-1} W^T, dh_0, dc_0 (B, H),
+// gamma_hh (4H), gamma_c and beta_c (H) -> [dx (T, B, 4H), dr (T, B, 4H) the gradient of h_{t-1} W^T, dh_0, dc_0 (B, H),
 // dgamma_hh, dbeta_hh (4H), dgamma_c, dbeta_c (H)].
 std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& cs, const Tensor& c0,
                                      const Tensor& weight_t, bool packed, at::TensorList saved,
-                                     const Tensor& gamma_hh, const Tensor& gamma_c) {
-  const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnSaved * H + 2;
+                                     const Tensor& gamma_hh, const Tensor& gamma_c, const Tensor& beta_c) {
+  const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnSaved * H + 16;
   Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
   Tensor grad_x = at::empty({T, B, 4 * H}, grad_hs.options()), grad_r = at::empty({T, B, 4 * H}, grad_hs.options());
   Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
@@ -309,9 +309,14 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
   Tensor dgc = at::zeros({B, H}, grad_hs.options()), dbc = at::zeros({B, H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "ln_lstm_backward", [&] {
     const scalar_t *gam_h = gamma_hh.data_ptr<scalar_t>(), *gam_c = gamma_c.data_ptr<scalar_t>();
-    Tensor dn_rows = at::empty({B, H}, grad_hs.options());  // per row: dn, then dc from h_t
+    const scalar_t* bet_c = beta_c.data_ptr<scalar_t>();
+    // per row: dn, then dc from h_t; c_hat and u recomputed from c_t
+    Tensor dn_rows = at::empty({B, H}, grad_hs.options()), c_hats = at::empty({B, H}, grad_hs.options()),
+           us = at::empty({B, H}, grad_hs.options());
+    scalar_t *c_hat_p = c_hats.data_ptr<scalar_t>(), *u_p = us.data_ptr<scalar_t>();
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t* cp = t > 0 ? csc[t - 1].data_ptr<scalar_t>() : c0c.data_ptr<scalar_t>();
+      const scalar_t* cc = csc[t].data_ptr<scalar_t>();
       const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gc = grad_c.data_ptr<scalar_t>();
       const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
       Tensor previous_c = at::empty({B, H}, grad_hs.options());
@@ -323,10 +328,16 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
       scalar_t *dgh_p = dgh.data_ptr<scalar_t>(), *dbh_p = dbh.data_ptr<scalar_t>();
       over_rows(B, H, [&](int64_t b) {
         const scalar_t* s = sv + b * W;
-        const scalar_t *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *r_hat = s + 4 * H, *c_hat = s + 8 * H,
-                       *u = s + 9 * H;
-        const scalar_t rstd_r = s[kLnSaved * H], rstd_c = s[kLnSaved * H + 1];
+        const scalar_t *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *r_hat = s + 4 * H;
+        const scalar_t rstd_r = s[kLnSaved * H], mean_c = s[kLnSaved * H + 1], rstd_c = s[kLnSaved * H + 2];
         const int64_t r = b * H;
+        const scalar_t* c = cc + r;
+        scalar_t *c_hat = c_hat_p + r, *u = u_p + r;
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          c_hat[j] = (c[j] - mean_c) * rstd_c;
+          u[j] = tanh_(gam_c[j] * c_hat[j] + bet_c[j]);
+        }
         scalar_t *dxb = dx + b * 4 * H, *drb = dr + b * 4 * H;
         scalar_t *dgcb = dgc_p + r, *dbcb = dbc_p + r;
         // h = o tanh(n), n = gamma_c c_hat + beta_c: dn, then dc_hat = dn gamma_c into dn
@@ -573,7 +584,7 @@ TORCH_LIBRARY(rnnlab_kernels, m) {
         "Tensor beta_hh, Tensor gamma_c, Tensor beta_c, float eps_hh, float eps_c, bool keep) -> Tensor[]",
         TORCH_FN(ln_lstm_forward));
   m.def("ln_lstm_backward(Tensor grad_hs, Tensor grad_cs, Tensor cs, Tensor c0, Tensor weight_t, bool packed, "
-        "Tensor[] saved, Tensor gamma_hh, Tensor gamma_c) -> Tensor[]",
+        "Tensor[] saved, Tensor gamma_hh, Tensor gamma_c, Tensor beta_c) -> Tensor[]",
         TORCH_FN(ln_lstm_backward));
   m.def("indrnn_forward(Tensor x, Tensor h0, Tensor u) -> Tensor", TORCH_FN(indrnn_forward));
   m.def("indrnn_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor u) -> Tensor[]", TORCH_FN(indrnn_backward));

@@ -359,14 +359,22 @@ SIMD
           dxb[3 * H + j] = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
           pc[r + j] = gc_prev[r + j] + dc * f[j];
         }
+        // dr = LN_hh'(dx): its sums ride along with the affine parameters' gradients, then one pass writes it
         scalar_t *dghb = dgh_p + b * 4 * H, *dbhb = dbh_p + b * 4 * H;
-SIMD
+        scalar_t sum = 0, dot = 0;
+        _Pragma("omp simd reduction(+ : sum, dot)")
         for (int64_t j = 0; j < 4 * H; ++j) {
           dghb[j] += dxb[j] * r_hat[j];
           dbhb[j] += dxb[j];
-          drb[j] = dxb[j] * gam_h[j];
+          const scalar_t e = dxb[j] * gam_h[j];
+          drb[j] = e;
+          sum += e;
+          dot += e * r_hat[j];
         }
-        normalise_backward(r_hat, drb, 4 * H, rstd_r);
+        sum /= scalar_t(4 * H);
+        dot /= scalar_t(4 * H);
+SIMD
+        for (int64_t j = 0; j < 4 * H; ++j) drb[j] = rstd_r * (drb[j] - sum - r_hat[j] * dot);
       });
       grad_h = product(grad_r[t], t > 0 ? gh_in[t - 1] : zero, weight_t, packed);
       grad_c = previous_c;

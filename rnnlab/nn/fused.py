@@ -29,6 +29,8 @@ Shapes: ``T`` steps, ``B`` batch, ``H`` hidden features; projected inputs ``(T, 
 
 from __future__ import annotations
 
+import math
+import threading
 from typing import NamedTuple
 
 import torch
@@ -335,10 +337,25 @@ class _CompiledLayerNormLSTMSequence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_hs: Tensor, grad_cs: Tensor):
         h0, c0, weight_hh, gamma_hh, gamma_c, beta_c, hs, cs = ctx.saved_tensors
-        grad_x, grad_r, grad_h0, grad_c0, *grad_norms = compiled_kernels().ln_lstm_backward(
+        grad_r = _workspace((*hs.shape[:2], weight_hh.shape[0]), hs.dtype)
+        grad_x, grad_h0, grad_c0, *grad_norms = compiled_kernels().ln_lstm_backward(
             grad_hs, grad_cs, cs, c0, *_packed(weight_hh.t(), hs.shape[1]), ctx.kept,
-            *(p.detach().contiguous() for p in (gamma_hh, gamma_c, beta_c)))
+            *(p.detach().contiguous() for p in (gamma_hh, gamma_c, beta_c)), grad_r)
         return grad_x, grad_h0, grad_c0, _weight_grad(grad_r, h0, hs), *grad_norms, None, None
+
+
+_workspaces = threading.local()
+
+
+def _workspace(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """A CPU scratch tensor of ``shape``, a view of one buffer this thread keeps and reuses from call to call
+    (grown when too small): the layer-norm LSTM's backward pass writes ``dr`` there, which only feeds the weight
+    gradient, and a fresh buffer of that size (``T B 4H`` numbers) would fault in fresh pages on every call."""
+    buffers = _workspaces.__dict__.setdefault("buffers", {})
+    needed = math.prod(shape)
+    if dtype not in buffers or buffers[dtype].numel() < needed:
+        buffers[dtype] = torch.empty(needed, dtype=dtype)
+    return buffers[dtype][:needed].view(shape)
 
 
 class _CompiledIndRNNSequence(torch.autograd.Function):

@@ -294,14 +294,16 @@ SIMD
 }
 
 // grad_hs, grad_cs (T, B, H); cs (T, B, H) and c0 (B, H) from the forward; weight_t (H, 4H) or packed;
-// gamma_hh (4H), gamma_c and beta_c (H) -> [dx (T, B, 4H), dr (T, B, 4H) the gradient of h_{t-1} W^T, dh_0, dc_0 (B, H),
-// dgamma_hh, dbeta_hh (4H), dgamma_c, dbeta_c (H)].
+// gamma_hh (4H), gamma_c and beta_c (H); grad_r (T, B, 4H), a buffer written with dr, the gradient of
+// h_{t-1} W^T (the caller's, reused from call to call: a fresh buffer this large faults in fresh pages) ->
+// [dx (T, B, 4H), dh_0, dc_0 (B, H), dgamma_hh, dbeta_hh (4H), dgamma_c, dbeta_c (H)].
 std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& cs, const Tensor& c0,
                                      const Tensor& weight_t, bool packed, at::TensorList saved,
-                                     const Tensor& gamma_hh, const Tensor& gamma_c, const Tensor& beta_c) {
+                                     const Tensor& gamma_hh, const Tensor& gamma_c, const Tensor& beta_c,
+                                     const Tensor& grad_r) {
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnSaved * H + 16;
   Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
-  Tensor grad_x = at::empty({T, B, 4 * H}, grad_hs.options()), grad_r = at::empty({T, B, 4 * H}, grad_hs.options());
+  Tensor grad_x = at::empty({T, B, 4 * H}, grad_hs.options());
   Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
   Tensor zero = at::zeros({B, H}, grad_hs.options());
   // per-row sums of the affine parameters' gradients, summed over rows once at the end
@@ -380,7 +382,7 @@ SIMD
       grad_c = previous_c;
     }
   });
-  return {grad_x, grad_r, grad_h, grad_c, dgh.sum(0), dbh.sum(0), dgc.sum(0), dbc.sum(0)};
+  return {grad_x, grad_h, grad_c, dgh.sum(0), dbh.sum(0), dgc.sum(0), dbc.sum(0)};
 }
 
 // ------------------------------------------------------------------------------------------------------ IndRNN
@@ -592,7 +594,7 @@ TORCH_LIBRARY(rnnlab_kernels, m) {
         "Tensor beta_hh, Tensor gamma_c, Tensor beta_c, float eps_hh, float eps_c, bool keep) -> Tensor[]",
         TORCH_FN(ln_lstm_forward));
   m.def("ln_lstm_backward(Tensor grad_hs, Tensor grad_cs, Tensor cs, Tensor c0, Tensor weight_t, bool packed, "
-        "Tensor[] saved, Tensor gamma_hh, Tensor gamma_c, Tensor beta_c) -> Tensor[]",
+        "Tensor[] saved, Tensor gamma_hh, Tensor gamma_c, Tensor beta_c, Tensor(a!) grad_r) -> Tensor[]",
         TORCH_FN(ln_lstm_backward));
   m.def("indrnn_forward(Tensor x, Tensor h0, Tensor u) -> Tensor", TORCH_FN(indrnn_forward));
   m.def("indrnn_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor u) -> Tensor[]", TORCH_FN(indrnn_backward));

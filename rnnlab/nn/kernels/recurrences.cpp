@@ -416,32 +416,23 @@ std::vector<Tensor> indrnn_backward(const Tensor& grad_hs, const Tensor& hs, con
   Tensor gin = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous(), uc = u.contiguous();
   Tensor grad_x = at::empty({T, B, H}, hs.options()), grad_h = gin[T - 1].clone();
   Tensor grad_u = at::zeros({B, H}, hs.options());  // per row, summed once at the end
+  Tensor zero = at::zeros({B, H}, hs.options());    // the loss's partial derivative by h_{-1}: none
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "indrnn_backward", [&] {
     const scalar_t* w = uc.data_ptr<scalar_t>();
     scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gu = grad_u.data_ptr<scalar_t>();
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t* h = hsc.data_ptr<scalar_t>() + t * B * H;
       const scalar_t* h_prev = t > 0 ? h - B * H : h0c.data_ptr<scalar_t>();
-      const scalar_t* partial = t > 0 ? gin.data_ptr<scalar_t>() + (t - 1) * B * H : nullptr;
+      const scalar_t* partial = t > 0 ? gin.data_ptr<scalar_t>() + (t - 1) * B * H : zero.data_ptr<scalar_t>();
       scalar_t* dx = grad_x.data_ptr<scalar_t>() + t * B * H;
       over_rows(B, H, [&](int64_t b) {
         const int64_t r = b * H;
-        if (partial) {
 SIMD
-          for (int64_t j = 0; j < H; ++j) {
-            const scalar_t g = h[r + j] > scalar_t(0) ? gh[r + j] : scalar_t(0);
-            dx[r + j] = g;
-            gu[r + j] += g * h_prev[r + j];
-            gh[r + j] = partial[r + j] + g * w[j];
-          }
-        } else {
-SIMD
-          for (int64_t j = 0; j < H; ++j) {
-            const scalar_t g = h[r + j] > scalar_t(0) ? gh[r + j] : scalar_t(0);
-            dx[r + j] = g;
-            gu[r + j] += g * h_prev[r + j];
-            gh[r + j] = g * w[j];
-          }
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t g = h[r + j] > scalar_t(0) ? gh[r + j] : scalar_t(0);
+          dx[r + j] = g;
+          gu[r + j] += g * h_prev[r + j];
+          gh[r + j] = partial[r + j] + g * w[j];
         }
       });
     }

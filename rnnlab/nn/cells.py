@@ -185,8 +185,9 @@ class LayerNormLSTMCell(Cell):
         h_t &= o \odot \tanh(\mathrm{LN}_c(c_t))
 
     Shapes: ``weight_ih (4H, I)``, ``weight_hh (4H, H)``, ``bias (4H,)``, layer norms over ``4H``, ``4H``
-    and ``H`` features; state ``(h, c)``, each ``(B, H)``.  The input half, ``LN_ih(W_ih x) + b``, is
-    state-free and so computed for all steps at once in :meth:`project_input`.
+    and ``H`` features; state ``(h, c)``, each ``(B, H)``.  The input product ``W_ih x`` is state-free and
+    so computed for all steps at once in :meth:`project_input`; each step normalises its own rows (the
+    compiled kernels do it in the same pass as the gates, while the rows are in cache).
     """
 
     gate_names = ("i", "f", "g", "o")
@@ -213,11 +214,11 @@ class LayerNormLSTMCell(Cell):
             norm.reset_parameters()
 
     def project_input(self, x: Tensor) -> Tensor:
-        return self.ln_ih(F.linear(x, self.weight_ih)) + self.bias
+        return F.linear(x, self.weight_ih)
 
     def step(self, x: Tensor, state: State) -> tuple[State, tuple[Tensor, ...]]:
         h, c = state
-        i, f, g, o = (x + self.ln_hh(F.linear(h, self.weight_hh))).chunk(4, dim=1)
+        i, f, g, o = (self.ln_ih(x) + self.ln_hh(F.linear(h, self.weight_hh)) + self.bias).chunk(4, dim=1)
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c = f * c + i * g
         h = o * torch.tanh(self.ln_c(c))
@@ -227,7 +228,7 @@ class LayerNormLSTMCell(Cell):
                     zoneout: list[Tensor] | float | None = None) -> State | None:
         if mask is not None or zoneout is not None:  # the regularisers step
             return None
-        return layer_norm_lstm_sequence(x, *state, self.weight_hh, self.ln_hh, self.ln_c)
+        return layer_norm_lstm_sequence(x, *state, self.weight_hh, self.bias, self.ln_ih, self.ln_hh, self.ln_c)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

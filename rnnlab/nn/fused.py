@@ -66,33 +66,41 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask:
     return sequence.apply(x, h0, c0, weight_hh, mask, keep_h, keep_c)
 
 
-def layer_norm_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, norm_hh: torch.nn.LayerNorm,
+def layer_norm_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, bias: Tensor,
+                             norm_ih: torch.nn.LayerNorm, norm_hh: torch.nn.LayerNorm,
                              norm_c: torch.nn.LayerNorm) -> tuple[Tensor, Tensor] | None:
     r"""Every step of the layer-normalised LSTM (:class:`~rnnlab.nn.cells.LayerNormLSTMCell`):
-    ``pre_t = x_t + LN_hh(h_{t-1} W_hh^T)``, ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(LN_c(c_t))``, through the
-    compiled kernels; ``None`` where they cannot serve (no compiler, not a CPU float tensor, a layer norm
-    without its affine parameters), and the cell then steps.
+    ``pre_t = LN_ih(x_t) + LN_hh(h_{t-1} W_hh^T) + b``, ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(LN_c(c_t))``,
+    through the compiled kernels, which normalise each step's input rows as they reach them; ``None`` where
+    they cannot serve (no compiler, not a CPU float tensor, a layer norm without its affine parameters), and
+    the cell then steps.
 
     Backward through time, beside the LSTM's: with ``n_t = LN_c(c_t)`` and ``r_t = h_{t-1} W_hh^T``, the
-    gradient reaching ``c_t`` from ``h_t`` is ``LN_c'(dh_t o_t (1 - tanh(n_t)^2))`` and ``dr_t = LN_hh'(dpre_t)``,
-    where for a layer norm ``y = gamma v_hat + beta`` of a row ``v`` with ``v_hat = (v - mean(v)) / sigma``,
-    ``LN'(d) = (e - mean(e) - v_hat mean(e v_hat)) / sigma`` with ``e = gamma d``; ``dW_hh = sum_t dr_t^T h_{t-1}``.
+    gradient reaching ``c_t`` from ``h_t`` is ``LN_c'(dh_t o_t (1 - tanh(n_t)^2))``, ``dr_t = LN_hh'(dpre_t)``
+    and ``dx_t = LN_ih'(dpre_t)``, where for a layer norm ``y = gamma v_hat + beta`` of a row ``v`` with
+    ``v_hat = (v - mean(v)) / sigma``, ``LN'(d) = (e - mean(e) - v_hat mean(e v_hat)) / sigma`` with
+    ``e = gamma d``; ``dW_hh = sum_t dr_t^T h_{t-1}``.  The three biases (``b`` and the two layer norms'
+    ``beta``) add into one before the kernel, and autograd hands each the same gradient, ``sum_t dpre_t``.
 
     Args:
-        x: ``(T, B, 4H)``: ``LN_ih(W_ih x_t) + b``.
+        x: ``(T, B, 4H)``: ``W_ih x_t``, before its layer norm.
         h0: ``(B, H)`` initial output.
         c0: ``(B, H)`` initial memory.
         weight_hh: ``(4H, H)``.
+        bias: ``(4H,)``: ``b``.
+        norm_ih: the layer norm over ``4H`` features of the input projection.
         norm_hh: the layer norm over ``4H`` features of the recurrent product.
         norm_c: the layer norm over ``H`` features of the memory.
 
     Returns:
         ``(h, c)``, each ``(T, B, H)``, or ``None``.
     """
-    norms = (norm_hh.weight, norm_hh.bias, norm_c.weight, norm_c.bias)
-    if any(p is None for p in norms) or _kernels_for(x, h0, c0, weight_hh, *norms) is None:
+    norms = (norm_ih.weight, norm_ih.bias, norm_hh.weight, norm_hh.bias, norm_c.weight, norm_c.bias)
+    if any(p is None for p in norms) or _kernels_for(x, h0, c0, weight_hh, bias, *norms) is None:
         return None
-    return _CompiledLayerNormLSTMSequence.apply(x, h0, c0, weight_hh, *norms, norm_hh.eps, norm_c.eps)
+    biases = bias + norm_ih.bias + norm_hh.bias
+    return _CompiledLayerNormLSTMSequence.apply(x, h0, c0, weight_hh, norm_ih.weight, norm_hh.weight, biases,
+                                                norm_c.weight, norm_c.bias, norm_ih.eps, norm_hh.eps, norm_c.eps)
 
 
 def indrnn_sequence(x: Tensor, h0: Tensor, u: Tensor) -> Tensor | None:
@@ -323,25 +331,29 @@ class _CompiledLayerNormLSTMSequence(torch.autograd.Function):
     """:func:`layer_norm_lstm_sequence` as one autograd node (``recurrences.cpp``)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, gamma_hh: Tensor, beta_hh: Tensor,
-                gamma_c: Tensor, beta_c: Tensor, eps_hh: float, eps_c: float) -> tuple[Tensor, Tensor]:
+    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, gamma_ih: Tensor, gamma_hh: Tensor,
+                bias: Tensor, gamma_c: Tensor, beta_c: Tensor, eps_ih: float, eps_hh: float,
+                eps_c: float) -> tuple[Tensor, Tensor]:
         needed = any(ctx.needs_input_grad)
+        x = x.detach().contiguous()
         hs, cs, *saved = compiled_kernels().ln_lstm_forward(
-            x.detach().contiguous(), h0.detach(), c0.detach(), *_packed(weight_hh, x.shape[1]),
-            *(p.detach().contiguous() for p in (gamma_hh, beta_hh, gamma_c, beta_c)), eps_hh, eps_c, needed)
+            x, h0.detach(), c0.detach(), *_packed(weight_hh, x.shape[1]),
+            *(p.detach().contiguous() for p in (gamma_ih, gamma_hh, bias, gamma_c, beta_c)), eps_ih, eps_hh, eps_c,
+            needed)
         ctx.kept = saved
-        ctx.save_for_backward(h0, c0, weight_hh, gamma_hh, gamma_c, beta_c, hs, cs)
+        ctx.save_for_backward(x, h0, c0, weight_hh, gamma_ih, gamma_hh, gamma_c, beta_c, hs, cs)
         return hs, cs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs: Tensor, grad_cs: Tensor):
-        h0, c0, weight_hh, gamma_hh, gamma_c, beta_c, hs, cs = ctx.saved_tensors
+        x, h0, c0, weight_hh, gamma_ih, gamma_hh, gamma_c, beta_c, hs, cs = ctx.saved_tensors
         grad_r = _workspace((*hs.shape[:2], weight_hh.shape[0]), hs.dtype)
-        grad_x, grad_h0, grad_c0, *grad_norms = compiled_kernels().ln_lstm_backward(
-            grad_hs, grad_cs, cs, c0, *_packed(weight_hh.t(), hs.shape[1]), ctx.kept,
-            *(p.detach().contiguous() for p in (gamma_hh, gamma_c, beta_c)), grad_r)
-        return grad_x, grad_h0, grad_c0, _weight_grad(grad_r, h0, hs), *grad_norms, None, None
+        grad_x, grad_h0, grad_c0, grad_gamma_ih, *grad_rest = compiled_kernels().ln_lstm_backward(
+            grad_hs, grad_cs, cs, c0, x, *_packed(weight_hh.t(), hs.shape[1]), ctx.kept,
+            *(p.detach().contiguous() for p in (gamma_ih, gamma_hh, gamma_c, beta_c)), grad_r)
+        return (grad_x, grad_h0, grad_c0, _weight_grad(grad_r, h0, hs), grad_gamma_ih, *grad_rest,
+                None, None, None)
 
 
 _workspaces = threading.local()

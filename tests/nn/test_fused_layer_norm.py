@@ -47,17 +47,19 @@ def _randomised_cell(input_size: int = I, hidden_size: int = H, **kwargs) -> rnn
 def test_gradcheck_of_every_input_and_the_layer_norms():
     torch.manual_seed(0)
     cell = _randomised_cell()
-    norms = cell.ln_hh, cell.ln_c
+    norms = cell.ln_ih, cell.ln_hh, cell.ln_c
     x = torch.randn(4, 2, 4 * H, dtype=torch.float64, requires_grad=True)
     h0, c0 = (torch.randn(2, H, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    parameters = [cell.weight_hh, *norms[0].parameters(), *norms[1].parameters()]
+    parameters = [cell.weight_hh, cell.bias, *(p for norm in norms for p in (norm.weight, norm.bias))]
 
-    def sequence(x, h0, c0, weight, gamma_hh, beta_hh, gamma_c, beta_c):
-        norms[0].weight, norms[0].bias, norms[1].weight, norms[1].bias = gamma_hh, beta_hh, gamma_c, beta_c
-        return layer_norm_lstm_sequence(x, h0, c0, weight, *norms)
+    def sequence(x, h0, c0, weight, bias, *affine):
+        for k, norm in enumerate(norms):
+            norm.weight, norm.bias = affine[2 * k], affine[2 * k + 1]
+        return layer_norm_lstm_sequence(x, h0, c0, weight, bias, *norms)
 
     inputs = [x, h0, c0, *(p.detach().clone().requires_grad_() for p in parameters)]
-    del norms[0].weight, norms[0].bias, norms[1].weight, norms[1].bias  # plain attributes during the check
+    for norm in norms:  # plain attributes during the check
+        del norm.weight, norm.bias
     assert torch.autograd.gradcheck(sequence, inputs)
 
 

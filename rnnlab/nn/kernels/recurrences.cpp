@@ -238,28 +238,39 @@ SIMD
 }
 
 // Saved per step and row (B rows of 8H + 16, rows 64-byte aligned): [i, f, g, o (4H), r_hat (4H), rstd_r, mean_c,
-// rstd_c, unused to the row's end]; the backward
-// pass recomputes c_hat from c_t and u = tanh(gamma_c c_hat + beta_c), reading less than it would recompute.
+// rstd_c, mean_x, rstd_x, unused to the row's end]; the backward pass recomputes c_hat from c_t, u = tanh(gamma_c
+// c_hat + beta_c) and x_hat from the raw input, reading less than it would recompute.
 constexpr int64_t kLnSaved = 8;
 
-// x (T, B, 4H): LN_ih(W_ih x) + b; h0, c0 (B, H); weight (4H, H) or packed; gamma_hh, beta_hh (4H);
-// gamma_c, beta_c (H) -> [hs, cs (T, B, H), saved_0, ..., saved_{T-1} (B, 8H + 16)].
+// h w^T, with w an (out, in) weight, or oneDNN's packed form of it (packed: true).
+Tensor product_of(const Tensor& h, const Tensor& w, bool packed) {
+  if (!packed) return at::mm(h, w.t());
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("mkldnn::_linear_pointwise", "")
+                       .typed<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&, std::string_view,
+                                     c10::List<std::optional<c10::Scalar>>, std::optional<std::string_view>)>();
+  return op.call(h, w, std::nullopt, "none", c10::List<std::optional<c10::Scalar>>(), std::nullopt);
+}
+
+// x (T, B, 4H): W_ih x, not yet normalised; h0, c0 (B, H); weight (4H, H) or packed; gamma_ih, gamma_hh (4H);
+// bias (4H): b + beta_ih + beta_hh; gamma_c, beta_c (H) -> [hs, cs (T, B, H), saved_0, ..., saved_{T-1} (B, 8H + 16)],
+// pre_t = gamma_ih x_hat_t + gamma_hh r_hat_t + bias with r_t = h_{t-1} W^T.
 std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& weight,
-                                    bool packed, const Tensor& gamma_hh, const Tensor& beta_hh,
-                                    const Tensor& gamma_c, const Tensor& beta_c, double eps_hh, double eps_c,
-                                    bool keep) {
+                                    bool packed, const Tensor& gamma_ih, const Tensor& gamma_hh, const Tensor& bias,
+                                    const Tensor& gamma_c, const Tensor& beta_c, double eps_ih, double eps_hh,
+                                    double eps_c, bool keep) {
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnSaved * H + 16;
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
   Tensor h = h0.contiguous(), c = c0.contiguous(), xc = x.contiguous();
-  Tensor zero = at::zeros({B, 4 * H}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ln_lstm_forward", [&] {
-    const scalar_t *gh = gamma_hh.data_ptr<scalar_t>(), *bh = beta_hh.data_ptr<scalar_t>();
+    const scalar_t *gi = gamma_ih.data_ptr<scalar_t>(), *gh = gamma_hh.data_ptr<scalar_t>();
+    const scalar_t *bias_p = bias.data_ptr<scalar_t>();
     const scalar_t *gc = gamma_c.data_ptr<scalar_t>(), *bc = beta_c.data_ptr<scalar_t>();
-    Tensor scratch = at::empty({B, W}, x.options()), c_hats = at::empty({B, H}, x.options());
-    scalar_t* c_hat_p = c_hats.data_ptr<scalar_t>();
+    Tensor scratch = at::empty({B, W}, x.options()), rows = at::empty({B, 4 * H}, x.options());
+    scalar_t* row_p = rows.data_ptr<scalar_t>();
     for (int64_t t = 0; t < T; ++t) {
-      Tensor rec = product(h, zero, weight, packed).contiguous();  // h W^T
+      Tensor rec = product_of(h, weight, packed).contiguous();  // h W^T
       Tensor saved = keep ? at::empty({B, W}, x.options()) : scratch;
       Tensor h_t = hs[t], c_t = cs[t];
       const scalar_t *xt = xc[t].data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
@@ -267,23 +278,27 @@ std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Ten
       scalar_t* sv = saved.data_ptr<scalar_t>();
       over_rows(B, H, [&](int64_t b) {
         scalar_t* s = sv + b * W;
-        scalar_t *gates = s, *r_hat = s + 4 * H, *c_hat = c_hat_p + b * H, *cb = co + b * H;
+        scalar_t *gates = s, *r_hat = s + 4 * H, *x_hat = row_p + b * 4 * H, *cb = co + b * H;
+        scalar_t mean_x;
         const scalar_t rstd_r = normalise(r + b * 4 * H, r_hat, 4 * H, eps_hh);
-        const scalar_t* xb = xt + b * 4 * H;
+        const scalar_t rstd_x = normalise(xt + b * 4 * H, x_hat, 4 * H, eps_ih, &mean_x);
 SIMD
         for (int64_t j = 0; j < 4 * H; ++j) {
           const scalar_t k = (j >= 2 * H && j < 3 * H) ? scalar_t(2) : scalar_t(1);  // tanh(a) = 2 sigmoid(2a) - 1
-          gates[j] = k * sigmoid(k * (xb[j] + gh[j] * r_hat[j] + bh[j])) - (k - scalar_t(1));
+          gates[j] = k * sigmoid(k * (gi[j] * x_hat[j] + gh[j] * r_hat[j] + bias_p[j])) - (k - scalar_t(1));
         }
 SIMD
         for (int64_t j = 0; j < H; ++j) cb[j] = gates[H + j] * cp[b * H + j] + gates[j] * gates[2 * H + j];
         scalar_t mean_c;
+        scalar_t* c_hat = x_hat;  // x_hat is spent
         const scalar_t rstd_c = normalise(cb, c_hat, H, eps_c, &mean_c);
 SIMD
         for (int64_t j = 0; j < H; ++j) ho[b * H + j] = gates[3 * H + j] * tanh_(gc[j] * c_hat[j] + bc[j]);
         s[kLnSaved * H] = rstd_r;
         s[kLnSaved * H + 1] = mean_c;
         s[kLnSaved * H + 2] = rstd_c;
+        s[kLnSaved * H + 3] = mean_x;
+        s[kLnSaved * H + 4] = rstd_x;
       });
       if (keep) out.push_back(saved);
       h = h_t;
@@ -293,45 +308,49 @@ SIMD
   return out;
 }
 
-// grad_hs, grad_cs (T, B, H); cs (T, B, H) and c0 (B, H) from the forward; weight_t (H, 4H) or packed;
-// gamma_hh (4H), gamma_c and beta_c (H); grad_r (T, B, 4H), a buffer written with dr, the gradient of
-// h_{t-1} W^T (the caller's, reused from call to call: a fresh buffer this large faults in fresh pages) ->
-// [dx (T, B, 4H), dh_0, dc_0 (B, H), dgamma_hh, dbeta_hh (4H), dgamma_c, dbeta_c (H)].
+// grad_hs, grad_cs (T, B, H); cs (T, B, H), c0 (B, H) and x (T, B, 4H), the raw input, from the forward;
+// weight_t (H, 4H) or packed; gamma_ih, gamma_hh (4H), gamma_c and beta_c (H); grad_r (T, B, 4H), a buffer
+// written with dr, the gradient of h_{t-1} W^T (the caller's, reused from call to call: a fresh buffer this large
+// faults in fresh pages) -> [dx (T, B, 4H), dh_0, dc_0 (B, H), dgamma_ih, dgamma_hh, dbias (4H), dgamma_c,
+// dbeta_c (H)].
 std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& cs, const Tensor& c0,
-                                     const Tensor& weight_t, bool packed, at::TensorList saved,
-                                     const Tensor& gamma_hh, const Tensor& gamma_c, const Tensor& beta_c,
-                                     const Tensor& grad_r) {
+                                     const Tensor& x, const Tensor& weight_t, bool packed, at::TensorList saved,
+                                     const Tensor& gamma_ih, const Tensor& gamma_hh, const Tensor& gamma_c,
+                                     const Tensor& beta_c, const Tensor& grad_r) {
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnSaved * H + 16;
   Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
+  Tensor xc = x.contiguous();
   Tensor grad_x = at::empty({T, B, 4 * H}, grad_hs.options());
   Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
   Tensor zero = at::zeros({B, H}, grad_hs.options());
   // per-row sums of the affine parameters' gradients, summed over rows once at the end
-  Tensor dgh = at::zeros({B, 4 * H}, grad_hs.options()), dbh = at::zeros({B, 4 * H}, grad_hs.options());
+  Tensor dgi = at::zeros({B, 4 * H}, grad_hs.options()), dgh = at::zeros({B, 4 * H}, grad_hs.options());
+  Tensor dbias = at::zeros({B, 4 * H}, grad_hs.options());
   Tensor dgc = at::zeros({B, H}, grad_hs.options()), dbc = at::zeros({B, H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "ln_lstm_backward", [&] {
-    const scalar_t *gam_h = gamma_hh.data_ptr<scalar_t>(), *gam_c = gamma_c.data_ptr<scalar_t>();
-    const scalar_t* bet_c = beta_c.data_ptr<scalar_t>();
-    // per row: dn, then dc from h_t; c_hat and u recomputed from c_t
+    const scalar_t *gam_i = gamma_ih.data_ptr<scalar_t>(), *gam_h = gamma_hh.data_ptr<scalar_t>();
+    const scalar_t *gam_c = gamma_c.data_ptr<scalar_t>(), *bet_c = beta_c.data_ptr<scalar_t>();
+    // per row: dn, then dc from h_t; c_hat and u recomputed from c_t; dpre
     Tensor dn_rows = at::empty({B, H}, grad_hs.options()), c_hats = at::empty({B, H}, grad_hs.options()),
-           us = at::empty({B, H}, grad_hs.options());
+           us = at::empty({B, H}, grad_hs.options()), dpres = at::empty({B, 4 * H}, grad_hs.options());
     scalar_t *c_hat_p = c_hats.data_ptr<scalar_t>(), *u_p = us.data_ptr<scalar_t>();
+    scalar_t* dpre_p = dpres.data_ptr<scalar_t>();
+    scalar_t *dgc_p = dgc.data_ptr<scalar_t>(), *dbc_p = dbc.data_ptr<scalar_t>(), *dn_p = dn_rows.data_ptr<scalar_t>();
+    scalar_t *dgi_p = dgi.data_ptr<scalar_t>(), *dgh_p = dgh.data_ptr<scalar_t>(), *db_p = dbias.data_ptr<scalar_t>();
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t* cp = t > 0 ? csc[t - 1].data_ptr<scalar_t>() : c0c.data_ptr<scalar_t>();
-      const scalar_t* cc = csc[t].data_ptr<scalar_t>();
+      const scalar_t *cc = csc[t].data_ptr<scalar_t>(), *xt = xc[t].data_ptr<scalar_t>();
       const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gc = grad_c.data_ptr<scalar_t>();
       const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
       Tensor previous_c = at::empty({B, H}, grad_hs.options());
       scalar_t* pc = previous_c.data_ptr<scalar_t>();
       scalar_t *dx = grad_x[t].data_ptr<scalar_t>(), *dr = grad_r[t].data_ptr<scalar_t>();
       const scalar_t* sv = saved[t].data_ptr<scalar_t>();
-      scalar_t *dgc_p = dgc.data_ptr<scalar_t>(), *dbc_p = dbc.data_ptr<scalar_t>();
-      scalar_t* dn_p = dn_rows.data_ptr<scalar_t>();
-      scalar_t *dgh_p = dgh.data_ptr<scalar_t>(), *dbh_p = dbh.data_ptr<scalar_t>();
       over_rows(B, H, [&](int64_t b) {
         const scalar_t* s = sv + b * W;
         const scalar_t *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *r_hat = s + 4 * H;
         const scalar_t rstd_r = s[kLnSaved * H], mean_c = s[kLnSaved * H + 1], rstd_c = s[kLnSaved * H + 2];
+        const scalar_t mean_x = s[kLnSaved * H + 3], rstd_x = s[kLnSaved * H + 4];
         const int64_t r = b * H;
         const scalar_t* c = cc + r;
         scalar_t *c_hat = c_hat_p + r, *u = u_p + r;
@@ -340,7 +359,7 @@ SIMD
           c_hat[j] = (c[j] - mean_c) * rstd_c;
           u[j] = tanh_(gam_c[j] * c_hat[j] + bet_c[j]);
         }
-        scalar_t *dxb = dx + b * 4 * H, *drb = dr + b * 4 * H;
+        scalar_t *dpre = dpre_p + b * 4 * H, *dxb = dx + b * 4 * H, *drb = dr + b * 4 * H;
         scalar_t *dgcb = dgc_p + r, *dbcb = dbc_p + r;
         // h = o tanh(n), n = gamma_c c_hat + beta_c: dn, then dc_hat = dn gamma_c into dn
         scalar_t* dn = dn_p + r;
@@ -355,34 +374,46 @@ SIMD
 SIMD
         for (int64_t j = 0; j < H; ++j) {
           const scalar_t dc = gc[r + j] + dn[j];
-          dxb[j] = dc * g[j] * i[j] * (scalar_t(1) - i[j]);
-          dxb[H + j] = dc * cp[r + j] * f[j] * (scalar_t(1) - f[j]);
-          dxb[2 * H + j] = dc * i[j] * (scalar_t(1) - g[j] * g[j]);
-          dxb[3 * H + j] = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
+          dpre[j] = dc * g[j] * i[j] * (scalar_t(1) - i[j]);
+          dpre[H + j] = dc * cp[r + j] * f[j] * (scalar_t(1) - f[j]);
+          dpre[2 * H + j] = dc * i[j] * (scalar_t(1) - g[j] * g[j]);
+          dpre[3 * H + j] = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
           pc[r + j] = gc_prev[r + j] + dc * f[j];
         }
-        // dr = LN_hh'(dx): its sums ride along with the affine parameters' gradients, then one pass writes it
-        scalar_t *dghb = dgh_p + b * 4 * H, *dbhb = dbh_p + b * 4 * H;
-        scalar_t sum = 0, dot = 0;
-        _Pragma("omp simd reduction(+ : sum, dot)")
+        // dr = LN_hh'(dpre) and dx = LN_ih'(dpre): their sums ride along with the affine parameters' gradients,
+        // then one pass writes both
+        const scalar_t* xb = xt + b * 4 * H;
+        scalar_t *dgib = dgi_p + b * 4 * H, *dghb = dgh_p + b * 4 * H, *dbb = db_p + b * 4 * H;
+        scalar_t sum_r = 0, dot_r = 0, sum_x = 0, dot_x = 0;
+        _Pragma("omp simd reduction(+ : sum_r, dot_r, sum_x, dot_x)")
         for (int64_t j = 0; j < 4 * H; ++j) {
-          dghb[j] += dxb[j] * r_hat[j];
-          dbhb[j] += dxb[j];
-          const scalar_t e = dxb[j] * gam_h[j];
-          drb[j] = e;
-          sum += e;
-          dot += e * r_hat[j];
+          const scalar_t d = dpre[j], x_hat = (xb[j] - mean_x) * rstd_x;
+          dgib[j] += d * x_hat;
+          dghb[j] += d * r_hat[j];
+          dbb[j] += d;
+          const scalar_t e_r = d * gam_h[j], e_x = d * gam_i[j];
+          sum_r += e_r;
+          dot_r += e_r * r_hat[j];
+          sum_x += e_x;
+          dot_x += e_x * x_hat;
         }
-        sum /= scalar_t(4 * H);
-        dot /= scalar_t(4 * H);
+        const scalar_t n = scalar_t(4 * H);
+        sum_r /= n;
+        dot_r /= n;
+        sum_x /= n;
+        dot_x /= n;
 SIMD
-        for (int64_t j = 0; j < 4 * H; ++j) drb[j] = rstd_r * (drb[j] - sum - r_hat[j] * dot);
+        for (int64_t j = 0; j < 4 * H; ++j) {
+          const scalar_t d = dpre[j], x_hat = (xb[j] - mean_x) * rstd_x;
+          drb[j] = rstd_r * (d * gam_h[j] - sum_r - r_hat[j] * dot_r);
+          dxb[j] = rstd_x * (d * gam_i[j] - sum_x - x_hat * dot_x);
+        }
       });
       grad_h = product(grad_r[t], t > 0 ? gh_in[t - 1] : zero, weight_t, packed);
       grad_c = previous_c;
     }
   });
-  return {grad_x, grad_h, grad_c, dgh.sum(0), dbh.sum(0), dgc.sum(0), dbc.sum(0)};
+  return {grad_x, grad_h, grad_c, dgi.sum(0), dgh.sum(0), dbias.sum(0), dgc.sum(0), dbc.sum(0)};
 }
 
 // ------------------------------------------------------------------------------------------------------ IndRNN
@@ -581,11 +612,13 @@ TORCH_LIBRARY(rnnlab_kernels, m) {
   m.def("lstm_backward(Tensor grad_hs, Tensor grad_cs, Tensor weight_t, bool packed, Tensor[] saved, Tensor? mask, "
         "Tensor? keep_h, Tensor? keep_c) -> Tensor[]",
         TORCH_FN(lstm_backward));
-  m.def("ln_lstm_forward(Tensor x, Tensor h0, Tensor c0, Tensor weight, bool packed, Tensor gamma_hh, "
-        "Tensor beta_hh, Tensor gamma_c, Tensor beta_c, float eps_hh, float eps_c, bool keep) -> Tensor[]",
+  m.def("ln_lstm_forward(Tensor x, Tensor h0, Tensor c0, Tensor weight, bool packed, Tensor gamma_ih, "
+        "Tensor gamma_hh, Tensor bias, Tensor gamma_c, Tensor beta_c, float eps_ih, float eps_hh, float eps_c, "
+        "bool keep) -> Tensor[]",
         TORCH_FN(ln_lstm_forward));
-  m.def("ln_lstm_backward(Tensor grad_hs, Tensor grad_cs, Tensor cs, Tensor c0, Tensor weight_t, bool packed, "
-        "Tensor[] saved, Tensor gamma_hh, Tensor gamma_c, Tensor beta_c, Tensor(a!) grad_r) -> Tensor[]",
+  m.def("ln_lstm_backward(Tensor grad_hs, Tensor grad_cs, Tensor cs, Tensor c0, Tensor x, Tensor weight_t, "
+        "bool packed, Tensor[] saved, Tensor gamma_ih, Tensor gamma_hh, Tensor gamma_c, Tensor beta_c, "
+        "Tensor(a!) grad_r) -> Tensor[]",
         TORCH_FN(ln_lstm_backward));
   m.def("indrnn_forward(Tensor x, Tensor h0, Tensor u) -> Tensor", TORCH_FN(indrnn_forward));
   m.def("indrnn_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor u) -> Tensor[]", TORCH_FN(indrnn_backward));

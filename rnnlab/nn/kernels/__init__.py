@@ -28,8 +28,10 @@ def _flags() -> tuple[str, list[str]]:
     so that builds for different CPUs never share a cache); fast math for the element-wise loops (compiled
     only: nothing is linked that would change the process's floating-point mode)."""
     capability = torch.backends.cpu.get_cpu_capability()
-    vector = ["-mavx2", "-mfma"] if capability in ("AVX2", "AVX512") else []
-    name = "rnnlab_kernels_" + ("avx2" if vector else "generic")
+    vector = {"AVX2": ["-mavx2", "-mfma"],
+              "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl",
+                         "-mprefer-vector-width=512"]}.get(capability, [])
+    name = "rnnlab_kernels_" + (capability.lower() if vector else "generic")
     return name, ["-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", *vector]
 
 

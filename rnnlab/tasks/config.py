@@ -95,7 +95,8 @@ class TrainConfig:
         warmup: Share of the training steps over which the learning rate rises to its peak (one-cycle's
             ``pct_start``); a cosine takes it down to nearly zero over the rest.
         weight_decay: AdamW weight decay.
-        label_smoothing: Share of the target probability spread over all classes (classifiers).
+        label_smoothing: Share of the target probability spread over all classes (classifiers, taggers, G2P,
+            word generation).
         attention: G2P: how the decoder scores the encoder's steps: multiplicative (Luong) or additive (Bahdanau).
         input_feeding: G2P: feed the decoder's previous attentional vector back in with the previous phoneme
             (off: the decoder trains through one fused kernel over the whole target, 1.4-1.8x faster).

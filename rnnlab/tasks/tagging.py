@@ -72,7 +72,8 @@ class TaggingTask(Task):
 
     def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, int]:
         logits = self.logits(model, batch)
-        return masked_cross_entropy(logits, batch["y"], batch["lengths"]), int(batch["lengths"].sum())
+        return masked_cross_entropy(logits, batch["y"], batch["lengths"], self.config.label_smoothing or 0.0), \
+            int(batch["lengths"].sum())
 
     def predictions_and_targets(self, model: nn.Module, batch: dict) -> tuple[Tensor, Tensor]:
         predicted = self.logits(model, batch).argmax(-1)

@@ -348,3 +348,17 @@ def test_a_baseline_that_does_not_fit_the_task_is_refused():
 
     with pytest.raises(ConfigError, match="--model mlp does not fit task stress"):
         TrainConfig(task="stress", model="mlp").resolved()
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_a_taggers_loss_smooths_its_labels_as_asked(tagged_file, smoothing):
+    config = TrainConfig(task="stress", data=tagged_file, label_smoothing=smoothing, **TINY).resolved()
+    task = make_task(config)
+    model = task.build_model().eval()
+    batch = task.collate(task.splits.train, list(range(8)), torch.device("cpu"))
+    loss, count = task.loss(model, batch)
+    logits = task.logits(model, batch)
+    mask = torch.arange(logits.shape[1]) < batch["lengths"].unsqueeze(1)
+    expected = torch.nn.functional.cross_entropy(logits[mask], batch["y"][mask], label_smoothing=smoothing)
+    assert count == int(batch["lengths"].sum())
+    torch.testing.assert_close(loss, expected)

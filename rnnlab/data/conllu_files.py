@@ -3,9 +3,10 @@
 Lines are split into their ten columns here, at tabs only, and every line is checked, because the
 ``conllu`` package's parser also splits at two spaces (``New  York`` would become FORM ``New`` and
 LEMMA ``York``), drops empty trailing columns, accepts lines with missing columns and reports errors
-without a line number; its token lists, comment parsing and ID parsing are used.  Only FORM and
-UPOS are used: the other columns are read as text and not interpreted, so a file with anything
-(or ``_``) in them reads.  Multi-word token lines (ID ``3-4``) are skipped and their parts kept;
+without a line number; its token lists, comment parsing and ID parsing are used.  Only FORM,
+UPOS and XPOS are used (XPOS where every word of the file has one: a tagger may learn it beside UPOS):
+the other columns are read as text and not interpreted, so a file with anything (or ``_``) in them
+reads.  Multi-word token lines (ID ``3-4``) are skipped and their parts kept;
 empty nodes (ID ``8.1``) are skipped.
 """
 
@@ -34,20 +35,23 @@ UD_EWT_FILES = {"train": "en_ewt-ud-train.conllu", "validation": "en_ewt-ud-dev.
 
 
 def read_conllu(path: Path | str) -> TaggedData:
-    """The sentences of a CoNLL-U file as word forms, tagged with their UPOS.
+    """The sentences of a CoNLL-U file as word forms, tagged with their UPOS (and, as ``second_tags``,
+    their XPOS where every word has one).
 
     Raises :class:`DataError` naming the file when it is missing, unreadable, not UTF-8 or has no
     sentence, and the file and line for a malformed line, a word without a UPOS tag, a word form
     over :data:`~rnnlab.data.limits.MAX_WORD_CHARS` characters or a sentence over
     :data:`~rnnlab.data.limits.MAX_SENTENCE_TOKENS` words.
     """
-    sentences, tags = [], []
+    sentences, tags, xpos = [], [], []
     for sentence in read_conllu_sentences(path):
         words = [token for token in sentence if isinstance(token["id"], int)]
         if words:
             sentences.append([token["form"] for token in words])
             tags.append([token["upos"] for token in words])
-    return TaggedData(sentences, tags)
+            xpos.append([token["xpos"].strip() for token in words])
+    every_xpos = all(tag not in ("", "_") for sentence in xpos for tag in sentence)
+    return TaggedData(sentences, tags, xpos if every_xpos else None)
 
 
 def read_conllu_sentences(path: Path | str, tagged: bool = True) -> list[conllu.TokenList]:

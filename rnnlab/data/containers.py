@@ -66,15 +66,18 @@ class TextData:
 
 @dataclass
 class TaggedData:
-    """Token sequences with one tag per token: ``tags[i][j]`` is the tag of ``sentences[i][j]``."""
+    """Token sequences with one tag per token: ``tags[i][j]`` is the tag of ``sentences[i][j]``;
+    ``second_tags``, where the data has them, a second tag of every token (CoNLL-U: its XPOS)."""
 
     sentences: list[list[str]]
     tags: list[list[str]]
+    second_tags: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
-        if len(self.sentences) != len(self.tags) or any(
-                len(s) != len(t) for s, t in zip(self.sentences, self.tags)):
-            raise DataError("TaggedData needs one tag sequence per sentence and one tag per token")
+        for tags in (self.tags, self.second_tags):
+            if tags is not None and (len(self.sentences) != len(tags) or any(
+                    len(s) != len(t) for s, t in zip(self.sentences, tags))):
+                raise DataError("TaggedData needs one tag sequence per sentence and one tag per token")
 
     def __len__(self) -> int:
         return len(self.sentences)

@@ -93,4 +93,5 @@ def subset(data, indices: Sequence[int]):
         return TextData([data.texts[i] for i in indices], [data.labels[i] for i in indices])
     if isinstance(data, Transcriptions):
         return Transcriptions([data.sources[i] for i in indices], [data.targets[i] for i in indices])
-    return TaggedData([data.sentences[i] for i in indices], [data.tags[i] for i in indices])
+    second = None if data.second_tags is None else [data.second_tags[i] for i in indices]
+    return TaggedData([data.sentences[i] for i in indices], [data.tags[i] for i in indices], second)

@@ -77,6 +77,10 @@ class SequenceTagger(nn.Module):
         word_counts: ``(V,)`` how often each word id occurs in the training data (PAD and UNK: anything).
         merge_mode: how the bidirectional word-level encoder joins its directions (``"concat"``: ``2H``
             features; ``"sum"``, ``"mul"``, ``"ave"``: ``H``).
+        num_second_tags: ``K2``: a second classifier on the same encoder's steps, for a second tag set
+            learned beside the first (as a treebank's XPOS beside its UPOS; 0: none).  It trains the encoder
+            through its loss; ``forward(..., second=True)`` gives both sets' logits, the plain forward pass
+            (predictions, export) the first tags' alone.
 
     Forward: ``model(words (B, T), chars (B, T, C), lengths (B,)) -> logits (B, T, K)``.  Logits at
     padding steps are meaningless, and padding does not change those of real steps.
@@ -86,7 +90,7 @@ class SequenceTagger(nn.Module):
                  char_embedding_size: int = 32, char_hidden_size: int = 64, cell: str = "lstm",
                  hidden_size: int = 200, num_layers: int = 2, bidirectional: bool = True, dropout: float = 0.33,
                  word_dropout: float = 0.0, word_counts: Sequence[int] | Tensor | None = None,
-                 merge_mode: str = "concat") -> None:
+                 merge_mode: str = "concat", num_second_tags: int = 0) -> None:
         super().__init__()
         if not 0 <= word_dropout <= 1:
             raise ValueError(f"{type(self).__name__}: word_dropout must be in [0, 1], got {word_dropout!r}")
@@ -99,13 +103,21 @@ class SequenceTagger(nn.Module):
                                        merge_mode=merge_mode)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.encoder.output_size, num_tags)
+        self.second_head = nn.Linear(self.encoder.output_size, num_second_tags) if num_second_tags else None
 
-    def forward(self, words: Tensor, chars: Tensor, lengths: Tensor) -> Tensor:
-        """``words (B, T)``, ``chars (B, T, C)``, ``lengths (B,)`` -> logits ``(B, T, K)``."""
+    def forward(self, words: Tensor, chars: Tensor, lengths: Tensor,
+                second: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """``words (B, T)``, ``chars (B, T, C)``, ``lengths (B,)`` -> logits ``(B, T, K)``; with ``second``,
+        ``(logits (B, T, K), second logits (B, T, K2))``."""
         words = self.drop_words(words)
         embedded = torch.cat([self.word_embedding(words), self.char_encoder(chars)], dim=-1)  # (B, T, Ew + 2*Hc)
         outputs, _ = self.encoder(self.dropout(embedded), lengths=lengths)  # (B, T, D*H)
-        return self.head(self.dropout(outputs))
+        features = self.dropout(outputs)
+        if not second:
+            return self.head(features)
+        if self.second_head is None:
+            raise ValueError(f"{type(self).__name__} was built without a second tag set (num_second_tags=0)")
+        return self.head(features), self.second_head(features)
 
     def export_parts(self) -> list[ExportPart]:
         """One graph (:mod:`rnnlab.models.export`): ``words (B, T)``, ``chars (B, T, C)``, ``lengths (B,)`` ->

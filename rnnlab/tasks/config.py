@@ -39,7 +39,7 @@ TaskDefault = tyro.conf.arg(help_behavior_hint="(default: the task's)")
 # The encoder-decoder's own options, at the values that leave them off (the only ones other tasks take).
 ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1,
                                            reverse_decoder_layers=1)
-COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, **ENCODER_DECODER_OFF)
+COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, second_tag_weight=0.0, **ENCODER_DECODER_OFF)
 # The value a run was trained with when its config.json predates the option (not the task's default now):
 # every encoder-decoder option came after the first runs, which trained with it off.
 BEFORE_OPTION: dict[str, Any] = dict(ENCODER_DECODER_OFF)
@@ -133,6 +133,9 @@ class TrainConfig:
         word_dropout: Taggers: alpha of word dropout: in training, a word seen c times in the training data is
             replaced by the unknown word with probability alpha / (alpha + c), so the character encoder learns
             to tag words it has never seen.
+        second_tag_weight: Taggers on CoNLL-U files: also learn each word's XPOS (column 5) from the same
+            encoder, with its cross-entropy times this weight added to the loss in training (0: off; files in
+            which some word has no XPOS train without it); predictions and exports give UPOS alone.
         ema: Also keep an exponential moving average of the weights, ``avg = ema * avg + (1 - ema) * w`` after
             every update (e.g. 0.999; 0: off). Validation, the best checkpoint's choice, the test and every later
             command (evaluate, predict, ...) use the average; training continues from the raw weights.
@@ -182,6 +185,7 @@ class TrainConfig:
     reverse_decoder_layers: Annotated[int | None, TaskDefault] = None
     input_noise: Annotated[float | None, TaskDefault] = None
     word_dropout: Annotated[float | None, TaskDefault] = None
+    second_tag_weight: Annotated[float | None, TaskDefault] = None
     target: Annotated[str | None, TaskDefault] = None
     covariates: Annotated[str | None, TaskDefault] = None
     time_column: Annotated[str | None, TaskDefault] = None
@@ -223,7 +227,7 @@ class TrainConfig:
         for name in ("dropout", "ema", "warmup", "ctc_weight", "label_smoothing", "recurrent_dropout", "zoneout",
                      "weight_drop"):
             in_unit_interval(name, getattr(self, name))
-        for name in ("weight_decay", "word_dropout", "clip", "input_noise"):
+        for name in ("weight_decay", "word_dropout", "clip", "input_noise", "second_tag_weight"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"--{_option(name)} must be a finite number, 0 or more, got {value}")

@@ -267,6 +267,17 @@ def test_conllu_keeps_multiword_parts_and_skips_ranges_empty_nodes_and_comments(
     data = read_conllu(write(tmp_path, "snippet.conllu", SNIPPET))
     assert data.sentences == [["Do", "n't", "go", "."], ["Yes"]]
     assert data.tags == [["AUX", "PART", "VERB", "PUNCT"], ["INTJ"]]
+    assert data.second_tags is None  # no word has an XPOS
+
+
+def test_conllu_reads_xpos_as_second_tags_only_where_every_word_has_one(tmp_path):
+    tagged = SNIPPET.replace("\tAUX\t_", "\tAUX\tVBP").replace("\tPART\t_", "\tPART\tRB") \
+        .replace("\tVERB\t_\t_\t0", "\tVERB\tVB\t_\t0").replace("\tPUNCT\t_", "\tPUNCT\t.")
+    data = read_conllu(write(tmp_path, "xpos.conllu", tagged.replace("\tINTJ\t_", "\tINTJ\tUH")))
+    assert data.second_tags == [["VBP", "RB", "VB", "."], ["UH"]]
+    assert read_conllu(write(tmp_path, "some.conllu", tagged)).second_tags is None  # "Yes" has none
+    with pytest.raises(DataError, match="one tag per token"):
+        TaggedData([["a", "b"]], [["X", "Y"]], [["x"]])
 
 
 @pytest.mark.parametrize("bad_line, line, problem", [

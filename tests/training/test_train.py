@@ -362,3 +362,54 @@ def test_a_taggers_loss_smooths_its_labels_as_asked(tagged_file, smoothing):
     expected = torch.nn.functional.cross_entropy(logits[mask], batch["y"][mask], label_smoothing=smoothing)
     assert count == int(batch["lengths"].sum())
     torch.testing.assert_close(loss, expected)
+
+
+@pytest.fixture(scope="module")
+def xpos_file(tmp_path_factory) -> Path:
+    """Real CMUdict stress examples as a CoNLL-U file whose XPOS column gives each phoneme's vowel-ness."""
+    data = load_stress().train
+    path = tmp_path_factory.mktemp("data") / "xpos.conllu"
+    blocks = []
+    for words, tags in list(zip(data.sentences, data.tags))[:300]:
+        blocks.append("\n".join(f"{k}\t{w}\t_\t{t}\t{'V' if w[0] in 'AEIOU' else 'C'}\t_\t_\t_\t_\t_"
+                                for k, (w, t) in enumerate(zip(words, tags), 1)))
+    path.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return path
+
+
+def test_a_second_tag_set_adds_its_weighted_loss_in_training_only(xpos_file):
+    weight = 0.7
+    config = TrainConfig(task="stress", data=xpos_file, second_tag_weight=weight, **TINY).resolved()
+    task = make_task(config)
+    assert task.second_tags == ["C", "V"]
+    model = task.build_model()
+    batch = task.collate(task.splits.train, list(range(8)), torch.device("cpu"))
+    mask = torch.arange(batch["y"].shape[1]) < batch["lengths"].unsqueeze(1)
+    torch.manual_seed(0)
+    loss, _ = task.loss(model.train(), batch)
+    torch.manual_seed(0)  # the same dropout masks
+    logits, second = model(batch["words"], batch["chars"], batch["lengths"], second=True)
+    cross_entropy = torch.nn.functional.cross_entropy
+    expected = cross_entropy(logits[mask], batch["y"][mask]) + weight * cross_entropy(second[mask],
+                                                                                     batch["y_second"][mask])
+    torch.testing.assert_close(loss, expected)
+    model.eval()
+    validation_loss, _ = task.loss(model, batch)
+    torch.testing.assert_close(validation_loss, cross_entropy(model(batch["words"], batch["chars"],
+                                                                    batch["lengths"])[mask], batch["y"][mask]))
+    plain = make_task(TrainConfig(task="stress", data=xpos_file, **TINY).resolved())
+    assert plain.second_tags == [] and plain.build_model().second_head is None  # off by default
+    with pytest.raises(ValueError, match="without a second tag set"):
+        plain.build_model()(batch["words"], batch["chars"], batch["lengths"], second=True)
+
+
+def test_train_with_a_second_tag_set_from_the_command_line_predicts_the_first(xpos_file, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    cli.main(["train", "--task", "stress", "--data", str(xpos_file), "--second-tag-weight", "0.5", "--epochs", "2",
+              "--hidden-size", "16", "--num-layers", "1", "--run-dir", str(run_dir), "--quiet"])
+    state = json.loads((run_dir / "task.json").read_text())
+    assert state["second_tags"] == ["C", "V"]
+    _, task, model = load_run(run_dir)
+    assert model.second_head.out_features == 2
+    tagged = task.tag(model, [["AH", "B", "AW"]], torch.device("cpu"))
+    assert len(tagged[0]) == 3 and set(tagged[0]) <= set(task.tags)

@@ -82,10 +82,11 @@ class TrainConfig:
             or sum, mul, ave (element-wise, H features); classifiers and taggers.
         recurrent_dropout: Variational dropout of the recurrent state (Gal & Ghahramani 2016): in training,
             one mask per sequence, the same at every step, on each recurrent layer's previous output where it
-            enters the recurrent matrices (0: off). Trains through the unrolled engine (slower than the fused one).
+            enters the recurrent matrices (0: off). Trains through the unrolled engine: for the LSTM its compiled
+            fused sequence (about 1.5x the native kernel's epoch on UPOS), for the other cells a Python step loop.
         zoneout: Zoneout (Krueger et al. 2017): in training, each unit of the recurrent state keeps its previous
             value with this probability at every step; evaluation uses the expectation (0: off). Trains and
-            evaluates through the unrolled engine.
+            evaluates through the unrolled engine, as recurrent dropout does.
         weight_drop: DropConnect on the recurrent matrices (AWD-LSTM): in training, each weight of every
             weight_hh dropped with this probability, one mask per batch; keeps the fused kernel (0: off).
         pooling: How a classifier summarises the sequence.

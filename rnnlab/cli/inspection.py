@@ -43,9 +43,10 @@ def memory_command(out_dir: Path | None = None, quick: bool = False, cells: tupl
 
     Args:
         out_dir: Where everything goes (default: runs/memory-TIME).
-        quick: A small grid (adding T=100, copy T=20, at most 800 updates per run), about two minutes on 2 cores.
+        quick: A small grid (adding T=100, copy T=20, at most 800 updates per run), about a minute on 2 cores.
         cells: Cells to compare (default: rnn irnn lstm lstm-fb1 lstm-chrono janet gru mingru minlstm indrnn
-            orthogonal).
+            orthogonal); any cell of rnnlab train --cell (lstm-peephole, lstm-ln, gru-ln, mgu too), with
+            regularisers after colons: lstm:zoneout=0.1, gru:recurrent_dropout=0.2:weight_drop=0.3.
         updates: The most updates per run (default: each cell's recipe's; 800 with --quick); a run stops early
             once solved.
         workers: Parallel worker processes (default: 2, or 1 on a 1-core machine).

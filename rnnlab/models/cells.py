@@ -185,6 +185,13 @@ def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: in
     return layer.regularise(**regularisers) if regularisers else layer
 
 
+def has_recurrent_matrices(cell: str) -> bool:
+    """Whether ``cell``'s layer (a key of :data:`CELLS`) has recurrent weights (``weight_hh_*``) for
+    ``weight_drop`` to drop: not the parallel-scan cells, whose gates read the input alone."""
+    layer = recurrent_layer(cell, 1, 1)
+    return any(name.startswith("weight_hh") for name, _ in layer.named_parameters())
+
+
 def regularise_layers(model: nn.Module, **options: float) -> nn.Module:
     """Set recurrent regularisers (``recurrent_dropout``, ``zoneout``, ``weight_drop``; see
     :class:`~rnnlab.nn.layers.Recurrent`) on every rnnlab recurrent layer in ``model``; returns ``model``.

@@ -23,7 +23,7 @@ import tyro
 from rnnlab.errors import ConfigError
 from rnnlab.files import timestamped
 from rnnlab.models import CELLS, POOLINGS
-from rnnlab.models.cells import decoder_names
+from rnnlab.models.cells import decoder_names, has_recurrent_matrices
 from rnnlab.tasks.forecasting import parse_seasons
 from rnnlab.tasks.registry import MODEL_NAMES, TASKS, family
 
@@ -39,10 +39,12 @@ TaskDefault = tyro.conf.arg(help_behavior_hint="(default: the task's)")
 # The encoder-decoder's own options, at the values that leave them off (the only ones other tasks take).
 ENCODER_DECODER_OFF: dict[str, Any] = dict(ctc_weight=0.0, reverse_decoder_size=0, decoder_layers=1,
                                            reverse_decoder_layers=1)
-COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, second_tag_weight=0.0, **ENCODER_DECODER_OFF)
+COMMON_DEFAULTS: dict[str, Any] = dict(precision="fp32", warmup=0.3, second_tag_weight=0.0, weight_drop=0.0,
+                                       **ENCODER_DECODER_OFF)
 # The value a run was trained with when its config.json predates the option (not the task's default now):
-# every encoder-decoder option came after the first runs, which trained with it off.
-BEFORE_OPTION: dict[str, Any] = dict(ENCODER_DECODER_OFF)
+# every encoder-decoder option, the second tag set and weight-drop came after the first runs, which trained
+# with them off.
+BEFORE_OPTION: dict[str, Any] = dict(ENCODER_DECODER_OFF, second_tag_weight=0.0, weight_drop=0.0)
 
 
 @dataclass
@@ -169,7 +171,7 @@ class TrainConfig:
     merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
     recurrent_dropout: float = 0.0
     zoneout: float = 0.0
-    weight_drop: float = 0.0
+    weight_drop: Annotated[float | None, TaskDefault] = None
     pooling: Annotated[Pooling | None, TaskDefault] = None
     epochs: Annotated[int | None, TaskDefault] = None
     batch_size: Annotated[int | None, TaskDefault] = None
@@ -212,6 +214,9 @@ class TrainConfig:
         defaults = {**COMMON_DEFAULTS, **TASKS[self.task].defaults}
         filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         config = dataclasses.replace(self, **filled)
+        if filled.get("weight_drop") and (config.model != "recurrent" or config.cell not in CELLS
+                                          or not has_recurrent_matrices(config.cell)):
+            config.weight_drop = 0.0  # the task's weight-drop, where there are no recurrent matrices to drop
         config.check(saved)
         return config
 

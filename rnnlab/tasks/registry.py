@@ -55,7 +55,7 @@ class TaskSpec:
 
 
 _SIGNAL = dict(cell="gru", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.0, pooling="meanmax",
-               epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1)
+               epochs=60, batch_size=128, lr=5e-3, weight_decay=1e-2, label_smoothing=0.1, weight_drop=0.2)
 _SERIES = dict(cell="gru-ln", hidden_size=128, num_layers=2, bidirectional=True, dropout=0.2, pooling="meanmax",
                epochs=100, batch_size=32, lr=3e-3, weight_decay=1e-2, label_smoothing=0.1, input_noise=0.2)
 _FORECAST = dict(cell="gru", hidden_size=32, num_layers=1, bidirectional=False, dropout=0.3, pooling="last",
@@ -90,7 +90,7 @@ TASKS: dict[str, TaskSpec] = {
         batch_size=64, lr=3e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25)),
     "upos": TaskSpec(TaggingTask, load_ud_ewt, dict(
         cell="lstm", hidden_size=200, num_layers=2, bidirectional=True, dropout=0.33, pooling="last", epochs=18,
-        batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.0, word_dropout=0.25)),
+        batch_size=32, lr=2e-3, weight_decay=0.0, label_smoothing=0.1, word_dropout=0.25, second_tag_weight=0.5)),
     # many-to-many asynchronous: spelling -> phonemes (CMUdict), stress marks removed
     "g2p": TaskSpec(TranscriptionTask, load_g2p, _G2P),
     # the same, phonemes with their stress marks (AH0, AE1, ...)

@@ -151,6 +151,25 @@ def test_a_regulariser_the_model_cannot_take_is_refused_by_name(text_file, tmp_p
     assert "--zoneout must be in [0, 1), got 1.0" in capsys.readouterr().err
 
 
+def test_a_tasks_weight_drop_applies_only_where_there_are_recurrent_matrices():
+    assert TrainConfig(task="mnist1d").resolved().weight_drop == 0.2  # the task's default
+    assert TrainConfig(task="mnist1d", weight_drop=0.0).resolved().weight_drop == 0.0
+    assert TrainConfig(task="mnist1d", cell="lstm", weight_drop=0.4).resolved().weight_drop == 0.4
+    assert TrainConfig(task="mnist1d", cell="mingru").resolved().weight_drop == 0.0  # parallel scan: none
+    assert TrainConfig(task="mnist1d", model="mlp").resolved().weight_drop == 0.0  # no recurrent layer
+    assert TrainConfig(task="word-language").resolved().weight_drop == 0.0
+
+
+def test_a_saved_run_from_before_an_option_keeps_it_off():
+    """A run's config.json written before --weight-drop and --second-tag-weight trained without them, whatever
+    its task's default is now."""
+    for task, name in (("mnist1d", "weight_drop"), ("upos", "second_tag_weight")):
+        saved = TrainConfig(task=task).resolved().to_dict()
+        assert saved[name] > 0  # the task's default now
+        del saved[name]
+        assert getattr(TrainConfig.from_dict(saved).resolved(saved=True), name) == 0.0
+
+
 @pytest.mark.parametrize("cell", ["lstm-peephole", "lstm-ln", "gru-ln", "mgu"])
 def test_the_cell_variants_train_a_tagger_from_the_command_line(cell, tagged_file, tmp_path):
     run_dir = tmp_path / "run"

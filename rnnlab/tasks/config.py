@@ -85,7 +85,7 @@ class TrainConfig:
         recurrent_dropout: Variational dropout of the recurrent state (Gal & Ghahramani 2016): in training,
             one mask per sequence, the same at every step, on each recurrent layer's previous output where it
             enters the recurrent matrices (0: off). Trains through the unrolled engine: for the LSTM its compiled
-            fused sequence (about 1.5x the native kernel's epoch on UPOS), for the other cells a Python step loop.
+            fused sequence (about 1.2x the native kernel's epoch on UPOS), for the other cells a Python step loop.
         zoneout: Zoneout (Krueger et al. 2017): in training, each unit of the recurrent state keeps its previous
             value with this probability at every step; evaluation uses the expectation (0: off). Trains and
             evaluates through the unrolled engine, as recurrent dropout does.

@@ -38,16 +38,19 @@ def text_file(tmp_path_factory) -> Path:
     return words_tsv(tmp_path_factory.mktemp("data") / "words.tsv", {"en", "de", "fr"}, 600)
 
 
+def stress_conllu(path: Path, sentences: int, xpos=lambda word: "_") -> Path:
+    """The first ``sentences`` CMUdict stress examples as a CoNLL-U file, each word's XPOS ``xpos(word)``."""
+    data = load_stress().train
+    blocks = ["\n".join(f"{k}\t{w}\t_\t{t}\t{xpos(w)}\t_\t_\t_\t_\t_" for k, (w, t) in enumerate(zip(words, tags), 1))
+              for words, tags in list(zip(data.sentences, data.tags))[:sentences]]
+    path.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def tagged_file(tmp_path_factory) -> Path:
     """Real CMUdict stress examples as a user's CoNLL-U file."""
-    data = load_stress().train
-    path = tmp_path_factory.mktemp("data") / "stress.conllu"
-    blocks = []
-    for words, tags in list(zip(data.sentences, data.tags))[:400]:
-        blocks.append("\n".join(f"{k}\t{w}\t_\t{t}\t_\t_\t_\t_\t_\t_" for k, (w, t) in enumerate(zip(words, tags), 1)))
-    path.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
-    return path
+    return stress_conllu(tmp_path_factory.mktemp("data") / "stress.conllu", 400)
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -387,14 +390,8 @@ def test_a_taggers_loss_smooths_its_labels_as_asked(tagged_file, smoothing):
 @pytest.fixture(scope="module")
 def xpos_file(tmp_path_factory) -> Path:
     """Real CMUdict stress examples as a CoNLL-U file whose XPOS column gives each phoneme's vowel-ness."""
-    data = load_stress().train
-    path = tmp_path_factory.mktemp("data") / "xpos.conllu"
-    blocks = []
-    for words, tags in list(zip(data.sentences, data.tags))[:300]:
-        blocks.append("\n".join(f"{k}\t{w}\t_\t{t}\t{'V' if w[0] in 'AEIOU' else 'C'}\t_\t_\t_\t_\t_"
-                                for k, (w, t) in enumerate(zip(words, tags), 1)))
-    path.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
-    return path
+    return stress_conllu(tmp_path_factory.mktemp("data") / "xpos.conllu", 300,
+                         lambda word: "V" if word[0] in "AEIOU" else "C")
 
 
 def test_a_second_tag_set_adds_its_weighted_loss_in_training_only(xpos_file):

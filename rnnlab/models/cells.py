@@ -186,10 +186,9 @@ def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: in
 
 
 def has_recurrent_matrices(cell: str) -> bool:
-    """Whether ``cell``'s layer (a key of :data:`CELLS`) has recurrent weights (``weight_hh_*``) for
-    ``weight_drop`` to drop: not the parallel-scan cells, whose gates read the input alone."""
-    layer = recurrent_layer(cell, 1, 1)
-    return any(name.startswith("weight_hh") for name, _ in layer.named_parameters())
+    """Whether ``cell``'s layer (a key of :data:`CELLS`) has recurrent weights for ``weight_drop`` to drop
+    (:attr:`~rnnlab.nn.layers.Recurrent.has_recurrent_matrices`)."""
+    return recurrent_layer(cell, 1, 1).has_recurrent_matrices
 
 
 def regularise_layers(model: nn.Module, **options: float) -> nn.Module:

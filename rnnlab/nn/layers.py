@@ -183,8 +183,7 @@ class Recurrent(nn.Module):
                 continue
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
                 raise ValueError(f"{name}: {arg} must be a probability in [0, 1), got {value!r}")
-            if arg == "weight_drop" and value and not any(flat.startswith("weight_hh")
-                                                          for flat in self._flat_weights_names):
+            if arg == "weight_drop" and value and not self.has_recurrent_matrices:
                 raise ValueError(f"{name}: weight_drop={value} drops recurrent weights (weight_hh_*), and "
                                  f"{type(self._cells[0]).__name__} has none")
             if arg == "recurrent_dropout" and value and self.scannable:
@@ -211,6 +210,12 @@ class Recurrent(nn.Module):
                              f"(MinGRUCell, MinLSTMCell: a scan method); {type(self._cells[0]).__name__} "
                              "has none")
         self._engine = value
+
+    @property
+    def has_recurrent_matrices(self) -> bool:
+        """Whether the cell has recurrent weights (``weight_hh_*``) for ``weight_drop`` to drop: not the
+        parallel-scan cells, whose gates read the input alone."""
+        return any(flat.startswith("weight_hh") for flat in self._flat_weights_names)
 
     @property
     def scannable(self) -> bool:

@@ -48,3 +48,30 @@ def test_without_a_compiler(fresh, monkeypatch):
     monkeypatch.delenv("RNNLAB_KERNELS", raising=False)
     monkeypatch.setenv("CXX", "no-such-compiler-here")
     assert kernels.compiled_kernels() is None
+
+
+@pytest.fixture
+def threads():
+    """torch's intra-op thread count, restored after the test."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(kernels.compiled_kernels() is None, reason="the compiled kernels could not be built here "
+                                                               "(no C++ compiler, or RNNLAB_KERNELS=0)")
+@pytest.mark.parametrize("cell", [rnnlab.LSTMCell, rnnlab.LayerNormLSTMCell, rnnlab.IndRNNCell, rnnlab.JANETCell,
+                                  rnnlab.OrthogonalCell])
+def test_a_batch_split_over_threads_gives_what_one_thread_gives(threads, cell):
+    # B = 256 rows of H = 8 units: two shares of the rows (a share holds at least 1,024 units), each pass of the
+    # kernels run by two threads; the layer-norm LSTM's parameter gradients summed per share, then added
+    torch.manual_seed(0)
+    layer = rnnlab.Recurrent(cell, 3, 8, engine="unrolled", dtype=torch.float64)
+    x = torch.randn(5, 256, 3, dtype=torch.float64, requires_grad=True)
+    results = []
+    for count in (1, 2):
+        torch.set_num_threads(count)
+        out, _ = layer(x)
+        results.append([out, *torch.autograd.grad(out.sin().sum(), [x, *layer.parameters()])])
+    for one, two in zip(*results):
+        torch.testing.assert_close(two, one, rtol=1e-12, atol=1e-12)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -26,13 +27,21 @@ _loaded: dict[str, object] = {}
 def _flags() -> tuple[str, list[str]]:
     """The build's name and compiler flags: vector instructions where the CPU has them (the name says which,
     so that builds for different CPUs never share a cache); fast math for the element-wise loops (compiled
-    only: nothing is linked that would change the process's floating-point mode)."""
+    only: nothing is linked that would change the process's floating-point mode); OpenMP, without which ATen's
+    ``at::parallel_for`` (a header template, compiled into the kernels) runs every pass on one thread, where
+    torch itself runs on GNU OpenMP (Linux builds: the library linked is torch's own, already loaded, so there is
+    one thread pool)."""
     capability = torch.backends.cpu.get_cpu_capability()
     vector = {"AVX2": ["-mavx2", "-mfma"],
               "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl",
                          "-mprefer-vector-width=512"]}.get(capability, [])
     name = "rnnlab_kernels_" + (capability.lower() if vector else "generic")
-    return name, ["-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", *vector]
+    return name, ["-O3", "-ffast-math", "-fopenmp" if _gnu_openmp() else "-fopenmp-simd", "-std=c++17", *vector]
+
+
+def _gnu_openmp() -> bool:
+    """Whether torch's intra-op threads are GNU OpenMP's, which the kernels can join (Linux)."""
+    return sys.platform.startswith("linux") and "parallel backend: OpenMP" in torch.__config__.parallel_info()
 
 
 def compiled_kernels():
@@ -52,7 +61,8 @@ def _build():
         from torch.utils.cpp_extension import load
 
         name, flags = _flags()
-        load(name=name, sources=[str(_SOURCE)], extra_cflags=flags, is_python_module=False, verbose=False)
+        load(name=name, sources=[str(_SOURCE)], extra_cflags=flags, extra_ldflags=[f for f in flags if f == "-fopenmp"],
+             is_python_module=False, verbose=False)
         return torch.ops.rnnlab_kernels
     except Exception as error:  # a failed build leaves the Python paths, which compute the same
         _log.warning("rnnlab: the compiled recurrent kernels could not be built (%s); the fused LSTM runs in Python, "

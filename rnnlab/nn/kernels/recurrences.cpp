@@ -44,9 +44,26 @@ template <typename T> inline T tanh_(T a) { return T(2) / (T(1) + std::exp(T(-2)
 // body(b) for every row b of the batch, the rows split over torch's intra-op threads where each share holds at
 // least kRowWork units (each row H units; fewer, and a thread's start costs more than its share).
 constexpr int64_t kRowWork = 1024;
+inline int64_t rows_per_share(int64_t H) { return std::max<int64_t>(1, kRowWork / std::max<int64_t>(H, 1)); }
 template <typename Body> void over_rows(int64_t B, int64_t H, const Body& body) {
-  at::parallel_for(0, B, std::max<int64_t>(1, kRowWork / std::max<int64_t>(H, 1)), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B, rows_per_share(H), [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) body(b);
+  });
+}
+
+// The number of fixed shares over_shares splits B rows of H units into: one per thread, fewer where a share would
+// hold under kRowWork units.
+inline int64_t row_shares(int64_t B, int64_t H) {
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / rows_per_share(H)));
+}
+
+// body(b, share) for every row b, the rows in `shares` fixed contiguous shares run on torch's threads: a pass can
+// keep running sums of its own per share (in cache, where per-row sums would stream through memory), added up once
+// at the end in an order that does not depend on which thread ran which share.
+template <typename Body> void over_shares(int64_t B, int64_t shares, const Body& body) {
+  at::parallel_for(0, shares, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t share = begin; share < end; ++share)
+      for (int64_t b = share * B / shares; b < (share + 1) * B / shares; ++b) body(b, share);
   });
 }
 
@@ -323,10 +340,11 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
   Tensor grad_x = at::empty({T, B, 4 * H}, grad_hs.options());
   Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
   Tensor zero = at::zeros({B, H}, grad_hs.options());
-  // per-row sums of the affine parameters' gradients, summed over rows once at the end
-  Tensor dgi = at::zeros({B, 4 * H}, grad_hs.options()), dgh = at::zeros({B, 4 * H}, grad_hs.options());
-  Tensor dbias = at::zeros({B, 4 * H}, grad_hs.options());
-  Tensor dgc = at::zeros({B, H}, grad_hs.options()), dbc = at::zeros({B, H}, grad_hs.options());
+  // the affine parameters' gradients, summed per share of the rows, the shares summed once at the end
+  const int64_t shares = row_shares(B, H);
+  Tensor dgi = at::zeros({shares, 4 * H}, grad_hs.options()), dgh = at::zeros({shares, 4 * H}, grad_hs.options());
+  Tensor dbias = at::zeros({shares, 4 * H}, grad_hs.options());
+  Tensor dgc = at::zeros({shares, H}, grad_hs.options()), dbc = at::zeros({shares, H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "ln_lstm_backward", [&] {
     const scalar_t *gam_i = gamma_ih.data_ptr<scalar_t>(), *gam_h = gamma_hh.data_ptr<scalar_t>();
     const scalar_t *gam_c = gamma_c.data_ptr<scalar_t>(), *bet_c = beta_c.data_ptr<scalar_t>();
@@ -346,7 +364,7 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
       scalar_t* pc = previous_c.data_ptr<scalar_t>();
       scalar_t *dx = grad_x[t].data_ptr<scalar_t>(), *dr = grad_r[t].data_ptr<scalar_t>();
       const scalar_t* sv = saved[t].data_ptr<scalar_t>();
-      over_rows(B, H, [&](int64_t b) {
+      over_shares(B, shares, [&](int64_t b, int64_t share) {
         const scalar_t* s = sv + b * W;
         const scalar_t *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *r_hat = s + 4 * H;
         const scalar_t rstd_r = s[kLnSaved * H], mean_c = s[kLnSaved * H + 1], rstd_c = s[kLnSaved * H + 2];
@@ -360,7 +378,7 @@ SIMD
           u[j] = tanh_(gam_c[j] * c_hat[j] + bet_c[j]);
         }
         scalar_t *dpre = dpre_p + b * 4 * H, *dxb = dx + b * 4 * H, *drb = dr + b * 4 * H;
-        scalar_t *dgcb = dgc_p + r, *dbcb = dbc_p + r;
+        scalar_t *dgcb = dgc_p + share * H, *dbcb = dbc_p + share * H;
         // h = o tanh(n), n = gamma_c c_hat + beta_c: dn, then dc_hat = dn gamma_c into dn
         scalar_t* dn = dn_p + r;
 SIMD
@@ -383,7 +401,7 @@ SIMD
         // dr = LN_hh'(dpre) and dx = LN_ih'(dpre): their sums ride along with the affine parameters' gradients,
         // then one pass writes both
         const scalar_t* xb = xt + b * 4 * H;
-        scalar_t *dgib = dgi_p + b * 4 * H, *dghb = dgh_p + b * 4 * H, *dbb = db_p + b * 4 * H;
+        scalar_t *dgib = dgi_p + share * 4 * H, *dghb = dgh_p + share * 4 * H, *dbb = db_p + share * 4 * H;
         scalar_t sum_r = 0, dot_r = 0, sum_x = 0, dot_x = 0;
         _Pragma("omp simd reduction(+ : sum_r, dot_r, sum_x, dot_x)")
         for (int64_t j = 0; j < 4 * H; ++j) {

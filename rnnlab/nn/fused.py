@@ -1,5 +1,6 @@
 r"""Fused sequences: every step of a recurrence as one autograd node, its backward written by hand (the LSTM
-below; the layer-norm LSTM, JANET, the IndRNN and the orthogonal RNN in their functions' docstrings).
+below; the layer-norm and peephole LSTMs, JANET, the IndRNN and the orthogonal RNN in their functions'
+docstrings).
 
 Unrolled step by step, autograd records each operation of each step and walks them back one by one; that
 bookkeeping, more than the arithmetic, is what makes the unrolled engine slower than oneDNN's or cuDNN's fused
@@ -101,6 +102,36 @@ def layer_norm_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tenso
     biases = bias + norm_ih.bias + norm_hh.bias
     return _CompiledLayerNormLSTMSequence.apply(x, h0, c0, weight_hh, norm_ih.weight, norm_hh.weight, biases,
                                                 norm_c.weight, norm_c.bias, norm_ih.eps, norm_hh.eps, norm_c.eps)
+
+
+def peephole_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, weight_ci: Tensor,
+                           weight_cf: Tensor, weight_co: Tensor) -> tuple[Tensor, Tensor] | None:
+    r"""Every step of the peephole LSTM (:class:`~rnnlab.nn.variants.PeepholeLSTMCell`), ``pre_t = x_t +
+    h_{t-1} W_hh^T``, ``i = sigmoid(pre_i + w_ci c_{t-1})``, ``f = sigmoid(pre_f + w_cf c_{t-1})``,
+    ``g = tanh(pre_g)``, ``c_t = f c_{t-1} + i g``, ``o = sigmoid(pre_o + w_co c_t)``, ``h_t = o tanh(c_t)``,
+    through the compiled kernels; ``None`` where they cannot serve, and the cell then steps.
+
+    Backward through time, with ``u_t = tanh(c_t)`` and ``dh_t``, ``dc_t`` the total derivatives: the output
+    gate's ``dpre_o = dh_t u_t o (1 - o)`` reaches ``c_t`` through its peephole as well,
+    ``dc = dc_t + dh_t o (1 - u_t^2) + w_co dpre_o``; then ``dpre_i = dc g i (1 - i)``,
+    ``dpre_f = dc c_{t-1} f (1 - f)``, ``dpre_g = dc i (1 - g^2)``, and the memory's gradient passes back through
+    the forget gate and both input-side peepholes, ``dc_{t-1} = dL/dc_{t-1} + dc f + w_ci dpre_i + w_cf dpre_f``;
+    ``dh_{t-1} = dL/dh_{t-1} + dpre_t W_hh``, ``dw_ci = sum_t dpre_i c_{t-1}``, ``dw_cf = sum_t dpre_f c_{t-1}``,
+    ``dw_co = sum_t dpre_o c_t``, ``dW_hh = sum_t dpre_t^T h_{t-1}``.
+
+    Args:
+        x: ``(T, B, 4H)`` projected inputs with both biases added.
+        h0: ``(B, H)`` initial output.
+        c0: ``(B, H)`` initial memory.
+        weight_hh: ``(4H, H)``.
+        weight_ci, weight_cf, weight_co: ``(H,)``, the peepholes.
+
+    Returns:
+        ``(h, c)``, each ``(T, B, H)``, or ``None``.
+    """
+    if _kernels_for(x, h0, c0, weight_hh, weight_ci, weight_cf, weight_co) is None:
+        return None
+    return _CompiledPeepholeLSTMSequence.apply(x, h0, c0, weight_hh, weight_ci, weight_cf, weight_co)
 
 
 def indrnn_sequence(x: Tensor, h0: Tensor, u: Tensor) -> Tensor | None:
@@ -354,6 +385,29 @@ class _CompiledLayerNormLSTMSequence(torch.autograd.Function):
             *(p.detach().contiguous() for p in (gamma_ih, gamma_hh, gamma_c, beta_c)), grad_r)
         return (grad_x, grad_h0, grad_c0, _weight_grad(grad_r, h0, hs), grad_gamma_ih, *grad_rest,
                 None, None, None)
+
+
+class _CompiledPeepholeLSTMSequence(torch.autograd.Function):
+    """:func:`peephole_lstm_sequence` as one autograd node (``recurrences.cpp``)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, weight_ci: Tensor, weight_cf: Tensor,
+                weight_co: Tensor) -> tuple[Tensor, Tensor]:
+        peepholes = [p.detach().contiguous() for p in (weight_ci, weight_cf, weight_co)]
+        hs, cs, *saved = compiled_kernels().peephole_forward(
+            x.detach().contiguous(), h0.detach(), c0.detach(), *_packed(weight_hh, x.shape[1]), *peepholes,
+            any(ctx.needs_input_grad))
+        ctx.kept, ctx.peepholes = saved, peepholes
+        ctx.save_for_backward(h0, c0, weight_hh, hs, cs)
+        return hs, cs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs: Tensor, grad_cs: Tensor):
+        h0, c0, weight_hh, hs, cs = ctx.saved_tensors
+        grad_pre, grad_h0, grad_c0, *grad_peepholes = compiled_kernels().peephole_backward(
+            grad_hs, grad_cs, cs, c0.detach(), *_packed(weight_hh.t(), hs.shape[1]), ctx.kept, *ctx.peepholes)
+        return grad_pre, grad_h0, grad_c0, _weight_grad(grad_pre, h0, hs), *grad_peepholes
 
 
 _workspaces = threading.local()

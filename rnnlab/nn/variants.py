@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from rnnlab.nn.cell import CarryingCell, Cell, State, uniform_init_
 from rnnlab.nn.cells import gru_update
+from rnnlab.nn.fused import peephole_lstm_sequence
 
 
 def _check_sizes(cell: Cell, input_size: int, hidden_size: int) -> None:
@@ -83,6 +84,12 @@ class PeepholeLSTMCell(Cell):
         c = torch.addcmul(f * c, i, g)  # f * c + i * g
         o = torch.sigmoid(torch.addcmul(o, self.weight_co, c))
         return (o * torch.tanh(c), c), (i, f, g, o)
+
+    def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
+                    zoneout: list[Tensor] | float | None = None) -> State | None:
+        if mask is not None or zoneout is not None:  # the regularisers step
+            return None
+        return peephole_lstm_sequence(x, *state, self.weight_hh, self.weight_ci, self.weight_cf, self.weight_co)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")

@@ -61,7 +61,7 @@ def threads():
 @pytest.mark.skipif(kernels.compiled_kernels() is None, reason="the compiled kernels could not be built here "
                                                                "(no C++ compiler, or RNNLAB_KERNELS=0)")
 @pytest.mark.parametrize("cell", [rnnlab.LSTMCell, rnnlab.LayerNormLSTMCell, rnnlab.IndRNNCell, rnnlab.JANETCell,
-                                  rnnlab.OrthogonalCell])
+                                  rnnlab.OrthogonalCell, rnnlab.PeepholeLSTMCell])
 def test_a_batch_split_over_threads_gives_what_one_thread_gives(threads, cell):
     # B = 256 rows of H = 8 units: two shares of the rows (a share holds at least 1,024 units), each pass of the
     # kernels run by two threads; the layer-norm LSTM's parameter gradients summed per share, then added

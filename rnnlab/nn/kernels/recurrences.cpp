@@ -1,7 +1,7 @@
 // Recurrences of rnnlab's cells, every step of a sequence in one call, forward and backward through time
-// (CPU, float32 and float64): the LSTM, the layer-normalised LSTM, JANET and the orthogonal RNN's modReLU
-// recurrence, each step one matrix product (ATen's, or oneDNN's with a packed weight) and one pass over the
-// batch for every element-wise part of the step; the IndRNN, whose recurrence is element-wise, in passes over
+// (CPU, float32 and float64): the LSTM, the layer-normalised LSTM, the peephole LSTM, JANET and the orthogonal
+// RNN's modReLU recurrence, each step one matrix product (ATen's, or oneDNN's with a packed weight) and one pass
+// over the batch for every element-wise part of the step; the IndRNN, whose recurrence is element-wise, in passes over
 // the batch alone.  The passes split the batch's rows over torch's threads.  The equations are in
 // rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden features, LSTM gate order i, f, g, o.
 
@@ -434,6 +434,107 @@ SIMD
   return {grad_x, grad_h, grad_c, dgi.sum(0), dgh.sum(0), dbias.sum(0), dgc.sum(0), dbc.sum(0)};
 }
 
+// ---------------------------------------------------------------------------------------------- peephole LSTM
+// x (T, B, 4H): W_ih x_t + both biases; h0, c0 (B, H); weight (4H, H) or packed; w_ci, w_cf, w_co (H) the
+// peepholes -> [hs, cs (T, B, H), saved_0, ..., saved_{T-1} (B, 5H): i, f, g, o, u = tanh(c_t)], with pre = x_t +
+// h_{t-1} W^T: i = sigmoid(pre_i + w_ci c_{t-1}), f = sigmoid(pre_f + w_cf c_{t-1}), g = tanh(pre_g),
+// c_t = f c_{t-1} + i g, o = sigmoid(pre_o + w_co c_t), h_t = o tanh(c_t).
+std::vector<Tensor> peephole_forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& weight,
+                                     bool packed, const Tensor& w_ci, const Tensor& w_cf, const Tensor& w_co,
+                                     bool keep) {
+  const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
+  Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
+  std::vector<Tensor> out{hs, cs};
+  Tensor h = h0.contiguous(), c = c0.contiguous(), xc = x.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "peephole_forward", [&] {
+    const scalar_t *pi = w_ci.data_ptr<scalar_t>(), *pf = w_cf.data_ptr<scalar_t>(), *po = w_co.data_ptr<scalar_t>();
+    Tensor scratch = at::empty({B, 5 * H}, x.options());
+    for (int64_t t = 0; t < T; ++t) {
+      Tensor pre = product(h, xc[t], weight, packed).contiguous();
+      Tensor saved = keep ? at::empty({B, 5 * H}, x.options()) : scratch;
+      const scalar_t *a = pre.data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
+      scalar_t *ho = hs[t].data_ptr<scalar_t>(), *co = cs[t].data_ptr<scalar_t>(), *sv = saved.data_ptr<scalar_t>();
+      over_rows(B, H, [&](int64_t b) {
+        const scalar_t* ab = a + b * 4 * H;
+        scalar_t* s = sv + b * 5 * H;
+        const int64_t r = b * H;
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t i = sigmoid(ab[j] + pi[j] * cp[r + j]), f = sigmoid(ab[H + j] + pf[j] * cp[r + j]);
+          const scalar_t g = tanh_(ab[2 * H + j]);
+          const scalar_t cn = f * cp[r + j] + i * g;
+          const scalar_t o = sigmoid(ab[3 * H + j] + po[j] * cn), u = tanh_(cn);
+          s[j] = i;
+          s[H + j] = f;
+          s[2 * H + j] = g;
+          s[3 * H + j] = o;
+          s[4 * H + j] = u;
+          co[r + j] = cn;
+          ho[r + j] = o * u;
+        }
+      });
+      if (keep) out.push_back(saved);
+      h = hs[t];
+      c = cs[t];
+    }
+  });
+  return out;
+}
+
+// grad_hs, grad_cs (T, B, H) the loss's partial derivatives; cs, c0 from the forward; weight_t (H, 4H) or packed;
+// saved: the forward's; w_ci, w_cf, w_co (H) -> [dpre (T, B, 4H), dh_0, dc_0 (B, H), dw_ci, dw_cf, dw_co (H)]:
+// with dh_t, dc_t the total derivatives, dpre_o = dh_t u o (1 - o), dc = dc_t + dh_t o (1 - u^2) + dpre_o w_co,
+// dpre_i = dc g i (1 - i), dpre_f = dc c_{t-1} f (1 - f), dpre_g = dc i (1 - g^2),
+// dc_{t-1} = dL/dc_{t-1} + dc f + dpre_i w_ci + dpre_f w_cf, dh_{t-1} = dL/dh_{t-1} + dpre W.
+std::vector<Tensor> peephole_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& cs, const Tensor& c0,
+                                      const Tensor& weight_t, bool packed, at::TensorList saved, const Tensor& w_ci,
+                                      const Tensor& w_cf, const Tensor& w_co) {
+  const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
+  Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
+  Tensor grad_pre = at::empty({T, B, 4 * H}, grad_hs.options());
+  Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
+  Tensor zero = at::zeros({B, H}, grad_hs.options());
+  const int64_t shares = row_shares(B, H);  // the peepholes' gradients, summed per share of the rows
+  Tensor dci = at::zeros({shares, H}, grad_hs.options()), dcf = at::zeros({shares, H}, grad_hs.options()),
+         dco = at::zeros({shares, H}, grad_hs.options());
+  AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "peephole_backward", [&] {
+    const scalar_t *pi = w_ci.data_ptr<scalar_t>(), *pf = w_cf.data_ptr<scalar_t>(), *po = w_co.data_ptr<scalar_t>();
+    scalar_t *dci_p = dci.data_ptr<scalar_t>(), *dcf_p = dcf.data_ptr<scalar_t>(), *dco_p = dco.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* cp = t > 0 ? csc[t - 1].data_ptr<scalar_t>() : c0c.data_ptr<scalar_t>();
+      const scalar_t *cn = csc[t].data_ptr<scalar_t>(), *sv = saved[t].data_ptr<scalar_t>();
+      const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gc = grad_c.data_ptr<scalar_t>();
+      const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
+      Tensor previous_c = at::empty({B, H}, grad_hs.options());
+      scalar_t *pc = previous_c.data_ptr<scalar_t>(), *dpre = grad_pre[t].data_ptr<scalar_t>();
+      over_shares(B, shares, [&](int64_t b, int64_t share) {
+        const scalar_t *s = sv + b * 5 * H, *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *u = s + 4 * H;
+        scalar_t* d = dpre + b * 4 * H;
+        scalar_t *gci = dci_p + share * H, *gcf = dcf_p + share * H, *gco = dco_p + share * H;
+        const int64_t r = b * H;
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t d_o = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
+          const scalar_t dc = gc[r + j] + gh[r + j] * o[j] * (scalar_t(1) - u[j] * u[j]) + d_o * po[j];
+          const scalar_t d_i = dc * g[j] * i[j] * (scalar_t(1) - i[j]);
+          const scalar_t d_f = dc * cp[r + j] * f[j] * (scalar_t(1) - f[j]);
+          d[j] = d_i;
+          d[H + j] = d_f;
+          d[2 * H + j] = dc * i[j] * (scalar_t(1) - g[j] * g[j]);
+          d[3 * H + j] = d_o;
+          pc[r + j] = gc_prev[r + j] + dc * f[j] + d_i * pi[j] + d_f * pf[j];
+          gci[j] += d_i * cp[r + j];
+          gcf[j] += d_f * cp[r + j];
+          gco[j] += d_o * cn[r + j];
+        }
+      });
+      grad_h = product(grad_pre[t], t > 0 ? gh_in[t - 1] : zero, weight_t, packed);
+      grad_c = previous_c;
+    }
+  });
+  return {grad_pre, grad_h, grad_c, dci.sum(0), dcf.sum(0), dco.sum(0)};
+}
+
 // ------------------------------------------------------------------------------------------------------ IndRNN
 // x (T, B, H): W x_t + b; h0 (B, H); u (H) -> hs (T, B, H), h_t = relu(x_t + u h_{t-1}).
 Tensor indrnn_forward(const Tensor& x, const Tensor& h0, const Tensor& u) {
@@ -638,6 +739,12 @@ TORCH_LIBRARY(rnnlab_kernels, m) {
         "bool packed, Tensor[] saved, Tensor gamma_ih, Tensor gamma_hh, Tensor gamma_c, Tensor beta_c, "
         "Tensor(a!) grad_r) -> Tensor[]",
         TORCH_FN(ln_lstm_backward));
+  m.def("peephole_forward(Tensor x, Tensor h0, Tensor c0, Tensor weight, bool packed, Tensor w_ci, Tensor w_cf, "
+        "Tensor w_co, bool keep) -> Tensor[]",
+        TORCH_FN(peephole_forward));
+  m.def("peephole_backward(Tensor grad_hs, Tensor grad_cs, Tensor cs, Tensor c0, Tensor weight_t, bool packed, "
+        "Tensor[] saved, Tensor w_ci, Tensor w_cf, Tensor w_co) -> Tensor[]",
+        TORCH_FN(peephole_backward));
   m.def("indrnn_forward(Tensor x, Tensor h0, Tensor u) -> Tensor", TORCH_FN(indrnn_forward));
   m.def("indrnn_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor u) -> Tensor[]", TORCH_FN(indrnn_backward));
   m.def("janet_forward(Tensor x, Tensor h0, Tensor weight, bool packed, float beta, bool keep) -> Tensor[]",

@@ -254,6 +254,16 @@ class Recurrent(nn.Module):
                 module._parameters[leaf] = self._weight(flat)
         return self._cells
 
+    def __getstate__(self) -> dict:
+        """The layer for a copy or a pickle, its cells unbound from the parameters first (:meth:`cells` binds them
+        again on its next call): a binding may hold a tensor that cannot be copied, such as weight-drop's dropped
+        matrix after a training step, a parametrisation's output, or an export's placeholder tensors."""
+        for index, inner, _, is_buffer in self._binding:
+            owner, _, leaf = inner.rpartition(".")
+            module = self._cells[index].get_submodule(owner)
+            (module._buffers if is_buffer else module._parameters)[leaf] = None
+        return super().__getstate__()
+
     def _weight(self, flat: str) -> Tensor:
         """The parameter ``flat`` as the cells and kernels use it: read through its attribute (so that
         parametrisations apply), and with ``weight_drop`` in training, a recurrent matrix dropped

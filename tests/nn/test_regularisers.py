@@ -4,6 +4,9 @@ expectation (zoneout); in training, what they say."""
 
 from __future__ import annotations
 
+import copy
+import io
+
 import pytest
 import torch
 
@@ -186,3 +189,18 @@ def test_bad_values_are_refused_by_name():
     with pytest.raises(ValueError, match=r"GRU: zoneout must be a probability"):
         layer.regularise(zoneout=1.0)
     assert layer.regularise(recurrent_dropout=0.2).recurrent_dropout == 0.2 and layer.zoneout == 0.0
+
+
+def test_a_layer_copies_and_pickles_after_a_weight_drop_training_step():
+    # the training step bound the cells to the dropped matrix, a tensor of the graph (no deepcopy of its own)
+    torch.manual_seed(0)
+    layer = rnnlab.Recurrent(rnnlab.GRUCell, 3, 8, engine="unrolled", weight_drop=0.3).train()
+    layer(torch.randn(5, 2, 3))[0].sum().backward()
+    twin = copy.deepcopy(layer).eval()
+    buffer = io.BytesIO()
+    torch.save(layer, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False).eval()
+    x = torch.randn(4, 3, 3)
+    expected = layer.eval()(x)[0]
+    assert torch.equal(twin(x)[0], expected) and torch.equal(loaded(x)[0], expected)

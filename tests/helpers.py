@@ -77,6 +77,29 @@ def run_and_grad(module, make_input, hx_values, seed: int = 99):
     return results, grads
 
 
+def needs_compiled_kernels():
+    """A mark that skips a test (or, as ``pytestmark``, a module) where the compiled kernels cannot be built."""
+    import pytest
+
+    from rnnlab.nn.kernels import compiled_kernels
+
+    return pytest.mark.skipif(compiled_kernels() is None, reason="the compiled kernels could not be built here "
+                                                                 "(no C++ compiler, or RNNLAB_KERNELS=0)")
+
+
+def recorded_calls(monkeypatch, owner, name: str) -> list:
+    """Every call of ``owner.name`` (a module's function or a class's method) from now on, as the list of what
+    each returned: for a cell's fused path, its outputs, or ``None`` where it declined and the cell stepped."""
+    calls, original = [], getattr(owner, name)
+
+    def recorded(*args, **kwargs):
+        calls.append(original(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(owner, name, recorded)
+    return calls
+
+
 def assert_close(actual, expected, what: str) -> None:
     assert len(actual) == len(expected), what
     for k, (a, e) in enumerate(zip(actual, expected)):

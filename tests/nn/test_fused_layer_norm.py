@@ -13,11 +13,9 @@ import rnnlab
 import rnnlab.nn.cells as cells_module
 import rnnlab.nn.fused as fused_module
 from rnnlab.nn.fused import layer_norm_lstm_sequence
-from rnnlab.nn.kernels import compiled_kernels
-from tests.helpers import assert_close
+from tests.helpers import assert_close, needs_compiled_kernels, recorded_calls
 
-pytestmark = pytest.mark.skipif(compiled_kernels() is None, reason="the compiled kernels could not be built here "
-                                                                   "(no C++ compiler, or RNNLAB_KERNELS=0)")
+pytestmark = needs_compiled_kernels()
 unroll_module = sys.modules["rnnlab.nn.unroll"]
 T, B, I, H = 6, 3, 4, 5
 
@@ -25,14 +23,7 @@ T, B, I, H = 6, 3, 4, 5
 @pytest.fixture
 def fused_calls(monkeypatch):
     """The fused sequences the layer-norm cell ran (each its outputs, or None where it stepped)."""
-    calls = []
-
-    def counted(*args, **kwargs):
-        calls.append(layer_norm_lstm_sequence(*args, **kwargs))
-        return calls[-1]
-
-    monkeypatch.setattr(cells_module, "layer_norm_lstm_sequence", counted)
-    return calls
+    return recorded_calls(monkeypatch, cells_module, "layer_norm_lstm_sequence")
 
 
 def _randomised_cell(input_size: int = I, hidden_size: int = H, **kwargs) -> rnnlab.LayerNormLSTMCell:

@@ -10,12 +10,10 @@ import torch
 
 import rnnlab
 from rnnlab.nn.fused import indrnn_sequence, janet_sequence, modrelu_sequence
-from rnnlab.nn.kernels import compiled_kernels
 from rnnlab.nn.long_memory import IndRNNCell, JANETCell, OrthogonalCell
-from tests.helpers import assert_close
+from tests.helpers import assert_close, needs_compiled_kernels, recorded_calls
 
-pytestmark = pytest.mark.skipif(compiled_kernels() is None, reason="the compiled kernels could not be built here "
-                                                                   "(no C++ compiler, or RNNLAB_KERNELS=0)")
+pytestmark = needs_compiled_kernels()
 unroll_module = sys.modules["rnnlab.nn.unroll"]
 T, B, I, H = 6, 3, 4, 5
 CELLS = {"indrnn": IndRNNCell, "janet": JANETCell, "orthogonal": OrthogonalCell}
@@ -56,14 +54,7 @@ def test_fused_equals_stepped_with_lengths_two_layers_and_both_directions(monkey
     h0 = torch.randn(4, batch, hidden, dtype=torch.float64, requires_grad=True)
     lengths = torch.randint(1, T + 1, (batch,))
     lengths[0] = T
-    results, calls = [], []
-    original = CELLS[name].fused_steps
-
-    def counted(self, *args, **kwargs):
-        calls.append(original(self, *args, **kwargs))
-        return calls[-1]
-
-    monkeypatch.setattr(CELLS[name], "fused_steps", counted)
+    results, calls = [], recorded_calls(monkeypatch, CELLS[name], "fused_steps")
     for fuse in (True, False):
         monkeypatch.setattr(unroll_module, "_may_fuse", lambda x, fuse=fuse: fuse)
         out, h_n = layer(x, h0, lengths=lengths)

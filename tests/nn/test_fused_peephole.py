@@ -10,11 +10,9 @@ import torch
 
 import rnnlab
 from rnnlab.nn.fused import peephole_lstm_sequence
-from rnnlab.nn.kernels import compiled_kernels
-from tests.helpers import assert_close
+from tests.helpers import assert_close, needs_compiled_kernels, recorded_calls
 
-pytestmark = pytest.mark.skipif(compiled_kernels() is None, reason="the compiled kernels could not be built here "
-                                                                   "(no C++ compiler, or RNNLAB_KERNELS=0)")
+pytestmark = needs_compiled_kernels()
 unroll_module = sys.modules["rnnlab.nn.unroll"]
 T, B, I, H = 6, 3, 4, 5
 
@@ -22,15 +20,7 @@ T, B, I, H = 6, 3, 4, 5
 @pytest.fixture
 def fused_calls(monkeypatch):
     """The fused sequences the peephole cell ran (each its outputs, or None where it stepped)."""
-    calls = []
-    original = rnnlab.PeepholeLSTMCell.fused_steps
-
-    def counted(self, *args, **kwargs):
-        calls.append(original(self, *args, **kwargs))
-        return calls[-1]
-
-    monkeypatch.setattr(rnnlab.PeepholeLSTMCell, "fused_steps", counted)
-    return calls
+    return recorded_calls(monkeypatch, rnnlab.PeepholeLSTMCell, "fused_steps")
 
 
 def test_gradcheck_of_every_input_and_the_peepholes():

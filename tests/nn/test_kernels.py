@@ -11,6 +11,7 @@ import torch.utils.cpp_extension
 
 import rnnlab
 import rnnlab.nn.kernels as kernels
+from tests.helpers import needs_compiled_kernels
 
 
 @pytest.fixture
@@ -58,8 +59,7 @@ def threads():
     torch.set_num_threads(before)
 
 
-@pytest.mark.skipif(kernels.compiled_kernels() is None, reason="the compiled kernels could not be built here "
-                                                               "(no C++ compiler, or RNNLAB_KERNELS=0)")
+@needs_compiled_kernels()
 @pytest.mark.parametrize("cell", [rnnlab.LSTMCell, rnnlab.LayerNormLSTMCell, rnnlab.IndRNNCell, rnnlab.JANETCell,
                                   rnnlab.OrthogonalCell, rnnlab.PeepholeLSTMCell])
 def test_a_batch_split_over_threads_gives_what_one_thread_gives(threads, cell):

@@ -1,6 +1,6 @@
 r"""Fused sequences: every step of a recurrence as one autograd node, its backward written by hand (the LSTM
-below; the layer-norm and peephole LSTMs, JANET, the IndRNN and the orthogonal RNN in their functions'
-docstrings).
+below; the layer-norm and peephole LSTMs, the layer-norm GRU, JANET, the IndRNN and the orthogonal RNN in their
+functions' docstrings).
 
 Unrolled step by step, autograd records each operation of each step and walks them back one by one; that
 bookkeeping, more than the arithmetic, is what makes the unrolled engine slower than oneDNN's or cuDNN's fused
@@ -102,6 +102,33 @@ def layer_norm_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tenso
     biases = bias + norm_ih.bias + norm_hh.bias
     return _CompiledLayerNormLSTMSequence.apply(x, h0, c0, weight_hh, norm_ih.weight, norm_hh.weight, biases,
                                                 norm_c.weight, norm_c.bias, norm_ih.eps, norm_hh.eps, norm_c.eps)
+
+
+def layer_norm_gru_sequence(x: Tensor, h0: Tensor, weight_hh: Tensor, norm_hh: torch.nn.LayerNorm) -> Tensor | None:
+    r"""Every step of the layer-normalised GRU (:class:`~rnnlab.nn.variants.LayerNormGRUCell`) from its input part
+    ``a_t``: with ``u_t = LN_hh(h_{t-1} W_hh^T)``, ``r = sigmoid(a_r + u_r)``, ``z = sigmoid(a_z + u_z)``,
+    ``n = tanh(a_n + r u_n)``, ``h_t = (1 - z) n + z h_{t-1}``, through the compiled kernels; ``None`` where they
+    cannot serve (no compiler, not a CPU float tensor, a layer norm without its affine parameters), and the cell
+    then steps.
+
+    Backward through time, with ``dh_t`` the total derivative: ``da_n = dh_t (1 - z)(1 - n^2)``,
+    ``da_r = da_n u_n r (1 - r)``, ``da_z = dh_t (h_{t-1} - n) z (1 - z)``; ``da_t = [da_r, da_z, da_n]``, and the
+    recurrent part's ``du = [da_r, da_z, r da_n]`` passes back through the layer norm (:func:`layer_norm_lstm_sequence`
+    gives ``LN'``) to ``dq_t``; ``dh_{t-1} = dL/dh_{t-1} + z dh_t + dq_t W_hh``, ``dW_hh = sum_t dq_t^T h_{t-1}``.
+
+    Args:
+        x: ``(T, B, 3H)``: ``a_t = LN_ih(W_ih x_t) + b``.
+        h0: ``(B, H)``.
+        weight_hh: ``(3H, H)``.
+        norm_hh: the layer norm over ``3H`` features of the recurrent product.
+
+    Returns:
+        ``h``: every step's state, ``(T, B, H)``, or ``None``.
+    """
+    if norm_hh.weight is None or norm_hh.bias is None or \
+            _kernels_for(x, h0, weight_hh, norm_hh.weight, norm_hh.bias) is None:
+        return None
+    return _CompiledLayerNormGRUSequence.apply(x, h0, weight_hh, norm_hh.weight, norm_hh.bias, norm_hh.eps)
 
 
 def peephole_lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, weight_ci: Tensor,
@@ -385,6 +412,29 @@ class _CompiledLayerNormLSTMSequence(torch.autograd.Function):
             *(p.detach().contiguous() for p in (gamma_ih, gamma_hh, gamma_c, beta_c)), grad_r)
         return (grad_x, grad_h0, grad_c0, _weight_grad(grad_r, h0, hs), grad_gamma_ih, *grad_rest,
                 None, None, None)
+
+
+class _CompiledLayerNormGRUSequence(torch.autograd.Function):
+    """:func:`layer_norm_gru_sequence` as one autograd node (``recurrences.cpp``)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, h0: Tensor, weight_hh: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
+        gamma, beta = gamma.detach().contiguous(), beta.detach().contiguous()
+        hs, *saved = compiled_kernels().ln_gru_forward(x.detach().contiguous(), h0.detach(),
+                                                       *_packed(weight_hh, x.shape[1]), gamma, beta, eps,
+                                                       any(ctx.needs_input_grad))
+        ctx.kept, ctx.gamma = saved, gamma
+        ctx.save_for_backward(h0, weight_hh, hs)
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs: Tensor):
+        h0, weight_hh, hs = ctx.saved_tensors
+        grad_q = _workspace((*hs.shape[:2], weight_hh.shape[0]), hs.dtype)
+        grad_x, grad_h0, grad_gamma, grad_beta = compiled_kernels().ln_gru_backward(
+            grad_hs, hs, h0.detach(), *_packed(weight_hh.t(), hs.shape[1]), ctx.kept, ctx.gamma, grad_q)
+        return grad_x, grad_h0, _weight_grad(grad_q, h0, hs), grad_gamma, grad_beta, None
 
 
 class _CompiledPeepholeLSTMSequence(torch.autograd.Function):

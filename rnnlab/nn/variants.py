@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from rnnlab.nn.cell import CarryingCell, Cell, State, uniform_init_
 from rnnlab.nn.cells import gru_update
-from rnnlab.nn.fused import peephole_lstm_sequence
+from rnnlab.nn.fused import layer_norm_gru_sequence, peephole_lstm_sequence
 
 
 def _check_sizes(cell: Cell, input_size: int, hidden_size: int) -> None:
@@ -137,6 +137,13 @@ class LayerNormGRUCell(CarryingCell):
 
     def carry_step(self, x: Tensor, h: Tensor, recurrent: Tensor) -> tuple[State, tuple[Tensor, ...]]:
         return gru_update(x, self.ln_hh(F.linear(recurrent, self.weight_hh)), h)
+
+    def fused_steps(self, x: Tensor, state: State, mask: Tensor | None = None,
+                    zoneout: list[Tensor] | float | None = None) -> State | None:
+        if mask is not None or zoneout is not None:  # the regularisers step
+            return None
+        hs = layer_norm_gru_sequence(x, state[0], self.weight_hh, self.ln_hh)
+        return None if hs is None else (hs,)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

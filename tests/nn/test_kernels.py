@@ -61,7 +61,8 @@ def threads():
 
 @needs_compiled_kernels()
 @pytest.mark.parametrize("cell", [rnnlab.LSTMCell, rnnlab.LayerNormLSTMCell, rnnlab.IndRNNCell, rnnlab.JANETCell,
-                                  rnnlab.OrthogonalCell, rnnlab.PeepholeLSTMCell])
+                                  rnnlab.OrthogonalCell, rnnlab.PeepholeLSTMCell,
+                                  rnnlab.LayerNormGRUCell])
 def test_a_batch_split_over_threads_gives_what_one_thread_gives(threads, cell):
     # B = 256 rows of H = 8 units: two shares of the rows (a share holds at least 1,024 units), each pass of the
     # kernels run by two threads; the layer-norm LSTM's parameter gradients summed per share, then added

@@ -1,8 +1,8 @@
 // Recurrences of rnnlab's cells, every step of a sequence in one call, forward and backward through time
-// (CPU, float32 and float64): the LSTM, the layer-normalised LSTM, the peephole LSTM, JANET and the orthogonal
-// RNN's modReLU recurrence, each step one matrix product (ATen's, or oneDNN's with a packed weight) and one pass
-// over the batch for every element-wise part of the step; the IndRNN, whose recurrence is element-wise, in passes
-// over the batch alone.  The passes split the batch's rows over torch's threads (built with OpenMP: without it,
+// (CPU, float32 and float64): the LSTM, the layer-normalised LSTM and GRU, the peephole LSTM, JANET and the
+// orthogonal RNN's modReLU recurrence, each step one matrix product (ATen's, or oneDNN's with a packed weight) and
+// one pass over the batch for every element-wise part of the step; the IndRNN, whose recurrence is element-wise,
+// in passes over the batch alone.  The passes split the batch's rows over torch's threads (built with OpenMP: without it,
 // at::parallel_for runs on one).  The equations are in rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden
 // features, LSTM gate order i, f, g, o.
 
@@ -536,6 +536,112 @@ SIMD
   return {grad_pre, grad_h, grad_c, dci.sum(0), dcf.sum(0), dco.sum(0)};
 }
 
+// ----------------------------------------------------------------------------------------- layer-norm GRU
+// Saved per step and row (B rows of 7H + 16): [r, z, n, u_n (H each), q_hat (3H): the normalised recurrent product,
+// its 1 / sqrt(var + eps), unused to the row's end].
+constexpr int64_t kLnGruSaved = 7;
+
+// x (T, B, 3H): LN_ih(W_ih x_t) + b; h0 (B, H); weight (3H, H) or packed; gamma, beta (3H): LN_hh's ->
+// [hs (T, B, H), saved_0, ..., saved_{T-1} (B, 7H + 16)], with u = gamma q_hat + beta, q = h_{t-1} W^T:
+// r = sigmoid(x_r + u_r), z = sigmoid(x_z + u_z), n = tanh(x_n + r u_n), h_t = (1 - z) n + z h_{t-1}.
+std::vector<Tensor> ln_gru_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed,
+                                   const Tensor& gamma, const Tensor& beta, double eps, bool keep) {
+  const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnGruSaved * H + 16;
+  Tensor hs = at::empty({T, B, H}, h0.options());
+  std::vector<Tensor> out{hs};
+  Tensor h = h0.contiguous(), xc = x.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ln_gru_forward", [&] {
+    const scalar_t *gm = gamma.data_ptr<scalar_t>(), *bt = beta.data_ptr<scalar_t>();
+    Tensor scratch = at::empty({B, W}, x.options());
+    for (int64_t t = 0; t < T; ++t) {
+      Tensor rec = product_of(h, weight, packed).contiguous();  // h W^T
+      Tensor saved = keep ? at::empty({B, W}, x.options()) : scratch;
+      const scalar_t *xt = xc[t].data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>(), *q = rec.data_ptr<scalar_t>();
+      scalar_t *ho = hs[t].data_ptr<scalar_t>(), *sv = saved.data_ptr<scalar_t>();
+      over_rows(B, H, [&](int64_t b) {
+        scalar_t* s = sv + b * W;
+        scalar_t *q_hat = s + 4 * H;
+        const scalar_t* a = xt + b * 3 * H;
+        s[kLnGruSaved * H] = normalise(q + b * 3 * H, q_hat, 3 * H, eps);
+        const int64_t row = b * H;
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t r = sigmoid(a[j] + gm[j] * q_hat[j] + bt[j]);
+          const scalar_t z = sigmoid(a[H + j] + gm[H + j] * q_hat[H + j] + bt[H + j]);
+          const scalar_t u_n = gm[2 * H + j] * q_hat[2 * H + j] + bt[2 * H + j];
+          const scalar_t n = tanh_(a[2 * H + j] + r * u_n);
+          s[j] = r;
+          s[H + j] = z;
+          s[2 * H + j] = n;
+          s[3 * H + j] = u_n;
+          ho[row + j] = n + z * (hp[row + j] - n);
+        }
+      });
+      if (keep) out.push_back(saved);
+      h = hs[t];
+    }
+  });
+  return out;
+}
+
+// grad_hs (T, B, H) the loss's partial derivatives; hs, h0 from the forward; weight_t (H, 3H) or packed; saved;
+// gamma (3H); grad_q (T, B, 3H), a buffer written with dq, the gradient of h_{t-1} W^T (the caller's, reused) ->
+// [dx (T, B, 3H), dh_0 (B, H), dgamma, dbeta (3H)]: with dh the total derivative, dn = dh (1 - z), dz = dh (h_{t-1}
+// - n), da_n = dn (1 - n^2), da_r = da_n u_n r (1 - r), da_z = dz z (1 - z); dx = [da_r, da_z, da_n], du = [da_r,
+// da_z, da_n r], dq = LN'(du), dh_{t-1} = dL/dh_{t-1} + dh z + dq W.
+std::vector<Tensor> ln_gru_backward(const Tensor& grad_hs, const Tensor& hs, const Tensor& h0, const Tensor& weight_t,
+                                    bool packed, at::TensorList saved, const Tensor& gamma, const Tensor& grad_q) {
+  const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnGruSaved * H + 16;
+  Tensor gh_in = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous();
+  Tensor grad_x = at::empty({T, B, 3 * H}, grad_hs.options()), grad_h = gh_in[T - 1].clone();
+  Tensor zero = at::zeros({B, H}, grad_hs.options());
+  const int64_t shares = row_shares(B, H);  // LN_hh's affine gradients, summed per share of the rows
+  Tensor dgamma = at::zeros({shares, 3 * H}, grad_hs.options()), dbeta = at::zeros({shares, 3 * H}, grad_hs.options());
+  AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "ln_gru_backward", [&] {
+    const scalar_t* gm = gamma.data_ptr<scalar_t>();
+    scalar_t *dg_p = dgamma.data_ptr<scalar_t>(), *db_p = dbeta.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* hp = t > 0 ? hsc[t - 1].data_ptr<scalar_t>() : h0c.data_ptr<scalar_t>();
+      const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *sv = saved[t].data_ptr<scalar_t>();
+      const Tensor partial = t > 0 ? gh_in[t - 1] : zero;
+      Tensor carried = at::empty({B, H}, grad_hs.options());  // dh z + the loss's partial by h_{t-1}
+      const scalar_t* pp = partial.data_ptr<scalar_t>();
+      scalar_t *cr = carried.data_ptr<scalar_t>(), *dx = grad_x[t].data_ptr<scalar_t>();
+      scalar_t* dq = grad_q[t].data_ptr<scalar_t>();
+      over_shares(B, shares, [&](int64_t b, int64_t share) {
+        const scalar_t *s = sv + b * W, *r = s, *z = s + H, *n = s + 2 * H, *u_n = s + 3 * H, *q_hat = s + 4 * H;
+        const scalar_t rstd = s[kLnGruSaved * H];
+        scalar_t *d = dx + b * 3 * H, *e = dq + b * 3 * H;  // e: du, then dq in place
+        scalar_t *dgb = dg_p + share * 3 * H, *dbb = db_p + share * 3 * H;
+        const int64_t row = b * H;
+SIMD
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t dh = gh[row + j];
+          const scalar_t da_n = dh * (scalar_t(1) - z[j]) * (scalar_t(1) - n[j] * n[j]);
+          const scalar_t da_r = da_n * u_n[j] * r[j] * (scalar_t(1) - r[j]);
+          const scalar_t da_z = dh * (hp[row + j] - n[j]) * z[j] * (scalar_t(1) - z[j]);
+          d[j] = da_r;
+          d[H + j] = da_z;
+          d[2 * H + j] = da_n;
+          e[j] = da_r;
+          e[H + j] = da_z;
+          e[2 * H + j] = da_n * r[j];
+          cr[row + j] = pp[row + j] + dh * z[j];
+        }
+SIMD
+        for (int64_t j = 0; j < 3 * H; ++j) {
+          dgb[j] += e[j] * q_hat[j];
+          dbb[j] += e[j];
+          e[j] *= gm[j];
+        }
+        normalise_backward(q_hat, e, 3 * H, rstd);
+      });
+      grad_h = product(grad_q[t], carried, weight_t, packed);
+    }
+  });
+  return {grad_x, grad_h, dgamma.sum(0), dbeta.sum(0)};
+}
+
 // ------------------------------------------------------------------------------------------------------ IndRNN
 // x (T, B, H): W x_t + b; h0 (B, H); u (H) -> hs (T, B, H), h_t = relu(x_t + u h_{t-1}).
 Tensor indrnn_forward(const Tensor& x, const Tensor& h0, const Tensor& u) {
@@ -746,6 +852,12 @@ TORCH_LIBRARY(rnnlab_kernels, m) {
   m.def("peephole_backward(Tensor grad_hs, Tensor grad_cs, Tensor cs, Tensor c0, Tensor weight_t, bool packed, "
         "Tensor[] saved, Tensor w_ci, Tensor w_cf, Tensor w_co) -> Tensor[]",
         TORCH_FN(peephole_backward));
+  m.def("ln_gru_forward(Tensor x, Tensor h0, Tensor weight, bool packed, Tensor gamma, Tensor beta, float eps, "
+        "bool keep) -> Tensor[]",
+        TORCH_FN(ln_gru_forward));
+  m.def("ln_gru_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor weight_t, bool packed, Tensor[] saved, "
+        "Tensor gamma, Tensor(a!) grad_q) -> Tensor[]",
+        TORCH_FN(ln_gru_backward));
   m.def("indrnn_forward(Tensor x, Tensor h0, Tensor u) -> Tensor", TORCH_FN(indrnn_forward));
   m.def("indrnn_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor u) -> Tensor[]", TORCH_FN(indrnn_backward));
   m.def("janet_forward(Tensor x, Tensor h0, Tensor weight, bool packed, float beta, bool keep) -> Tensor[]",

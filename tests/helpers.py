@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
@@ -79,8 +81,6 @@ def run_and_grad(module, make_input, hx_values, seed: int = 99):
 
 def needs_compiled_kernels():
     """A mark that skips a test (or, as ``pytestmark``, a module) where the compiled kernels cannot be built."""
-    import pytest
-
     from rnnlab.nn.kernels import compiled_kernels
 
     return pytest.mark.skipif(compiled_kernels() is None, reason="the compiled kernels could not be built here "
@@ -98,6 +98,32 @@ def recorded_calls(monkeypatch, owner, name: str) -> list:
 
     monkeypatch.setattr(owner, name, recorded)
     return calls
+
+
+def fused_and_stepped(monkeypatch, cell: type, steps: int, batch: int, input_size: int, hidden: int,
+                      seed: int) -> tuple[list[list[torch.Tensor]], list]:
+    """A float64 two-layer bidirectional layer of ``cell`` (parameters moved away from their initial values, so
+    that every gradient matters) run with random lengths and initial state, once through the cell's fused path and
+    once stepped: ``([fused, stepped], calls)``, each run its outputs, final states and gradients of every input and
+    parameter, and ``calls`` what each ``fused_steps`` call returned."""
+    torch.manual_seed(seed)
+    layer = rnnlab.Recurrent(cell, input_size, hidden, num_layers=2, bidirectional=True, engine="unrolled",
+                             dtype=torch.float64)
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    x = torch.randn(steps, batch, input_size, dtype=torch.float64, requires_grad=True)
+    hx = tuple(torch.randn(4, batch, hidden, dtype=torch.float64, requires_grad=True) for _ in layer.state_sizes)
+    lengths = torch.randint(1, steps + 1, (batch,))
+    lengths[0] = steps
+    results, calls = [], recorded_calls(monkeypatch, cell, "fused_steps")
+    for fuse in (True, False):
+        monkeypatch.setattr(sys.modules["rnnlab.nn.unroll"], "_may_fuse", lambda x, fuse=fuse: fuse)
+        out, final = layer(x, hx if len(hx) > 1 else hx[0], lengths=lengths)
+        final = final if isinstance(final, tuple) else (final,)
+        loss = out.sin().sum() + (final[0] * 1.5).cos().sum() + sum(s.square().sum() for s in final[1:])
+        results.append([out, *final, *torch.autograd.grad(loss, [x, *hx, *layer.parameters()])])
+    return results, calls
 
 
 def assert_close(actual, expected, what: str) -> None:

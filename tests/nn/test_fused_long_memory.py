@@ -11,7 +11,7 @@ import torch
 import rnnlab
 from rnnlab.nn.fused import indrnn_sequence, janet_sequence, modrelu_sequence
 from rnnlab.nn.long_memory import IndRNNCell, JANETCell, OrthogonalCell
-from tests.helpers import assert_close, needs_compiled_kernels, recorded_calls
+from tests.helpers import assert_close, fused_and_stepped, needs_compiled_kernels
 
 pytestmark = needs_compiled_kernels()
 unroll_module = sys.modules["rnnlab.nn.unroll"]
@@ -44,22 +44,7 @@ def test_gradcheck_modrelu():
 @pytest.mark.parametrize("name", sorted(CELLS))
 @pytest.mark.parametrize("batch, hidden", [(B, H), (48, 64)])  # the second: the rows split over two threads
 def test_fused_equals_stepped_with_lengths_two_layers_and_both_directions(monkeypatch, name, batch, hidden):
-    torch.manual_seed(3)
-    layer = rnnlab.Recurrent(CELLS[name], I, hidden, num_layers=2, bidirectional=True, engine="unrolled",
-                             dtype=torch.float64)
-    with torch.no_grad():  # away from the initialisations' special values (IndRNN's tiny inputs, zero biases)
-        for parameter in layer.parameters():
-            parameter.add_(0.3 * torch.randn_like(parameter))
-    x = torch.randn(T, batch, I, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(4, batch, hidden, dtype=torch.float64, requires_grad=True)
-    lengths = torch.randint(1, T + 1, (batch,))
-    lengths[0] = T
-    results, calls = [], recorded_calls(monkeypatch, CELLS[name], "fused_steps")
-    for fuse in (True, False):
-        monkeypatch.setattr(unroll_module, "_may_fuse", lambda x, fuse=fuse: fuse)
-        out, h_n = layer(x, h0, lengths=lengths)
-        loss = out.sin().sum() + (h_n * 1.5).cos().sum()
-        results.append([out, h_n, *torch.autograd.grad(loss, [x, h0, *layer.parameters()])])
+    results, calls = fused_and_stepped(monkeypatch, CELLS[name], T, batch, I, hidden, seed=3)
     assert_close(results[0], results[1], f"fused vs stepped {name}")
     assert len(calls) == 4 and all(call is not None for call in calls)  # every layer and direction fused
 

@@ -4,18 +4,15 @@ through autograd; the cases that step."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 from torch import nn
 
 import rnnlab
 from rnnlab.nn.fused import layer_norm_gru_sequence, peephole_lstm_sequence
-from tests.helpers import assert_close, needs_compiled_kernels, recorded_calls
+from tests.helpers import assert_close, fused_and_stepped, needs_compiled_kernels, recorded_calls
 
 pytestmark = needs_compiled_kernels()
-unroll_module = sys.modules["rnnlab.nn.unroll"]
 T, B, I, H = 6, 3, 4, 5
 CELLS = {"peephole LSTM": rnnlab.PeepholeLSTMCell, "layer-norm GRU": rnnlab.LayerNormGRUCell}
 
@@ -46,24 +43,7 @@ def test_gradcheck_layer_norm_gru_of_every_input_and_the_layer_norm():
 @pytest.mark.parametrize("name", sorted(CELLS))
 @pytest.mark.parametrize("batch, hidden", [(B, H), (48, 64)])  # the second: the rows split over two threads
 def test_fused_equals_stepped_with_lengths_two_layers_and_both_directions(monkeypatch, name, batch, hidden):
-    torch.manual_seed(1)
-    layer = rnnlab.Recurrent(CELLS[name], I, hidden, num_layers=2, bidirectional=True, engine="unrolled",
-                             dtype=torch.float64)
-    with torch.no_grad():  # peepholes and layer norms away from zero and identity, so their gradients matter
-        for parameter in layer.parameters():
-            parameter.add_(0.3 * torch.randn_like(parameter))
-    x = torch.randn(T, batch, I, dtype=torch.float64, requires_grad=True)
-    hx = tuple(torch.randn(4, batch, hidden, dtype=torch.float64, requires_grad=True)
-               for _ in layer.state_sizes)
-    lengths = torch.randint(1, T + 1, (batch,))
-    lengths[0] = T
-    results, calls = [], recorded_calls(monkeypatch, CELLS[name], "fused_steps")
-    for fuse in (True, False):
-        monkeypatch.setattr(unroll_module, "_may_fuse", lambda x, fuse=fuse: fuse)
-        out, final = layer(x, hx if len(hx) > 1 else hx[0], lengths=lengths)
-        final = final if isinstance(final, tuple) else (final,)
-        loss = out.sin().sum() + (final[0] * 1.5).cos().sum() + sum(s.square().sum() for s in final[1:])
-        results.append([out, *final, *torch.autograd.grad(loss, [x, *hx, *layer.parameters()])])
+    results, calls = fused_and_stepped(monkeypatch, CELLS[name], T, batch, I, hidden, seed=1)
     assert_close(results[0], results[1], f"fused vs stepped {name}")
     assert len(calls) == 4 and all(call is not None for call in calls)  # every layer and direction fused
 

@@ -65,7 +65,8 @@ def threads():
                                   rnnlab.LayerNormGRUCell])
 def test_a_batch_split_over_threads_gives_what_one_thread_gives(threads, cell):
     # B = 256 rows of H = 8 units: two shares of the rows (a share holds at least 1,024 units), each pass of the
-    # kernels run by two threads; the layer-norm LSTM's parameter gradients summed per share, then added
+    # kernels run by two threads; the gradients a pass sums (the layer norms' and the peepholes') summed per share,
+    # then added
     torch.manual_seed(0)
     layer = rnnlab.Recurrent(cell, 3, 8, engine="unrolled", dtype=torch.float64)
     x = torch.randn(5, 256, 3, dtype=torch.float64, requires_grad=True)

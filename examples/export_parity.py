@@ -46,6 +46,11 @@ LAYERS = {
 }
 
 
+def as_list(result: torch.Tensor | tuple) -> list[torch.Tensor]:
+    """A module's outputs as a list, whether it returns one tensor or several."""
+    return [result] if isinstance(result, torch.Tensor) else list(result)
+
+
 def differences(part: ExportPart, folder: Path, inputs: dict) -> tuple[float, float, float]:
     """The largest absolute difference from ``part.module`` at ``inputs``: the ONNX file's, the program's; and
     the :func:`rounding_floor` of the module there."""
@@ -56,8 +61,7 @@ def differences(part: ExportPart, folder: Path, inputs: dict) -> tuple[float, fl
     with torch.no_grad():
         expected = part.module(*inputs.values())
         traced = program.module()(*inputs.values())
-    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
-    traced = [traced] if isinstance(traced, torch.Tensor) else list(traced)
+    expected, traced = as_list(expected), as_list(traced)
     onnx = session.run(None, {name: value.numpy() for name, value in inputs.items()})
     return (max(float(np.abs(o.astype(np.float64) - e.double().numpy()).max()) for o, e in zip(onnx, expected)),
             max(float((t.double() - e.double()).abs().max()) for t, e in zip(traced, expected)),
@@ -83,8 +87,7 @@ def rounding_floor(module: nn.Module, inputs: dict, draws: int = 20) -> float:
             for parameter in nudged.parameters():
                 parameter.copy_(moved(parameter))
             outputs = nudged(*(moved(v) if v.is_floating_point() else v for v in values.values()))
-            pairs = zip([outputs] if isinstance(outputs, torch.Tensor) else outputs,
-                        [reference] if isinstance(reference, torch.Tensor) else reference)
+            pairs = zip(as_list(outputs), as_list(reference))
             worst = max(worst, *(float((a.double() - b.double()).abs().max()) for a, b in pairs))
     return worst
 

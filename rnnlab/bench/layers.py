@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 import rnnlab
-from rnnlab.bench.timing import Size, interleaved_medians, timed_call
+from rnnlab.bench.timing import Size, interleaved_medians, keep_freed_buffers, timed_call
 
 SIZES = (Size(T=100, B=32, I=64, H=256), Size(T=1000, B=16, I=64, H=128))
 QUICK_SIZES = tuple(s._replace(T=s.T // 10) for s in SIZES)
@@ -165,6 +165,7 @@ def _header(repeats: int) -> str:
         "fwd: forward with autograd recording (as in training); fwd+bwd: forward + grad of output.sum() "
         "w.r.t. parameters and input",
         "(x) = time / torch.nn's time: above 1 is slower than torch.nn",
+        keep_freed_buffers(),
         "",
     ])
 

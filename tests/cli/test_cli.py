@@ -1,6 +1,7 @@
 """The rnnlab command: help at every level, and the layer benchmark wired to it."""
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,39 @@ def test_bench_layers_returns_a_row_of_times_and_ratios_per_cell(capsys):
             assert all(row[f"{name}_{kind}_ratio"] > 0 for name in ("native", "unrolled"))
     table = capsys.readouterr().out
     assert "threads" in table and "T=3 B=2 I=3 H=4" in table
+    assert "allocator: " in table
+
+
+KEPT_BUFFER_CHECK = """
+import ctypes, sys
+from rnnlab.bench.timing import keep_freed_buffers
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype, libc.malloc.restype, libc.free.argtypes = Info, ctypes.c_void_p, [ctypes.c_void_p]
+def mapped_blocks_while_holding(size):
+    block = libc.malloc(size)
+    count = libc.mallinfo2().hblks
+    libc.free(block)
+    return count
+size = 64 * 2**20
+before = mapped_blocks_while_holding(size) - libc.mallinfo2().hblks
+print(keep_freed_buffers())
+after = mapped_blocks_while_holding(size) - libc.mallinfo2().hblks
+print(before, after)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="mallopt's thresholds are glibc's")
+def test_benchmarks_keep_freed_buffers_for_reuse_where_glibc_would_map_them_fresh():
+    """A 64 MiB buffer is a fresh mapping of its own by glibc's defaults, and comes from the heap, to be reused,
+    once the benchmarks' setting ran (in a process of its own: the setting lasts for the process)."""
+    result = subprocess.run([sys.executable, "-c", KEPT_BUFFER_CHECK], capture_output=True, text=True, check=True)
+    line, counts = result.stdout.strip().splitlines()
+    assert line.startswith("allocator: glibc's, keeping freed buffers up to 256 MiB")
+    assert counts == "1 0"
 
 
 def test_bench_seq2seq_times_feeding_stepped_and_fused_on_cmudict_batches(capsys):

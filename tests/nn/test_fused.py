@@ -1,6 +1,7 @@
 """The fused LSTM sequence (rnnlab.nn.fused): its hand-written backward against autograd through the stepped
-cell and against torch.nn's LSTM, gradcheck, the oneDNN product, and the cases that step one step at a time;
-every test twice, through the compiled kernels (rnnlab.nn.kernels) and through the Python loop."""
+cell and against torch.nn's LSTM, gradcheck, float32 at scale (the kernels' panel product and oneDNN's), and the
+cases that step one step at a time; every test twice, through the compiled kernels (rnnlab.nn.kernels) and through
+the Python loop."""
 
 from __future__ import annotations
 
@@ -85,11 +86,13 @@ def test_fused_equals_torch_nn_lstm_with_lengths_and_initial_state(fused_calls, 
     assert len(fused_calls) == 2 * directions  # every layer and direction ran fused
 
 
-def test_fused_equals_the_stepped_cell_in_float32_with_the_onednn_product():
-    # B * 4H * H >= 2**21: the recurrent products run through oneDNN with the weight packed (where available)
+@pytest.mark.parametrize("hidden", [128, 512])
+def test_fused_equals_the_stepped_cell_in_float32_at_scale(hidden):
+    # B * 4H * H >= 2**21: the recurrent products run in the kernels' panels (H=128, a weight of 256 KiB, where the
+    # CPU has AVX-512) or through oneDNN with the weight packed (H=512, 4 MiB; where available)
     torch.manual_seed(4)
-    fused = rnnlab.Recurrent(rnnlab.LSTMCell, 16, 128, engine="unrolled")
-    stepped = rnnlab.Recurrent(SteppedLSTMCell, 16, 128, engine="unrolled")
+    fused = rnnlab.Recurrent(rnnlab.LSTMCell, 16, hidden, engine="unrolled")
+    stepped = rnnlab.Recurrent(SteppedLSTMCell, 16, hidden, engine="unrolled")
     stepped.load_state_dict(fused.state_dict())
     x = torch.randn(20, 32, 16, requires_grad=True)
     results = []

@@ -77,3 +77,19 @@ def test_a_batch_split_over_threads_gives_what_one_thread_gives(threads, cell):
         results.append([out, *torch.autograd.grad(out.sin().sum(), [x, *layer.parameters()])])
     for one, two in zip(*results):
         torch.testing.assert_close(two, one, rtol=1e-12, atol=1e-12)
+
+
+@needs_compiled_kernels()
+@pytest.mark.parametrize("count", [1, 2])
+@pytest.mark.parametrize("rows, inputs, outputs", [(1, 3, 5), (7, 13, 33), (9, 64, 100), (16, 128, 512),
+                                                   (17, 256, 1024), (32, 512, 2048)])
+def test_a_step_product_is_the_library_product(threads, count, rows, inputs, outputs):
+    # float32 weights of up to 1 MiB are multiplied in panels of 32 columns where the CPU has AVX-512 (rows in blocks
+    # of 8, the last panel and block partial here; a block of rows per thread with two), larger ones by the library
+    torch.manual_seed(rows)
+    torch.set_num_threads(count)
+    h, x, weight = torch.randn(rows, inputs), torch.randn(rows, outputs), torch.randn(outputs, inputs)
+    got = torch.ops.rnnlab_kernels.step_product(h, x, weight)
+    torch.testing.assert_close(got, torch.addmm(x, h, weight.t()), rtol=1e-5, atol=1e-5 * inputs ** 0.5)
+    transposed = weight.t().contiguous().t()  # the backward's weight: a transposed view
+    torch.testing.assert_close(torch.ops.rnnlab_kernels.step_product(h, x, transposed), got, rtol=0, atol=0)

@@ -1,7 +1,7 @@
 // Recurrences of rnnlab's cells, every step of a sequence in one call, forward and backward through time
 // (CPU, float32 and float64): the LSTM, the layer-normalised LSTM and GRU, the peephole LSTM, JANET and the
-// orthogonal RNN's modReLU recurrence, each step one matrix product (ATen's, or oneDNN's with a packed weight) and
-// one pass over the batch for every element-wise part of the step; the IndRNN, whose recurrence is element-wise,
+// orthogonal RNN's modReLU recurrence, each step one matrix product (the kernels' own in float32 with AVX-512 where
+// the weight fits in cache, else ATen's, or oneDNN's with a packed weight) and one pass over the batch for every element-wise part of the step; the IndRNN, whose recurrence is element-wise,
 // in passes over the batch alone.  The passes split the batch's rows over torch's threads (built with OpenMP: without it,
 // at::parallel_for runs on one).  The equations are in rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden
 // features, LSTM gate order i, f, g, o.
@@ -10,6 +10,10 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include <cmath>
 #include <cstdint>
@@ -68,14 +72,128 @@ template <typename Body> void over_shares(int64_t B, int64_t shares, const Body&
   });
 }
 
-// x + h w^T, with w an (out, in) weight, or oneDNN's packed form of it (packed: true).
-Tensor product(const Tensor& h, const Tensor& x, const Tensor& w, bool packed) {
-  if (!packed) return at::addmm(x, h, w.t());
+// ------------------------------------------------------------------------------------------ a step's product
+// Each step multiplies the same weight w (out, in) by a few rows of state, h w^T with h (B, in): a product too small
+// for a library to split well over threads (about 95 us a step at B=32, in=256, out=1024 on two cores, MKL's or
+// oneDNN's) and paid T times.  In float32 where the CPU has AVX-512 and w fits in a core's cache, w^T is laid out
+// once per sequence in panels of 32 columns, and each thread multiplies its block of rows into whole panels, its
+// 8 x 32 results in registers over the whole sum (about 65 us a step there); elsewhere the library's product.
+
+constexpr int64_t kPanel = 32;                       // columns of a panel: two 16-float registers
+constexpr int64_t kCachedWeight = int64_t(1) << 20;  // bytes of w that a core's cache keeps from step to step
+constexpr int64_t kBlockWork = int64_t(1) << 16;     // multiply-adds below which a block of rows is not worth a thread
+
+// A step's weight w (out, in), prepared once per sequence: as given (or oneDNN's packed form of it, packed: true),
+// and, where the panel product serves, w^T in panels: (ceil(out / 32), in, 32), zero past out.
+struct StepWeight {
+  Tensor w, panels;
+  bool packed;
+  StepWeight(const Tensor& weight, bool packed_) : w(weight), packed(packed_) {
+#if defined(__AVX512F__)
+    if (!packed && w.scalar_type() == at::kFloat && w.numel() * int64_t(sizeof(float)) <= kCachedWeight) {
+      const int64_t out = w.size(0), in = w.size(1), count = (out + kPanel - 1) / kPanel;
+      Tensor padded = at::zeros({in, count * kPanel}, w.options());
+      padded.narrow(1, 0, out).copy_(w.t());
+      panels = padded.view({in, count, kPanel}).permute({1, 0, 2}).contiguous();
+    }
+#endif
+  }
+};
+
+#if defined(__AVX512F__)
+// c (R x cols) = [x +] a (R x K) p for R rows and one panel p (K x 32) of which the first cols <= 32 columns count:
+// the R x 32 sums stay in registers while k runs (each k one load of the panel's row, one broadcast per row).
+template <int R>
+inline void panel_rows(int64_t K, const float* a, int64_t lda, const float* p, const float* x, int64_t ldx, float* c,
+                       int64_t ldc, int64_t cols) {
+  __m512 low[R], high[R];
+  for (int r = 0; r < R; ++r) low[r] = high[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 p_low = _mm512_loadu_ps(p + k * kPanel), p_high = _mm512_loadu_ps(p + k * kPanel + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 v = _mm512_set1_ps(a[r * lda + k]);
+      low[r] = _mm512_fmadd_ps(v, p_low, low[r]);
+      high[r] = _mm512_fmadd_ps(v, p_high, high[r]);
+    }
+  }
+  const __mmask16 m_low = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+  const __mmask16 m_high = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
+  for (int r = 0; r < R; ++r) {
+    if (x) {
+      low[r] = _mm512_add_ps(low[r], _mm512_maskz_loadu_ps(m_low, x + r * ldx));
+      high[r] = _mm512_add_ps(high[r], _mm512_maskz_loadu_ps(m_high, x + r * ldx + 16));
+    }
+    _mm512_mask_storeu_ps(c + r * ldc, m_low, low[r]);
+    _mm512_mask_storeu_ps(c + r * ldc + 16, m_high, high[r]);
+  }
+}
+
+// c (M x N) = [x +] a (M x K) w^T, w^T in panels; every row's sum over k in order, as one thread runs it.
+void panel_product(int64_t M, int64_t K, int64_t N, const float* a, int64_t lda, const float* panels, const float* x,
+                   int64_t ldx, float* c, int64_t ldc) {
+  for (int64_t o = 0; o < N; o += kPanel) {
+    const int64_t cols = std::min(kPanel, N - o);
+    const float* p = panels + o * K;  // panel o / 32: K rows of 32
+    for (int64_t m = 0; m < M; m += 8) {
+      const float *am = a + m * lda, *xm = x ? x + m * ldx + o : nullptr;
+      float* cm = c + m * ldc + o;
+      switch (std::min<int64_t>(8, M - m)) {
+        case 8: panel_rows<8>(K, am, lda, p, xm, ldx, cm, ldc, cols); break;
+        case 7: panel_rows<7>(K, am, lda, p, xm, ldx, cm, ldc, cols); break;
+        case 6: panel_rows<6>(K, am, lda, p, xm, ldx, cm, ldc, cols); break;
+        case 5: panel_rows<5>(K, am, lda, p, xm, ldx, cm, ldc, cols); break;
+        case 4: panel_rows<4>(K, am, lda, p, xm, ldx, cm, ldc, cols); break;
+        case 3: panel_rows<3>(K, am, lda, p, xm, ldx, cm, ldc, cols); break;
+        case 2: panel_rows<2>(K, am, lda, p, xm, ldx, cm, ldc, cols); break;
+        default: panel_rows<1>(K, am, lda, p, xm, ldx, cm, ldc, cols);
+      }
+    }
+  }
+}
+
+// [x +] h w^T through the panels, h's rows in blocks over torch's threads (each block's share of the work at least
+// kBlockWork multiply-adds).
+Tensor panel_product(const Tensor& h, const Tensor* x, const StepWeight& w) {
+  const Tensor a = h.contiguous(), xc = x ? x->contiguous() : Tensor();
+  const int64_t B = a.size(0), K = a.size(1), N = w.w.size(0);
+  Tensor c = at::empty({B, N}, a.options());
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B * K * N / kBlockWork));
+  const float *ap = a.data_ptr<float>(), *pp = w.panels.data_ptr<float>(), *xp = x ? xc.data_ptr<float>() : nullptr;
+  float* cp = c.data_ptr<float>();
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t lo = k * B / blocks, hi = (k + 1) * B / blocks;
+      panel_product(hi - lo, K, N, ap + lo * K, K, pp, xp ? xp + lo * N : nullptr, N, cp + lo * N, N);
+    }
+  });
+  return c;
+}
+#endif
+
+// x + h w^T.
+Tensor product(const Tensor& h, const Tensor& x, const StepWeight& w) {
+#if defined(__AVX512F__)
+  if (w.panels.defined()) return panel_product(h, &x, w);
+#endif
+  if (!w.packed) return at::addmm(x, h, w.w.t());
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("mkldnn::_linear_pointwise", "binary")
                        .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, const std::optional<Tensor>&,
                                      std::string_view)>();
-  return op.call(h, x, w, std::nullopt, "add");
+  return op.call(h, x, w.w, std::nullopt, "add");
+}
+
+// h w^T.
+Tensor product_of(const Tensor& h, const StepWeight& w) {
+#if defined(__AVX512F__)
+  if (w.panels.defined()) return panel_product(h, nullptr, w);
+#endif
+  if (!w.packed) return at::mm(h, w.w.t());
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("mkldnn::_linear_pointwise", "")
+                       .typed<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&, std::string_view,
+                                     c10::List<std::optional<c10::Scalar>>, std::optional<std::string_view>)>();
+  return op.call(h, w.w, std::nullopt, "none", c10::List<std::optional<c10::Scalar>>(), std::nullopt);
 }
 
 // Zoneout's weights of the new values at step t: a (B, H) row of a (T', B, H) tensor whose first stride is 0
@@ -163,13 +281,14 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
                                  bool packed, const std::optional<Tensor>& mask,
                                  const std::optional<Tensor>& keep_h, const std::optional<Tensor>& keep_c,
                                  bool keep) {
+  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
   Tensor h = h0.contiguous(), c = c0.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
     for (int64_t t = 0; t < T; ++t) {
-      Tensor pre = product(mask ? h * *mask : h, x[t], weight, packed).contiguous();
+      Tensor pre = product(mask ? h * *mask : h, x[t], sw).contiguous();
       Tensor saved = keep ? at::empty({B, 6 * H}, x.options()) : Tensor();
       Tensor h_t = hs[t], c_t = cs[t];
       const scalar_t *kh = keep_at<scalar_t>(keep_h, t), *kc = keep_at<scalar_t>(keep_c, t);
@@ -193,6 +312,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
 std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& weight_t,
                                   bool packed, at::TensorList saved, const std::optional<Tensor>& mask,
                                   const std::optional<Tensor>& keep_h, const std::optional<Tensor>& keep_c) {
+  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
   Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous();
   Tensor grad_pre = at::empty({T, B, 4 * H}, grad_hs.options());
@@ -215,8 +335,8 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, 
       else
         lstm_step_back<scalar_t, false>(B, H, gh, gc, s, kh, kc, gh_prev, gc_prev, dpre, ch, pc);
       // dh_{t-1} = carried + dpre W (times the dropout mask where h_{t-1} entered W through it)
-      const Tensor previous_h = mask ? at::addcmul(carried_h, product(dpre_t, zero, weight_t, packed), *mask)
-                                     : product(dpre_t, carried_h, weight_t, packed);
+      const Tensor previous_h = mask ? at::addcmul(carried_h, product(dpre_t, zero, sw), *mask)
+                                     : product(dpre_t, carried_h, sw);
       grad_h = previous_h;
       grad_c = previous_c;
     }
@@ -260,16 +380,6 @@ SIMD
 // c_hat + beta_c) and x_hat from the raw input, reading less than it would recompute.
 constexpr int64_t kLnSaved = 8;
 
-// h w^T, with w an (out, in) weight, or oneDNN's packed form of it (packed: true).
-Tensor product_of(const Tensor& h, const Tensor& w, bool packed) {
-  if (!packed) return at::mm(h, w.t());
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("mkldnn::_linear_pointwise", "")
-                       .typed<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&, std::string_view,
-                                     c10::List<std::optional<c10::Scalar>>, std::optional<std::string_view>)>();
-  return op.call(h, w, std::nullopt, "none", c10::List<std::optional<c10::Scalar>>(), std::nullopt);
-}
-
 // x (T, B, 4H): W_ih x, not yet normalised; h0, c0 (B, H); weight (4H, H) or packed; gamma_ih, gamma_hh (4H);
 // bias (4H): b + beta_ih + beta_hh; gamma_c, beta_c (H) -> [hs, cs (T, B, H), saved_0, ..., saved_{T-1} (B, 8H + 16)],
 // pre_t = gamma_ih x_hat_t + gamma_hh r_hat_t + bias with r_t = h_{t-1} W^T.
@@ -277,6 +387,7 @@ std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Ten
                                     bool packed, const Tensor& gamma_ih, const Tensor& gamma_hh, const Tensor& bias,
                                     const Tensor& gamma_c, const Tensor& beta_c, double eps_ih, double eps_hh,
                                     double eps_c, bool keep) {
+  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnSaved * H + 16;
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
@@ -288,7 +399,7 @@ std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Ten
     Tensor scratch = at::empty({B, W}, x.options()), rows = at::empty({B, 4 * H}, x.options());
     scalar_t* row_p = rows.data_ptr<scalar_t>();
     for (int64_t t = 0; t < T; ++t) {
-      Tensor rec = product_of(h, weight, packed).contiguous();  // h W^T
+      Tensor rec = product_of(h, sw).contiguous();  // h W^T
       Tensor saved = keep ? at::empty({B, W}, x.options()) : scratch;
       Tensor h_t = hs[t], c_t = cs[t];
       const scalar_t *xt = xc[t].data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
@@ -335,6 +446,7 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
                                      const Tensor& x, const Tensor& weight_t, bool packed, at::TensorList saved,
                                      const Tensor& gamma_ih, const Tensor& gamma_hh, const Tensor& gamma_c,
                                      const Tensor& beta_c, const Tensor& grad_r) {
+  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnSaved * H + 16;
   Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
   Tensor xc = x.contiguous();
@@ -428,7 +540,7 @@ SIMD
           dxb[j] = rstd_x * (d * gam_i[j] - sum_x - x_hat * dot_x);
         }
       });
-      grad_h = product(grad_r[t], t > 0 ? gh_in[t - 1] : zero, weight_t, packed);
+      grad_h = product(grad_r[t], t > 0 ? gh_in[t - 1] : zero, sw);
       grad_c = previous_c;
     }
   });
@@ -443,6 +555,7 @@ SIMD
 std::vector<Tensor> peephole_forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& weight,
                                      bool packed, const Tensor& w_ci, const Tensor& w_cf, const Tensor& w_co,
                                      bool keep) {
+  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
@@ -451,7 +564,7 @@ std::vector<Tensor> peephole_forward(const Tensor& x, const Tensor& h0, const Te
     const scalar_t *pi = w_ci.data_ptr<scalar_t>(), *pf = w_cf.data_ptr<scalar_t>(), *po = w_co.data_ptr<scalar_t>();
     Tensor scratch = at::empty({B, 5 * H}, x.options());
     for (int64_t t = 0; t < T; ++t) {
-      Tensor pre = product(h, xc[t], weight, packed).contiguous();
+      Tensor pre = product(h, xc[t], sw).contiguous();
       Tensor saved = keep ? at::empty({B, 5 * H}, x.options()) : scratch;
       const scalar_t *a = pre.data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
       scalar_t *ho = hs[t].data_ptr<scalar_t>(), *co = cs[t].data_ptr<scalar_t>(), *sv = saved.data_ptr<scalar_t>();
@@ -490,6 +603,7 @@ SIMD
 std::vector<Tensor> peephole_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& cs, const Tensor& c0,
                                       const Tensor& weight_t, bool packed, at::TensorList saved, const Tensor& w_ci,
                                       const Tensor& w_cf, const Tensor& w_co) {
+  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
   Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
   Tensor grad_pre = at::empty({T, B, 4 * H}, grad_hs.options());
@@ -529,7 +643,7 @@ SIMD
           gco[j] += d_o * cn[r + j];
         }
       });
-      grad_h = product(grad_pre[t], t > 0 ? gh_in[t - 1] : zero, weight_t, packed);
+      grad_h = product(grad_pre[t], t > 0 ? gh_in[t - 1] : zero, sw);
       grad_c = previous_c;
     }
   });
@@ -546,6 +660,7 @@ constexpr int64_t kLnGruSaved = 7;
 // r = sigmoid(x_r + u_r), z = sigmoid(x_z + u_z), n = tanh(x_n + r u_n), h_t = (1 - z) n + z h_{t-1}.
 std::vector<Tensor> ln_gru_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed,
                                    const Tensor& gamma, const Tensor& beta, double eps, bool keep) {
+  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnGruSaved * H + 16;
   Tensor hs = at::empty({T, B, H}, h0.options());
   std::vector<Tensor> out{hs};
@@ -554,7 +669,7 @@ std::vector<Tensor> ln_gru_forward(const Tensor& x, const Tensor& h0, const Tens
     const scalar_t *gm = gamma.data_ptr<scalar_t>(), *bt = beta.data_ptr<scalar_t>();
     Tensor scratch = at::empty({B, W}, x.options());
     for (int64_t t = 0; t < T; ++t) {
-      Tensor rec = product_of(h, weight, packed).contiguous();  // h W^T
+      Tensor rec = product_of(h, sw).contiguous();  // h W^T
       Tensor saved = keep ? at::empty({B, W}, x.options()) : scratch;
       const scalar_t *xt = xc[t].data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>(), *q = rec.data_ptr<scalar_t>();
       scalar_t *ho = hs[t].data_ptr<scalar_t>(), *sv = saved.data_ptr<scalar_t>();
@@ -591,6 +706,7 @@ SIMD
 // da_z, da_n r], dq = LN'(du), dh_{t-1} = dL/dh_{t-1} + dh z + dq W.
 std::vector<Tensor> ln_gru_backward(const Tensor& grad_hs, const Tensor& hs, const Tensor& h0, const Tensor& weight_t,
                                     bool packed, at::TensorList saved, const Tensor& gamma, const Tensor& grad_q) {
+  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnGruSaved * H + 16;
   Tensor gh_in = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous();
   Tensor grad_x = at::empty({T, B, 3 * H}, grad_hs.options()), grad_h = gh_in[T - 1].clone();
@@ -636,7 +752,7 @@ SIMD
         }
         normalise_backward(q_hat, e, 3 * H, rstd);
       });
-      grad_h = product(grad_q[t], carried, weight_t, packed);
+      grad_h = product(grad_q[t], carried, sw);
     }
   });
   return {grad_x, grad_h, dgamma.sum(0), dbeta.sum(0)};
@@ -703,6 +819,7 @@ SIMD
 // h_t = f h_{t-1} + q g.
 std::vector<Tensor> janet_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed, double beta,
                                   bool keep) {
+  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
   Tensor hs = at::empty({T, B, H}, h0.options());
   std::vector<Tensor> out{hs};
@@ -710,7 +827,7 @@ std::vector<Tensor> janet_forward(const Tensor& x, const Tensor& h0, const Tenso
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "janet_forward", [&] {
     Tensor scratch = at::empty({B, 3 * H}, x.options());
     for (int64_t t = 0; t < T; ++t) {
-      Tensor pre = product(h, x[t], weight, packed).contiguous();
+      Tensor pre = product(h, x[t], sw).contiguous();
       Tensor saved = keep ? at::empty({B, 3 * H}, x.options()) : scratch;
       Tensor h_t = hs[t];
       const scalar_t *a = pre.data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>();
@@ -738,6 +855,7 @@ SIMD
 // ds = dh (h_{t-1} f (1 - f) - g q (1 - q)), dc~ = dh q (1 - g^2), dh_{t-1} += dh f + dpre W.
 std::vector<Tensor> janet_backward(const Tensor& grad_hs, const Tensor& hs, const Tensor& h0, const Tensor& weight_t,
                                    bool packed, at::TensorList saved) {
+  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
   Tensor gin = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous();
   Tensor grad_pre = at::empty({T, B, 2 * H}, grad_hs.options()), grad_h = gin[T - 1].clone();
@@ -761,7 +879,7 @@ SIMD
           cr[r + j] = pp[r + j] + dh * f;
         }
       });
-      grad_h = product(grad_pre[t], carried, weight_t, packed);
+      grad_h = product(grad_pre[t], carried, sw);
     }
   });
   return {grad_pre, grad_h};
@@ -772,13 +890,14 @@ SIMD
 // z_t = x_t + h_{t-1} W^T, h_t = sign(z) relu(|z| + bias).
 std::vector<Tensor> modrelu_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed,
                                     const Tensor& bias) {
+  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
   Tensor hs = at::empty({T, B, H}, h0.options()), zs = at::empty({T, B, H}, h0.options());
   Tensor h = h0.contiguous(), bc = bias.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "modrelu_forward", [&] {
     const scalar_t* bb = bc.data_ptr<scalar_t>();
     for (int64_t t = 0; t < T; ++t) {
-      Tensor z = product(h, x[t], weight, packed).contiguous();
+      Tensor z = product(h, x[t], sw).contiguous();
       zs[t].copy_(z);
       Tensor h_t = hs[t];
       const scalar_t* zp = z.data_ptr<scalar_t>();
@@ -801,6 +920,7 @@ SIMD
 // dbias (H)]: with a = [|z| + bias > 0], dz = dh a sign(z)^2, dbias = sum dh a sign(z), dh_{t-1} += dz W.
 std::vector<Tensor> modrelu_backward(const Tensor& grad_hs, const Tensor& zs, const Tensor& weight_t, bool packed,
                                      const Tensor& bias) {
+  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
   Tensor gin = grad_hs.contiguous(), zc = zs.contiguous(), bc = bias.contiguous();
   Tensor grad_z = at::empty({T, B, H}, grad_hs.options()), grad_h = gin[T - 1].clone();
@@ -822,10 +942,15 @@ SIMD
           gb[k] += passed;
         }
       });
-      grad_h = product(grad_z[t], t > 0 ? gin[t - 1] : zero, weight_t, packed);
+      grad_h = product(grad_z[t], t > 0 ? gin[t - 1] : zero, sw);
     }
   });
   return {grad_z, grad_h, grad_bias.sum(0)};
+}
+
+// x (B, out) + h (B, in) weight^T, weight (out, in): a step's product as the kernels compute it (for tests).
+Tensor step_product(const Tensor& h, const Tensor& x, const Tensor& weight) {
+  return product(h, x, StepWeight(weight, false));
 }
 
 }  // namespace
@@ -858,6 +983,7 @@ TORCH_LIBRARY(rnnlab_kernels, m) {
   m.def("ln_gru_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor weight_t, bool packed, Tensor[] saved, "
         "Tensor gamma, Tensor(a!) grad_q) -> Tensor[]",
         TORCH_FN(ln_gru_backward));
+  m.def("step_product(Tensor h, Tensor x, Tensor weight) -> Tensor", TORCH_FN(step_product));
   m.def("indrnn_forward(Tensor x, Tensor h0, Tensor u) -> Tensor", TORCH_FN(indrnn_forward));
   m.def("indrnn_backward(Tensor grad_hs, Tensor hs, Tensor h0, Tensor u) -> Tensor[]", TORCH_FN(indrnn_backward));
   m.def("janet_forward(Tensor x, Tensor h0, Tensor weight, bool packed, float beta, bool keep) -> Tensor[]",

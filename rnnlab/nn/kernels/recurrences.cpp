@@ -1,10 +1,10 @@
 // Recurrences of rnnlab's cells, every step of a sequence in one call, forward and backward through time
 // (CPU, float32 and float64): the LSTM, the layer-normalised LSTM and GRU, the peephole LSTM, JANET and the
 // orthogonal RNN's modReLU recurrence, each step one matrix product (the kernels' own in float32 with AVX-512 where
-// the weight fits in cache, else ATen's, or oneDNN's with a packed weight) and one pass over the batch for every element-wise part of the step; the IndRNN, whose recurrence is element-wise,
-// in passes over the batch alone.  The passes split the batch's rows over torch's threads (built with OpenMP: without it,
-// at::parallel_for runs on one).  The equations are in rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden
-// features, LSTM gate order i, f, g, o.
+// the weight fits in cache, else ATen's, or oneDNN's with a packed weight) and one pass over the batch for every
+// element-wise part of the step; the IndRNN, whose recurrence is element-wise, in passes over the batch alone.  The
+// passes split the batch's rows over torch's threads (built with OpenMP: without it, at::parallel_for runs on one).
+// The equations are in rnnlab/nn/fused.py.  Shapes: T steps, B batch, H hidden features, LSTM gate order i, f, g, o.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>

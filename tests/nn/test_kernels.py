@@ -93,3 +93,34 @@ def test_a_step_product_is_the_library_product(threads, count, rows, inputs, out
     torch.testing.assert_close(got, torch.addmm(x, h, weight.t()), rtol=1e-5, atol=1e-5 * inputs ** 0.5)
     transposed = weight.t().contiguous().t()  # the backward's weight: a transposed view
     torch.testing.assert_close(torch.ops.rnnlab_kernels.step_product(h, x, transposed), got, rtol=0, atol=0)
+
+
+STACKED = {"num_layers": 2, "bidirectional": True}
+
+
+@needs_compiled_kernels()
+@pytest.mark.parametrize("cell, options", [(rnnlab.LSTMCell, {**STACKED, "zoneout": 0.2, "recurrent_dropout": 0.3}),
+                                           (rnnlab.LSTMCell, STACKED), (rnnlab.LayerNormLSTMCell, {})])
+def test_float32_sequences_run_in_blocks_of_rows_as_the_stepped_cell_does(threads, cell, options):
+    # B=32 rows of H=64 units in float32: the step products in panels where the CPU has AVX-512, and on two threads
+    # each runs every step of its 16 rows alone (forward and backward); against autograd through the cell's step.
+    # (One layer of the layer-norm LSTM: stacked, float32 rounding alone moves it by more, as in test_export.py.)
+    torch.manual_seed(0)
+    layer = rnnlab.Recurrent(cell, 7, 64, engine="unrolled", **options)
+    stepped = rnnlab.Recurrent(type("Stepped", (cell,), {"fused_steps": lambda self, *args, **kwargs: None}), 7, 64,
+                               engine="unrolled", **options)
+    stepped.load_state_dict(layer.state_dict())
+    x = torch.randn(9, 32, 7, requires_grad=True)
+    lengths = torch.randint(1, 10, (32,))
+    results = []
+    for module, count in ((layer, 2), (layer, 1), (stepped, 2)):
+        torch.set_num_threads(count)
+        torch.manual_seed(1)  # the same dropout masks and zoneout draws for each
+        out, (h_n, c_n) = module(x, lengths=lengths)
+        loss = out.sin().sum() + h_n.cos().sum() + c_n.square().sum()
+        results.append([out, h_n, c_n, *torch.autograd.grad(loss, [x, *module.parameters()])])
+    (two, one, expected) = results
+    assert all(torch.equal(a, b) for a, b in zip(two[:3], one[:3]))  # each row's arithmetic is the same either way
+    for got in (two, one):
+        for a, b in zip(got, expected):
+            assert (a - b).abs().max() <= 1e-5 * b.abs().max().clamp(min=1), (a - b).abs().max()

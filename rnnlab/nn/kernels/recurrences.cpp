@@ -20,6 +20,7 @@
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 // A loop to vectorise (a pragma that may stand inside the type-dispatching macro's argument).
@@ -52,6 +53,14 @@ constexpr int64_t kRowWork = 1024;
 inline int64_t rows_per_share(int64_t H) { return std::max<int64_t>(1, kRowWork / std::max<int64_t>(H, 1)); }
 template <typename Body> void over_rows(int64_t B, int64_t H, const Body& body) {
   at::parallel_for(0, B, rows_per_share(H), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) body(b);
+  });
+}
+
+// body(b) for every row b in [lo, hi), split over torch's threads as over_rows splits a batch (on this thread alone
+// inside a parallel region: a block of a sequence, whose thread runs all its rows).
+template <typename Body> void over_rows_of(int64_t lo, int64_t hi, int64_t H, const Body& body) {
+  at::parallel_for(lo, hi, rows_per_share(H), [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) body(b);
   });
 }
@@ -151,21 +160,28 @@ void panel_product(int64_t M, int64_t K, int64_t N, const float* a, int64_t lda,
   }
 }
 
-// [x +] h w^T through the panels, h's rows in blocks over torch's threads (each block's share of the work at least
-// kBlockWork multiply-adds).
+// c (M x N) = [x +] a (M x K) w^T through the panels, the rows in blocks over torch's threads (each block's share
+// of the work at least kBlockWork multiply-adds; on this thread alone inside a parallel region).
+void panel_product_rows(int64_t M, int64_t K, int64_t N, const float* a, int64_t lda, const float* panels,
+                        const float* x, int64_t ldx, float* c, int64_t ldc) {
+  const int64_t blocks = at::in_parallel_region()
+                             ? 1
+                             : std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), M * K * N / kBlockWork));
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t lo = k * M / blocks, hi = (k + 1) * M / blocks;
+      panel_product(hi - lo, K, N, a + lo * lda, lda, panels, x ? x + lo * ldx : nullptr, ldx, c + lo * ldc, ldc);
+    }
+  });
+}
+
+// [x +] h w^T through the panels.
 Tensor panel_product(const Tensor& h, const Tensor* x, const StepWeight& w) {
   const Tensor a = h.contiguous(), xc = x ? x->contiguous() : Tensor();
   const int64_t B = a.size(0), K = a.size(1), N = w.w.size(0);
   Tensor c = at::empty({B, N}, a.options());
-  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B * K * N / kBlockWork));
-  const float *ap = a.data_ptr<float>(), *pp = w.panels.data_ptr<float>(), *xp = x ? xc.data_ptr<float>() : nullptr;
-  float* cp = c.data_ptr<float>();
-  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end; ++k) {
-      const int64_t lo = k * B / blocks, hi = (k + 1) * B / blocks;
-      panel_product(hi - lo, K, N, ap + lo * K, K, pp, xp ? xp + lo * N : nullptr, N, cp + lo * N, N);
-    }
-  });
+  panel_product_rows(B, K, N, a.data_ptr<float>(), K, w.panels.data_ptr<float>(), x ? xc.data_ptr<float>() : nullptr,
+                     N, c.data_ptr<float>(), N);
   return c;
 }
 #endif
@@ -194,6 +210,40 @@ Tensor product_of(const Tensor& h, const StepWeight& w) {
                        .typed<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&, std::string_view,
                                      c10::List<std::optional<c10::Scalar>>, std::optional<std::string_view>)>();
   return op.call(h, w.w, std::nullopt, "none", c10::List<std::optional<c10::Scalar>>(), std::nullopt);
+}
+
+// c (n x out, leading dimension ldc) = [x (ldx) +] a (n x in, lda) w^T for n rows: product() on raw rows.
+template <typename T>
+void product_rows(int64_t n, const T* a, int64_t lda, const StepWeight& w, const T* x, int64_t ldx, T* c,
+                  int64_t ldc) {
+  const int64_t in = w.w.size(1), out = w.w.size(0);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (w.panels.defined()) return panel_product_rows(n, in, out, a, lda, w.panels.data_ptr<float>(), x, ldx, c, ldc);
+  }
+#endif
+  const auto options = w.w.options().dtype(c10::CppTypeToScalarType<T>::value).layout(at::kStrided);
+  const Tensor rows = at::from_blob(const_cast<T*>(a), {n, in}, {lda, 1}, options);
+  Tensor result = at::from_blob(c, {n, out}, {ldc, 1}, options);
+  result.copy_(x ? product(rows, at::from_blob(const_cast<T*>(x), {n, out}, {ldx, 1}, options), w) : product_of(rows, w));
+}
+
+// How many blocks of rows a whole sequence splits into, each block's every step (its product and its passes) run
+// by one thread alone, the blocks side by side with no hand-over between threads from step to step (the rows of a
+// batch never meet in a recurrence): one per thread where the products run in panels and each block's product
+// holds at least kBlockWork multiply-adds; else 1, and each step's product and passes split over the threads.
+inline int64_t sequence_blocks(int64_t B, const StepWeight& w) {
+  if (!w.panels.defined() || at::in_parallel_region()) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B * w.w.numel() / kBlockWork));
+}
+
+// body(lo, hi, block) for each of `blocks` contiguous blocks of B rows, on torch's threads; where 1, called as it is
+// (at::parallel_for would mark it as inside a parallel region, and its passes would then run on one thread).
+template <typename Body> void over_row_blocks(int64_t B, int64_t blocks, const Body& body) {
+  if (blocks == 1) return body(int64_t(0), B, int64_t(0));
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) body(k * B / blocks, (k + 1) * B / blocks, k);
+  });
 }
 
 // Zoneout's weights of the new values at step t: a (B, H) row of a (T', B, H) tensor whose first stride is 0
@@ -285,24 +335,38 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
-  Tensor h = h0.contiguous(), c = c0.contiguous();
+  for (int64_t t = 0; keep && t < T; ++t) out.push_back(at::empty({B, 6 * H}, x.options()));
+  const Tensor h_first = h0.contiguous(), c_first = c0.contiguous(), xc = x.contiguous();
+  const Tensor mask_c = mask ? mask->contiguous() : Tensor();
+  Tensor pres = at::empty({B, 4 * H}, x.options()), masked = at::empty({B, H}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
-    for (int64_t t = 0; t < T; ++t) {
-      Tensor pre = product(mask ? h * *mask : h, x[t], sw).contiguous();
-      Tensor saved = keep ? at::empty({B, 6 * H}, x.options()) : Tensor();
-      Tensor h_t = hs[t], c_t = cs[t];
-      const scalar_t *kh = keep_at<scalar_t>(keep_h, t), *kc = keep_at<scalar_t>(keep_c, t);
-      if (keep)
-        lstm_step<scalar_t, true>(B, H, pre.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
-                                  kh, kc, h_t.data_ptr<scalar_t>(), c_t.data_ptr<scalar_t>(),
-                                  saved.data_ptr<scalar_t>());
-      else
-        lstm_step<scalar_t, false>(B, H, pre.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
-                                   kh, kc, h_t.data_ptr<scalar_t>(), c_t.data_ptr<scalar_t>(), nullptr);
-      if (keep) out.push_back(saved);
-      h = h_t;
-      c = c_t;
-    }
+    const scalar_t *xp = xc.data_ptr<scalar_t>(), *h0p = h_first.data_ptr<scalar_t>(), *c0p = c_first.data_ptr<scalar_t>();
+    const scalar_t* mp = mask ? mask_c.data_ptr<scalar_t>() : nullptr;
+    scalar_t *hp = hs.data_ptr<scalar_t>(), *cp = cs.data_ptr<scalar_t>(), *pre = pres.data_ptr<scalar_t>();
+    scalar_t* masked_p = masked.data_ptr<scalar_t>();
+    over_row_blocks(B, sequence_blocks(B, sw), [&](int64_t lo, int64_t hi, int64_t) {
+      const int64_t n = hi - lo;
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* h_prev = (t > 0 ? hp + (t - 1) * B * H : h0p) + lo * H;
+        const scalar_t* c_prev = (t > 0 ? cp + (t - 1) * B * H : c0p) + lo * H;
+        const scalar_t* into_w = h_prev;  // h_{t-1}, times the dropout mask where there is one
+        if (mp) {
+          scalar_t* m = masked_p + lo * H;
+SIMD
+          for (int64_t k = 0; k < n * H; ++k) m[k] = h_prev[k] * mp[lo * H + k];
+          into_w = m;
+        }
+        product_rows<scalar_t>(n, into_w, H, sw, xp + (t * B + lo) * 4 * H, 4 * H, pre + lo * 4 * H, 4 * H);
+        const scalar_t *kh = keep_at<scalar_t>(keep_h, t), *kc = keep_at<scalar_t>(keep_c, t);
+        if (kh) kh += lo * H, kc += lo * H;
+        scalar_t *h_t = hp + (t * B + lo) * H, *c_t = cp + (t * B + lo) * H;
+        if (keep)
+          lstm_step<scalar_t, true>(n, H, pre + lo * 4 * H, h_prev, c_prev, kh, kc, h_t, c_t,
+                                    out[2 + t].data_ptr<scalar_t>() + lo * 6 * H);
+        else
+          lstm_step<scalar_t, false>(n, H, pre + lo * 4 * H, h_prev, c_prev, kh, kc, h_t, c_t, nullptr);
+      }
+    });
   });
   return out;
 }
@@ -314,34 +378,50 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, 
                                   const std::optional<Tensor>& keep_h, const std::optional<Tensor>& keep_c) {
   const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
-  Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous();
+  const Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous();
+  const Tensor mask_c = mask ? mask->contiguous() : Tensor();
   Tensor grad_pre = at::empty({T, B, 4 * H}, grad_hs.options());
-  Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
-  Tensor zero = at::zeros({B, H}, grad_hs.options());
+  // dh_t and dc_t, the total derivatives, in turns: step t reads one of each pair and writes the other
+  Tensor grad_h[2] = {gh_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
+  Tensor grad_c[2] = {gc_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
+  Tensor zero = at::zeros({B, H}, grad_hs.options()), carried = at::empty({B, H}, grad_hs.options());
+  Tensor through_w = at::empty({B, H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "lstm_backward", [&] {
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* s = saved[t].data_ptr<scalar_t>();
-      const scalar_t *kh = keep_at<scalar_t>(keep_h, t), *kc = keep_at<scalar_t>(keep_c, t);
-      const scalar_t* gh = grad_h.data_ptr<scalar_t>();
-      const scalar_t* gc = grad_c.data_ptr<scalar_t>();
-      const scalar_t* gh_prev = t > 0 ? gh_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
-      const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
-      Tensor dpre_t = grad_pre[t];
-      Tensor carried_h = at::empty({B, H}, grad_hs.options()), previous_c = at::empty({B, H}, grad_hs.options());
-      scalar_t *dpre = dpre_t.data_ptr<scalar_t>(), *ch = carried_h.data_ptr<scalar_t>(),
-               *pc = previous_c.data_ptr<scalar_t>();
-      if (kh)
-        lstm_step_back<scalar_t, true>(B, H, gh, gc, s, kh, kc, gh_prev, gc_prev, dpre, ch, pc);
-      else
-        lstm_step_back<scalar_t, false>(B, H, gh, gc, s, kh, kc, gh_prev, gc_prev, dpre, ch, pc);
-      // dh_{t-1} = carried + dpre W (times the dropout mask where h_{t-1} entered W through it)
-      const Tensor previous_h = mask ? at::addcmul(carried_h, product(dpre_t, zero, sw), *mask)
-                                     : product(dpre_t, carried_h, sw);
-      grad_h = previous_h;
-      grad_c = previous_c;
-    }
+    const scalar_t *gh_p = gh_in.data_ptr<scalar_t>(), *gc_p = gc_in.data_ptr<scalar_t>();
+    const scalar_t *zero_p = zero.data_ptr<scalar_t>(), *mp = mask ? mask_c.data_ptr<scalar_t>() : nullptr;
+    scalar_t *dpre_p = grad_pre.data_ptr<scalar_t>(), *carried_p = carried.data_ptr<scalar_t>();
+    scalar_t* through_p = through_w.data_ptr<scalar_t>();
+    scalar_t* dh_turns[2] = {grad_h[0].data_ptr<scalar_t>(), grad_h[1].data_ptr<scalar_t>()};
+    scalar_t* dc_turns[2] = {grad_c[0].data_ptr<scalar_t>(), grad_c[1].data_ptr<scalar_t>()};
+    over_row_blocks(B, sequence_blocks(B, sw), [&](int64_t lo, int64_t hi, int64_t) {
+      const int64_t n = hi - lo, r = lo * H;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t turn = (T - 1 - t) % 2;  // which of each pair holds dh_t, dc_t
+        const scalar_t* s = saved[t].data_ptr<scalar_t>() + lo * 6 * H;
+        const scalar_t *kh = keep_at<scalar_t>(keep_h, t), *kc = keep_at<scalar_t>(keep_c, t);
+        if (kh) kh += r, kc += r;
+        const scalar_t* gh_prev = (t > 0 ? gh_p + (t - 1) * B * H : zero_p) + r;
+        const scalar_t* gc_prev = (t > 0 ? gc_p + (t - 1) * B * H : zero_p) + r;
+        scalar_t *dpre = dpre_p + (t * B + lo) * 4 * H, *ch = carried_p + r, *pc = dc_turns[1 - turn] + r;
+        const scalar_t *gh = dh_turns[turn] + r, *gc = dc_turns[turn] + r;
+        if (kh)
+          lstm_step_back<scalar_t, true>(n, H, gh, gc, s, kh, kc, gh_prev, gc_prev, dpre, ch, pc);
+        else
+          lstm_step_back<scalar_t, false>(n, H, gh, gc, s, kh, kc, gh_prev, gc_prev, dpre, ch, pc);
+        // dh_{t-1} = carried + dpre W (times the dropout mask where h_{t-1} entered W through it)
+        scalar_t* dh = dh_turns[1 - turn] + r;
+        if (mp) {
+          product_rows<scalar_t>(n, dpre, 4 * H, sw, nullptr, 0, through_p + r, H);
+SIMD
+          for (int64_t k = 0; k < n * H; ++k) dh[k] = ch[k] + through_p[r + k] * mp[r + k];
+        } else {
+          product_rows<scalar_t>(n, dpre, 4 * H, sw, ch, H, dh, H);
+        }
+      }
+    });
   });
-  return {grad_pre, grad_h, grad_c};
+  const int64_t last = T % 2;  // the turn that holds dh_0, dc_0
+  return {grad_pre, grad_h[last], grad_c[last]};
 }
 
 // ---------------------------------------------------------------------------------------- layer-norm LSTM
@@ -391,48 +471,51 @@ std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Ten
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnSaved * H + 16;
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
-  Tensor h = h0.contiguous(), c = c0.contiguous(), xc = x.contiguous();
+  for (int64_t t = 0; keep && t < T; ++t) out.push_back(at::empty({B, W}, x.options()));
+  const Tensor h_first = h0.contiguous(), c_first = c0.contiguous(), xc = x.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ln_lstm_forward", [&] {
     const scalar_t *gi = gamma_ih.data_ptr<scalar_t>(), *gh = gamma_hh.data_ptr<scalar_t>();
     const scalar_t *bias_p = bias.data_ptr<scalar_t>();
     const scalar_t *gc = gamma_c.data_ptr<scalar_t>(), *bc = beta_c.data_ptr<scalar_t>();
-    Tensor scratch = at::empty({B, W}, x.options()), rows = at::empty({B, 4 * H}, x.options());
-    scalar_t* row_p = rows.data_ptr<scalar_t>();
-    for (int64_t t = 0; t < T; ++t) {
-      Tensor rec = product_of(h, sw).contiguous();  // h W^T
-      Tensor saved = keep ? at::empty({B, W}, x.options()) : scratch;
-      Tensor h_t = hs[t], c_t = cs[t];
-      const scalar_t *xt = xc[t].data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
-      scalar_t *r = rec.data_ptr<scalar_t>(), *ho = h_t.data_ptr<scalar_t>(), *co = c_t.data_ptr<scalar_t>();
-      scalar_t* sv = saved.data_ptr<scalar_t>();
-      over_rows(B, H, [&](int64_t b) {
-        scalar_t* s = sv + b * W;
-        scalar_t *gates = s, *r_hat = s + 4 * H, *x_hat = row_p + b * 4 * H, *cb = co + b * H;
-        scalar_t mean_x;
-        const scalar_t rstd_r = normalise(r + b * 4 * H, r_hat, 4 * H, eps_hh);
-        const scalar_t rstd_x = normalise(xt + b * 4 * H, x_hat, 4 * H, eps_ih, &mean_x);
+    Tensor scratch = at::empty({B, W}, x.options()), rows = at::empty({B, 4 * H}, x.options()),
+           recs = at::empty({B, 4 * H}, x.options());
+    scalar_t *row_p = rows.data_ptr<scalar_t>(), *r = recs.data_ptr<scalar_t>();
+    const scalar_t *xp = xc.data_ptr<scalar_t>(), *h0p = h_first.data_ptr<scalar_t>(), *c0p = c_first.data_ptr<scalar_t>();
+    scalar_t *hp = hs.data_ptr<scalar_t>(), *cp_all = cs.data_ptr<scalar_t>();
+    over_row_blocks(B, sequence_blocks(B, sw), [&](int64_t lo, int64_t hi, int64_t) {
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* h_prev = t > 0 ? hp + (t - 1) * B * H : h0p;
+        const scalar_t* cp = t > 0 ? cp_all + (t - 1) * B * H : c0p;
+        product_rows<scalar_t>(hi - lo, h_prev + lo * H, H, sw, nullptr, 0, r + lo * 4 * H, 4 * H);  // h W^T
+        const scalar_t* xt = xp + t * B * 4 * H;
+        scalar_t *ho = hp + t * B * H, *co = cp_all + t * B * H;
+        scalar_t* sv = (keep ? out[2 + t] : scratch).data_ptr<scalar_t>();
+        over_rows_of(lo, hi, H, [&](int64_t b) {
+          scalar_t* s = sv + b * W;
+          scalar_t *gates = s, *r_hat = s + 4 * H, *x_hat = row_p + b * 4 * H, *cb = co + b * H;
+          scalar_t mean_x;
+          const scalar_t rstd_r = normalise(r + b * 4 * H, r_hat, 4 * H, eps_hh);
+          const scalar_t rstd_x = normalise(xt + b * 4 * H, x_hat, 4 * H, eps_ih, &mean_x);
 SIMD
-        for (int64_t j = 0; j < 4 * H; ++j) {
-          const scalar_t k = (j >= 2 * H && j < 3 * H) ? scalar_t(2) : scalar_t(1);  // tanh(a) = 2 sigmoid(2a) - 1
-          gates[j] = k * sigmoid(k * (gi[j] * x_hat[j] + gh[j] * r_hat[j] + bias_p[j])) - (k - scalar_t(1));
-        }
+          for (int64_t j = 0; j < 4 * H; ++j) {
+            const scalar_t k = (j >= 2 * H && j < 3 * H) ? scalar_t(2) : scalar_t(1);  // tanh(a) = 2 sigmoid(2a) - 1
+            gates[j] = k * sigmoid(k * (gi[j] * x_hat[j] + gh[j] * r_hat[j] + bias_p[j])) - (k - scalar_t(1));
+          }
 SIMD
-        for (int64_t j = 0; j < H; ++j) cb[j] = gates[H + j] * cp[b * H + j] + gates[j] * gates[2 * H + j];
-        scalar_t mean_c;
-        scalar_t* c_hat = x_hat;  // x_hat is spent
-        const scalar_t rstd_c = normalise(cb, c_hat, H, eps_c, &mean_c);
+          for (int64_t j = 0; j < H; ++j) cb[j] = gates[H + j] * cp[b * H + j] + gates[j] * gates[2 * H + j];
+          scalar_t mean_c;
+          scalar_t* c_hat = x_hat;  // x_hat is spent
+          const scalar_t rstd_c = normalise(cb, c_hat, H, eps_c, &mean_c);
 SIMD
-        for (int64_t j = 0; j < H; ++j) ho[b * H + j] = gates[3 * H + j] * tanh_(gc[j] * c_hat[j] + bc[j]);
-        s[kLnSaved * H] = rstd_r;
-        s[kLnSaved * H + 1] = mean_c;
-        s[kLnSaved * H + 2] = rstd_c;
-        s[kLnSaved * H + 3] = mean_x;
-        s[kLnSaved * H + 4] = rstd_x;
-      });
-      if (keep) out.push_back(saved);
-      h = h_t;
-      c = c_t;
-    }
+          for (int64_t j = 0; j < H; ++j) ho[b * H + j] = gates[3 * H + j] * tanh_(gc[j] * c_hat[j] + bc[j]);
+          s[kLnSaved * H] = rstd_r;
+          s[kLnSaved * H + 1] = mean_c;
+          s[kLnSaved * H + 2] = rstd_c;
+          s[kLnSaved * H + 3] = mean_x;
+          s[kLnSaved * H + 4] = rstd_x;
+        });
+      }
+    });
   });
   return out;
 }
@@ -448,13 +531,15 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
                                      const Tensor& beta_c, const Tensor& grad_r) {
   const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnSaved * H + 16;
-  Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
-  Tensor xc = x.contiguous();
+  const Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
+  const Tensor xc = x.contiguous();
   Tensor grad_x = at::empty({T, B, 4 * H}, grad_hs.options());
-  Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
-  Tensor zero = at::zeros({B, H}, grad_hs.options());
-  // the affine parameters' gradients, summed per share of the rows, the shares summed once at the end
-  const int64_t shares = row_shares(B, H);
+  // dh_t and dc_t, the total derivatives, in turns: step t reads one of each pair and writes the other
+  Tensor grad_h[2] = {gh_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
+  Tensor grad_c[2] = {gc_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
+  // the affine parameters' gradients, summed per share of the rows (a block of a sequence is one share), the shares
+  // summed once at the end
+  const int64_t blocks = sequence_blocks(B, sw), shares = blocks > 1 ? blocks : row_shares(B, H);
   Tensor dgi = at::zeros({shares, 4 * H}, grad_hs.options()), dgh = at::zeros({shares, 4 * H}, grad_hs.options());
   Tensor dbias = at::zeros({shares, 4 * H}, grad_hs.options());
   Tensor dgc = at::zeros({shares, H}, grad_hs.options()), dbc = at::zeros({shares, H}, grad_hs.options());
@@ -468,83 +553,99 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
     scalar_t* dpre_p = dpres.data_ptr<scalar_t>();
     scalar_t *dgc_p = dgc.data_ptr<scalar_t>(), *dbc_p = dbc.data_ptr<scalar_t>(), *dn_p = dn_rows.data_ptr<scalar_t>();
     scalar_t *dgi_p = dgi.data_ptr<scalar_t>(), *dgh_p = dgh.data_ptr<scalar_t>(), *db_p = dbias.data_ptr<scalar_t>();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* cp = t > 0 ? csc[t - 1].data_ptr<scalar_t>() : c0c.data_ptr<scalar_t>();
-      const scalar_t *cc = csc[t].data_ptr<scalar_t>(), *xt = xc[t].data_ptr<scalar_t>();
-      const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gc = grad_c.data_ptr<scalar_t>();
-      const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
-      Tensor previous_c = at::empty({B, H}, grad_hs.options());
-      scalar_t* pc = previous_c.data_ptr<scalar_t>();
-      scalar_t *dx = grad_x[t].data_ptr<scalar_t>(), *dr = grad_r[t].data_ptr<scalar_t>();
-      const scalar_t* sv = saved[t].data_ptr<scalar_t>();
-      over_shares(B, shares, [&](int64_t b, int64_t share) {
-        const scalar_t* s = sv + b * W;
-        const scalar_t *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *r_hat = s + 4 * H;
-        const scalar_t rstd_r = s[kLnSaved * H], mean_c = s[kLnSaved * H + 1], rstd_c = s[kLnSaved * H + 2];
-        const scalar_t mean_x = s[kLnSaved * H + 3], rstd_x = s[kLnSaved * H + 4];
-        const int64_t r = b * H;
-        const scalar_t* c = cc + r;
-        scalar_t *c_hat = c_hat_p + r, *u = u_p + r;
+    const scalar_t *gh_p = gh_in.data_ptr<scalar_t>(), *gc_p = gc_in.data_ptr<scalar_t>();
+    const scalar_t *cs_p = csc.data_ptr<scalar_t>(), *c0_p = c0c.data_ptr<scalar_t>(), *x_p = xc.data_ptr<scalar_t>();
+    scalar_t *dx_p = grad_x.data_ptr<scalar_t>(), *dr_p = grad_r.data_ptr<scalar_t>();
+    scalar_t* dh_turns[2] = {grad_h[0].data_ptr<scalar_t>(), grad_h[1].data_ptr<scalar_t>()};
+    scalar_t* dc_turns[2] = {grad_c[0].data_ptr<scalar_t>(), grad_c[1].data_ptr<scalar_t>()};
+    over_row_blocks(B, blocks, [&](int64_t lo, int64_t hi, int64_t block) {
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t turn = (T - 1 - t) % 2;  // which of each pair holds dh_t, dc_t
+        const scalar_t* cp = t > 0 ? cs_p + (t - 1) * B * H : c0_p;
+        const scalar_t *cc = cs_p + t * B * H, *xt = x_p + t * B * 4 * H;
+        const scalar_t *gh = dh_turns[turn], *gc = dc_turns[turn];
+        const scalar_t* gc_prev = t > 0 ? gc_p + (t - 1) * B * H : nullptr;
+        scalar_t* pc = dc_turns[1 - turn];
+        scalar_t *dx = dx_p + t * B * 4 * H, *dr = dr_p + t * B * 4 * H;
+        const scalar_t* sv = saved[t].data_ptr<scalar_t>();
+        const auto row = [&](int64_t b, int64_t share) {
+          const scalar_t* s = sv + b * W;
+          const scalar_t *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *r_hat = s + 4 * H;
+          const scalar_t rstd_r = s[kLnSaved * H], mean_c = s[kLnSaved * H + 1], rstd_c = s[kLnSaved * H + 2];
+          const scalar_t mean_x = s[kLnSaved * H + 3], rstd_x = s[kLnSaved * H + 4];
+          const int64_t r = b * H;
+          const scalar_t* c = cc + r;
+          scalar_t *c_hat = c_hat_p + r, *u = u_p + r;
 SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          c_hat[j] = (c[j] - mean_c) * rstd_c;
-          u[j] = tanh_(gam_c[j] * c_hat[j] + bet_c[j]);
-        }
-        scalar_t *dpre = dpre_p + b * 4 * H, *dxb = dx + b * 4 * H, *drb = dr + b * 4 * H;
-        scalar_t *dgcb = dgc_p + share * H, *dbcb = dbc_p + share * H;
-        // h = o tanh(n), n = gamma_c c_hat + beta_c: dn, then dc_hat = dn gamma_c into dn
-        scalar_t* dn = dn_p + r;
+          for (int64_t j = 0; j < H; ++j) {
+            c_hat[j] = (c[j] - mean_c) * rstd_c;
+            u[j] = tanh_(gam_c[j] * c_hat[j] + bet_c[j]);
+          }
+          scalar_t *dpre = dpre_p + b * 4 * H, *dxb = dx + b * 4 * H, *drb = dr + b * 4 * H;
+          scalar_t *dgcb = dgc_p + share * H, *dbcb = dbc_p + share * H;
+          // h = o tanh(n), n = gamma_c c_hat + beta_c: dn, then dc_hat = dn gamma_c into dn
+          scalar_t* dn = dn_p + r;
 SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          const scalar_t d = gh[r + j] * o[j] * (scalar_t(1) - u[j] * u[j]);
-          dgcb[j] += d * c_hat[j];
-          dbcb[j] += d;
-          dn[j] = d * gam_c[j];
-        }
-        normalise_backward(c_hat, dn, H, rstd_c);  // dn now holds dc from h_t
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t d = gh[r + j] * o[j] * (scalar_t(1) - u[j] * u[j]);
+            dgcb[j] += d * c_hat[j];
+            dbcb[j] += d;
+            dn[j] = d * gam_c[j];
+          }
+          normalise_backward(c_hat, dn, H, rstd_c);  // dn now holds dc from h_t
 SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          const scalar_t dc = gc[r + j] + dn[j];
-          dpre[j] = dc * g[j] * i[j] * (scalar_t(1) - i[j]);
-          dpre[H + j] = dc * cp[r + j] * f[j] * (scalar_t(1) - f[j]);
-          dpre[2 * H + j] = dc * i[j] * (scalar_t(1) - g[j] * g[j]);
-          dpre[3 * H + j] = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
-          pc[r + j] = gc_prev[r + j] + dc * f[j];
-        }
-        // dr = LN_hh'(dpre) and dx = LN_ih'(dpre): their sums ride along with the affine parameters' gradients,
-        // then one pass writes both
-        const scalar_t* xb = xt + b * 4 * H;
-        scalar_t *dgib = dgi_p + share * 4 * H, *dghb = dgh_p + share * 4 * H, *dbb = db_p + share * 4 * H;
-        scalar_t sum_r = 0, dot_r = 0, sum_x = 0, dot_x = 0;
-        _Pragma("omp simd reduction(+ : sum_r, dot_r, sum_x, dot_x)")
-        for (int64_t j = 0; j < 4 * H; ++j) {
-          const scalar_t d = dpre[j], x_hat = (xb[j] - mean_x) * rstd_x;
-          dgib[j] += d * x_hat;
-          dghb[j] += d * r_hat[j];
-          dbb[j] += d;
-          const scalar_t e_r = d * gam_h[j], e_x = d * gam_i[j];
-          sum_r += e_r;
-          dot_r += e_r * r_hat[j];
-          sum_x += e_x;
-          dot_x += e_x * x_hat;
-        }
-        const scalar_t n = scalar_t(4 * H);
-        sum_r /= n;
-        dot_r /= n;
-        sum_x /= n;
-        dot_x /= n;
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t dc = gc[r + j] + dn[j];
+            dpre[j] = dc * g[j] * i[j] * (scalar_t(1) - i[j]);
+            dpre[H + j] = dc * cp[r + j] * f[j] * (scalar_t(1) - f[j]);
+            dpre[2 * H + j] = dc * i[j] * (scalar_t(1) - g[j] * g[j]);
+            dpre[3 * H + j] = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
+            pc[r + j] = (gc_prev ? gc_prev[r + j] : scalar_t(0)) + dc * f[j];
+          }
+          // dr = LN_hh'(dpre) and dx = LN_ih'(dpre): their sums ride along with the affine parameters' gradients,
+          // then one pass writes both
+          const scalar_t* xb = xt + b * 4 * H;
+          scalar_t *dgib = dgi_p + share * 4 * H, *dghb = dgh_p + share * 4 * H, *dbb = db_p + share * 4 * H;
+          scalar_t sum_r = 0, dot_r = 0, sum_x = 0, dot_x = 0;
+          _Pragma("omp simd reduction(+ : sum_r, dot_r, sum_x, dot_x)")
+          for (int64_t j = 0; j < 4 * H; ++j) {
+            const scalar_t d = dpre[j], x_hat = (xb[j] - mean_x) * rstd_x;
+            dgib[j] += d * x_hat;
+            dghb[j] += d * r_hat[j];
+            dbb[j] += d;
+            const scalar_t e_r = d * gam_h[j], e_x = d * gam_i[j];
+            sum_r += e_r;
+            dot_r += e_r * r_hat[j];
+            sum_x += e_x;
+            dot_x += e_x * x_hat;
+          }
+          const scalar_t n = scalar_t(4 * H);
+          sum_r /= n;
+          dot_r /= n;
+          sum_x /= n;
+          dot_x /= n;
 SIMD
-        for (int64_t j = 0; j < 4 * H; ++j) {
-          const scalar_t d = dpre[j], x_hat = (xb[j] - mean_x) * rstd_x;
-          drb[j] = rstd_r * (d * gam_h[j] - sum_r - r_hat[j] * dot_r);
-          dxb[j] = rstd_x * (d * gam_i[j] - sum_x - x_hat * dot_x);
-        }
-      });
-      grad_h = product(grad_r[t], t > 0 ? gh_in[t - 1] : zero, sw);
-      grad_c = previous_c;
-    }
+          for (int64_t j = 0; j < 4 * H; ++j) {
+            const scalar_t d = dpre[j], x_hat = (xb[j] - mean_x) * rstd_x;
+            drb[j] = rstd_r * (d * gam_h[j] - sum_r - r_hat[j] * dot_r);
+            dxb[j] = rstd_x * (d * gam_i[j] - sum_x - x_hat * dot_x);
+          }
+        };
+        if (blocks > 1)
+          for (int64_t b = lo; b < hi; ++b) row(b, block);
+        else
+          over_shares(B, shares, row);
+        // dh_{t-1} = dL/dh_{t-1} + dr W
+        const scalar_t* partial = t > 0 ? gh_p + (t - 1) * B * H : nullptr;
+        if (partial)
+          product_rows<scalar_t>(hi - lo, dr + lo * 4 * H, 4 * H, sw, partial + lo * H, H, dh_turns[1 - turn] + lo * H, H);
+        else
+          product_rows<scalar_t>(hi - lo, dr + lo * 4 * H, 4 * H, sw, nullptr, 0, dh_turns[1 - turn] + lo * H, H);
+      }
+    });
   });
-  return {grad_x, grad_h, grad_c, dgi.sum(0), dgh.sum(0), dbias.sum(0), dgc.sum(0), dbc.sum(0)};
+  const int64_t last = T % 2;  // the turn that holds dh_0, dc_0
+  return {grad_x, grad_h[last], grad_c[last], dgi.sum(0), dgh.sum(0), dbias.sum(0), dgc.sum(0), dbc.sum(0)};
 }
 
 // ---------------------------------------------------------------------------------------------- peephole LSTM

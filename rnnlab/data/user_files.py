@@ -150,8 +150,8 @@ def _array(path: Path, archive: zipfile.ZipFile, member: str, name: str) -> np.n
         return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
     except DataError:
         raise
-    except READ_ERRORS as error:
-        raise DataError(f"{where} cannot be read ({error})") from None
+    except READ_ERRORS as error:  # in one line: some of numpy's messages run over several
+        raise DataError(f"{where} cannot be read ({' '.join(str(error).split())})") from None
     except tokenize.TokenError as error:  # numpy's header parser, on an unclosed header such as "{"
         raise DataError(f"{where} cannot be read (its .npy header cannot be parsed: {error.args[0]})") from None
 

@@ -553,6 +553,10 @@ def damaged_member(compression: int, start: int) -> bytes:
      r"array 'x' \(2, 3\) has values beyond float32's range \(±3\.4e\+38\); scale them \(first in sequence 0\)$"),
     (zip_of({"x.npy": npy(np.array([Tripwire()], dtype=object)), "y.npy": TWO_LABELS}),
      r"array 'x' cannot be read \(Object arrays are not loaded"),
+    (zip_of({"x.npy": b"\x93NUMPY\x01\x00" + (20_000).to_bytes(2, "little") + b"{" + b" " * 19_999,
+             "y.npy": TWO_LABELS}),  # numpy's refusal of a long header is three lines of text
+     r"array 'x' cannot be read \(Header info length \(20000\) is large and may not be safe to load securely\. "
+     r"To allow loading"),
 ])
 def test_archives_that_once_escaped_as_other_errors_are_refused_in_one_line(tmp_path, content, problem):
     path = tmp_path / "odd.npz"

@@ -100,10 +100,12 @@ STACKED = {"num_layers": 2, "bidirectional": True}
 
 @needs_compiled_kernels()
 @pytest.mark.parametrize("cell, options", [(rnnlab.LSTMCell, {**STACKED, "zoneout": 0.2, "recurrent_dropout": 0.3}),
-                                           (rnnlab.LSTMCell, STACKED), (rnnlab.LayerNormLSTMCell, {})])
+                                           (rnnlab.LSTMCell, STACKED), (rnnlab.PeepholeLSTMCell, STACKED),
+                                           (rnnlab.LayerNormGRUCell, STACKED), (rnnlab.LayerNormLSTMCell, {})])
 def test_float32_sequences_run_in_blocks_of_rows_as_the_stepped_cell_does(threads, cell, options):
     # B=32 rows of H=64 units in float32: the step products in panels where the CPU has AVX-512, and on two threads
-    # each runs every step of its 16 rows alone (forward and backward); against autograd through the cell's step.
+    # each runs every step of its 16 rows alone (forward and backward); against autograd through the cell's step,
+    # and the same outputs on one thread and on two.
     # (One layer of the layer-norm LSTM: stacked, float32 rounding alone moves it by more, as in test_export.py.)
     torch.manual_seed(0)
     layer = rnnlab.Recurrent(cell, 7, 64, engine="unrolled", **options)
@@ -116,11 +118,13 @@ def test_float32_sequences_run_in_blocks_of_rows_as_the_stepped_cell_does(thread
     for module, count in ((layer, 2), (layer, 1), (stepped, 2)):
         torch.set_num_threads(count)
         torch.manual_seed(1)  # the same dropout masks and zoneout draws for each
-        out, (h_n, c_n) = module(x, lengths=lengths)
-        loss = out.sin().sum() + h_n.cos().sum() + c_n.square().sum()
-        results.append([out, h_n, c_n, *torch.autograd.grad(loss, [x, *module.parameters()])])
+        out, state = module(x, lengths=lengths)
+        h_n, *c_n = state if isinstance(state, tuple) else (state,)
+        loss = out.sin().sum() + h_n.cos().sum() + sum(c.square().sum() for c in c_n)
+        results.append([out, h_n, *c_n, *torch.autograd.grad(loss, [x, *module.parameters()])])
     (two, one, expected) = results
-    assert all(torch.equal(a, b) for a, b in zip(two[:3], one[:3]))  # each row's arithmetic is the same either way
+    outputs = 2 + len(layer.state_sizes) - 1
+    assert all(torch.equal(a, b) for a, b in zip(two[:outputs], one[:outputs]))  # each row's arithmetic is the same
     for got in (two, one):
         for a, b in zip(got, expected):
             assert (a - b).abs().max() <= 1e-5 * b.abs().max().clamp(min=1), (a - b).abs().max()

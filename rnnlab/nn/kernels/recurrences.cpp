@@ -636,11 +636,8 @@ SIMD
         else
           over_shares(B, shares, row);
         // dh_{t-1} = dL/dh_{t-1} + dr W
-        const scalar_t* partial = t > 0 ? gh_p + (t - 1) * B * H : nullptr;
-        if (partial)
-          product_rows<scalar_t>(hi - lo, dr + lo * 4 * H, 4 * H, sw, partial + lo * H, H, dh_turns[1 - turn] + lo * H, H);
-        else
-          product_rows<scalar_t>(hi - lo, dr + lo * 4 * H, 4 * H, sw, nullptr, 0, dh_turns[1 - turn] + lo * H, H);
+        const scalar_t* partial = t > 0 ? gh_p + (t - 1) * B * H + lo * H : nullptr;
+        product_rows<scalar_t>(hi - lo, dr + lo * 4 * H, 4 * H, sw, partial, H, dh_turns[1 - turn] + lo * H, H);
       }
     });
   });
@@ -660,38 +657,42 @@ std::vector<Tensor> peephole_forward(const Tensor& x, const Tensor& h0, const Te
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
-  Tensor h = h0.contiguous(), c = c0.contiguous(), xc = x.contiguous();
+  for (int64_t t = 0; keep && t < T; ++t) out.push_back(at::empty({B, 5 * H}, x.options()));
+  const Tensor h_first = h0.contiguous(), c_first = c0.contiguous(), xc = x.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "peephole_forward", [&] {
     const scalar_t *pi = w_ci.data_ptr<scalar_t>(), *pf = w_cf.data_ptr<scalar_t>(), *po = w_co.data_ptr<scalar_t>();
-    Tensor scratch = at::empty({B, 5 * H}, x.options());
-    for (int64_t t = 0; t < T; ++t) {
-      Tensor pre = product(h, xc[t], sw).contiguous();
-      Tensor saved = keep ? at::empty({B, 5 * H}, x.options()) : scratch;
-      const scalar_t *a = pre.data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
-      scalar_t *ho = hs[t].data_ptr<scalar_t>(), *co = cs[t].data_ptr<scalar_t>(), *sv = saved.data_ptr<scalar_t>();
-      over_rows(B, H, [&](int64_t b) {
-        const scalar_t* ab = a + b * 4 * H;
-        scalar_t* s = sv + b * 5 * H;
-        const int64_t r = b * H;
+    Tensor scratch = at::empty({B, 5 * H}, x.options()), pres = at::empty({B, 4 * H}, x.options());
+    const scalar_t *xp = xc.data_ptr<scalar_t>(), *h0p = h_first.data_ptr<scalar_t>(), *c0p = c_first.data_ptr<scalar_t>();
+    scalar_t *hp = hs.data_ptr<scalar_t>(), *cp_all = cs.data_ptr<scalar_t>(), *a = pres.data_ptr<scalar_t>();
+    over_row_blocks(B, sequence_blocks(B, sw), [&](int64_t lo, int64_t hi, int64_t) {
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* h_prev = t > 0 ? hp + (t - 1) * B * H : h0p;
+        const scalar_t* cp = t > 0 ? cp_all + (t - 1) * B * H : c0p;
+        product_rows<scalar_t>(hi - lo, h_prev + lo * H, H, sw, xp + (t * B + lo) * 4 * H, 4 * H, a + lo * 4 * H,
+                               4 * H);
+        scalar_t *ho = hp + t * B * H, *co = cp_all + t * B * H;
+        scalar_t* sv = (keep ? out[2 + t] : scratch).data_ptr<scalar_t>();
+        over_rows_of(lo, hi, H, [&](int64_t b) {
+          const scalar_t* ab = a + b * 4 * H;
+          scalar_t* s = sv + b * 5 * H;
+          const int64_t r = b * H;
 SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          const scalar_t i = sigmoid(ab[j] + pi[j] * cp[r + j]), f = sigmoid(ab[H + j] + pf[j] * cp[r + j]);
-          const scalar_t g = tanh_(ab[2 * H + j]);
-          const scalar_t cn = f * cp[r + j] + i * g;
-          const scalar_t o = sigmoid(ab[3 * H + j] + po[j] * cn), u = tanh_(cn);
-          s[j] = i;
-          s[H + j] = f;
-          s[2 * H + j] = g;
-          s[3 * H + j] = o;
-          s[4 * H + j] = u;
-          co[r + j] = cn;
-          ho[r + j] = o * u;
-        }
-      });
-      if (keep) out.push_back(saved);
-      h = hs[t];
-      c = cs[t];
-    }
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t i = sigmoid(ab[j] + pi[j] * cp[r + j]), f = sigmoid(ab[H + j] + pf[j] * cp[r + j]);
+            const scalar_t g = tanh_(ab[2 * H + j]);
+            const scalar_t cn = f * cp[r + j] + i * g;
+            const scalar_t o = sigmoid(ab[3 * H + j] + po[j] * cn), u = tanh_(cn);
+            s[j] = i;
+            s[H + j] = f;
+            s[2 * H + j] = g;
+            s[3 * H + j] = o;
+            s[4 * H + j] = u;
+            co[r + j] = cn;
+            ho[r + j] = o * u;
+          }
+        });
+      }
+    });
   });
   return out;
 }
@@ -706,49 +707,64 @@ std::vector<Tensor> peephole_backward(const Tensor& grad_hs, const Tensor& grad_
                                       const Tensor& w_cf, const Tensor& w_co) {
   const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
-  Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
+  const Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
   Tensor grad_pre = at::empty({T, B, 4 * H}, grad_hs.options());
-  Tensor grad_h = gh_in[T - 1].clone(), grad_c = gc_in[T - 1].clone();
-  Tensor zero = at::zeros({B, H}, grad_hs.options());
-  const int64_t shares = row_shares(B, H);  // the peepholes' gradients, summed per share of the rows
+  // dh_t and dc_t, the total derivatives, in turns: step t reads one of each pair and writes the other
+  Tensor grad_h[2] = {gh_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
+  Tensor grad_c[2] = {gc_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
+  // the peepholes' gradients, summed per share of the rows (a block of a sequence is one share)
+  const int64_t blocks = sequence_blocks(B, sw), shares = blocks > 1 ? blocks : row_shares(B, H);
   Tensor dci = at::zeros({shares, H}, grad_hs.options()), dcf = at::zeros({shares, H}, grad_hs.options()),
          dco = at::zeros({shares, H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "peephole_backward", [&] {
     const scalar_t *pi = w_ci.data_ptr<scalar_t>(), *pf = w_cf.data_ptr<scalar_t>(), *po = w_co.data_ptr<scalar_t>();
     scalar_t *dci_p = dci.data_ptr<scalar_t>(), *dcf_p = dcf.data_ptr<scalar_t>(), *dco_p = dco.data_ptr<scalar_t>();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* cp = t > 0 ? csc[t - 1].data_ptr<scalar_t>() : c0c.data_ptr<scalar_t>();
-      const scalar_t *cn = csc[t].data_ptr<scalar_t>(), *sv = saved[t].data_ptr<scalar_t>();
-      const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *gc = grad_c.data_ptr<scalar_t>();
-      const scalar_t* gc_prev = t > 0 ? gc_in[t - 1].data_ptr<scalar_t>() : zero.data_ptr<scalar_t>();
-      Tensor previous_c = at::empty({B, H}, grad_hs.options());
-      scalar_t *pc = previous_c.data_ptr<scalar_t>(), *dpre = grad_pre[t].data_ptr<scalar_t>();
-      over_shares(B, shares, [&](int64_t b, int64_t share) {
-        const scalar_t *s = sv + b * 5 * H, *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *u = s + 4 * H;
-        scalar_t* d = dpre + b * 4 * H;
-        scalar_t *gci = dci_p + share * H, *gcf = dcf_p + share * H, *gco = dco_p + share * H;
-        const int64_t r = b * H;
+    const scalar_t *gh_p = gh_in.data_ptr<scalar_t>(), *gc_p = gc_in.data_ptr<scalar_t>();
+    const scalar_t *cs_p = csc.data_ptr<scalar_t>(), *c0_p = c0c.data_ptr<scalar_t>();
+    scalar_t* dpre_p = grad_pre.data_ptr<scalar_t>();
+    scalar_t* dh_turns[2] = {grad_h[0].data_ptr<scalar_t>(), grad_h[1].data_ptr<scalar_t>()};
+    scalar_t* dc_turns[2] = {grad_c[0].data_ptr<scalar_t>(), grad_c[1].data_ptr<scalar_t>()};
+    over_row_blocks(B, blocks, [&](int64_t lo, int64_t hi, int64_t block) {
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t turn = (T - 1 - t) % 2;  // which of each pair holds dh_t, dc_t
+        const scalar_t* cp = t > 0 ? cs_p + (t - 1) * B * H : c0_p;
+        const scalar_t *cn = cs_p + t * B * H, *sv = saved[t].data_ptr<scalar_t>();
+        const scalar_t *gh = dh_turns[turn], *gc = dc_turns[turn];
+        const scalar_t* gc_prev = t > 0 ? gc_p + (t - 1) * B * H : nullptr;
+        scalar_t *pc = dc_turns[1 - turn], *dpre = dpre_p + t * B * 4 * H;
+        const auto row = [&](int64_t b, int64_t share) {
+          const scalar_t *s = sv + b * 5 * H, *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *u = s + 4 * H;
+          scalar_t* d = dpre + b * 4 * H;
+          scalar_t *gci = dci_p + share * H, *gcf = dcf_p + share * H, *gco = dco_p + share * H;
+          const int64_t r = b * H;
 SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          const scalar_t d_o = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
-          const scalar_t dc = gc[r + j] + gh[r + j] * o[j] * (scalar_t(1) - u[j] * u[j]) + d_o * po[j];
-          const scalar_t d_i = dc * g[j] * i[j] * (scalar_t(1) - i[j]);
-          const scalar_t d_f = dc * cp[r + j] * f[j] * (scalar_t(1) - f[j]);
-          d[j] = d_i;
-          d[H + j] = d_f;
-          d[2 * H + j] = dc * i[j] * (scalar_t(1) - g[j] * g[j]);
-          d[3 * H + j] = d_o;
-          pc[r + j] = gc_prev[r + j] + dc * f[j] + d_i * pi[j] + d_f * pf[j];
-          gci[j] += d_i * cp[r + j];
-          gcf[j] += d_f * cp[r + j];
-          gco[j] += d_o * cn[r + j];
-        }
-      });
-      grad_h = product(grad_pre[t], t > 0 ? gh_in[t - 1] : zero, sw);
-      grad_c = previous_c;
-    }
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t d_o = gh[r + j] * u[j] * o[j] * (scalar_t(1) - o[j]);
+            const scalar_t dc = gc[r + j] + gh[r + j] * o[j] * (scalar_t(1) - u[j] * u[j]) + d_o * po[j];
+            const scalar_t d_i = dc * g[j] * i[j] * (scalar_t(1) - i[j]);
+            const scalar_t d_f = dc * cp[r + j] * f[j] * (scalar_t(1) - f[j]);
+            d[j] = d_i;
+            d[H + j] = d_f;
+            d[2 * H + j] = dc * i[j] * (scalar_t(1) - g[j] * g[j]);
+            d[3 * H + j] = d_o;
+            pc[r + j] = (gc_prev ? gc_prev[r + j] : scalar_t(0)) + dc * f[j] + d_i * pi[j] + d_f * pf[j];
+            gci[j] += d_i * cp[r + j];
+            gcf[j] += d_f * cp[r + j];
+            gco[j] += d_o * cn[r + j];
+          }
+        };
+        if (blocks > 1)
+          for (int64_t b = lo; b < hi; ++b) row(b, block);
+        else
+          over_shares(B, shares, row);
+        // dh_{t-1} = dL/dh_{t-1} + dpre W
+        const scalar_t* partial = t > 0 ? gh_p + (t - 1) * B * H + lo * H : nullptr;
+        product_rows<scalar_t>(hi - lo, dpre + lo * 4 * H, 4 * H, sw, partial, H, dh_turns[1 - turn] + lo * H, H);
+      }
+    });
   });
-  return {grad_pre, grad_h, grad_c, dci.sum(0), dcf.sum(0), dco.sum(0)};
+  const int64_t last = T % 2;  // the turn that holds dh_0, dc_0
+  return {grad_pre, grad_h[last], grad_c[last], dci.sum(0), dcf.sum(0), dco.sum(0)};
 }
 
 // ----------------------------------------------------------------------------------------- layer-norm GRU
@@ -765,37 +781,40 @@ std::vector<Tensor> ln_gru_forward(const Tensor& x, const Tensor& h0, const Tens
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnGruSaved * H + 16;
   Tensor hs = at::empty({T, B, H}, h0.options());
   std::vector<Tensor> out{hs};
-  Tensor h = h0.contiguous(), xc = x.contiguous();
+  for (int64_t t = 0; keep && t < T; ++t) out.push_back(at::empty({B, W}, x.options()));
+  const Tensor h_first = h0.contiguous(), xc = x.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ln_gru_forward", [&] {
     const scalar_t *gm = gamma.data_ptr<scalar_t>(), *bt = beta.data_ptr<scalar_t>();
-    Tensor scratch = at::empty({B, W}, x.options());
-    for (int64_t t = 0; t < T; ++t) {
-      Tensor rec = product_of(h, sw).contiguous();  // h W^T
-      Tensor saved = keep ? at::empty({B, W}, x.options()) : scratch;
-      const scalar_t *xt = xc[t].data_ptr<scalar_t>(), *hp = h.data_ptr<scalar_t>(), *q = rec.data_ptr<scalar_t>();
-      scalar_t *ho = hs[t].data_ptr<scalar_t>(), *sv = saved.data_ptr<scalar_t>();
-      over_rows(B, H, [&](int64_t b) {
-        scalar_t* s = sv + b * W;
-        scalar_t *q_hat = s + 4 * H;
-        const scalar_t* a = xt + b * 3 * H;
-        s[kLnGruSaved * H] = normalise(q + b * 3 * H, q_hat, 3 * H, eps);
-        const int64_t row = b * H;
+    Tensor scratch = at::empty({B, W}, x.options()), recs = at::empty({B, 3 * H}, x.options());
+    const scalar_t *xp = xc.data_ptr<scalar_t>(), *h0p = h_first.data_ptr<scalar_t>();
+    scalar_t *hs_p = hs.data_ptr<scalar_t>(), *q = recs.data_ptr<scalar_t>();
+    over_row_blocks(B, sequence_blocks(B, sw), [&](int64_t lo, int64_t hi, int64_t) {
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* hp = t > 0 ? hs_p + (t - 1) * B * H : h0p;
+        product_rows<scalar_t>(hi - lo, hp + lo * H, H, sw, nullptr, 0, q + lo * 3 * H, 3 * H);  // h W^T
+        const scalar_t* xt = xp + t * B * 3 * H;
+        scalar_t *ho = hs_p + t * B * H, *sv = (keep ? out[1 + t] : scratch).data_ptr<scalar_t>();
+        over_rows_of(lo, hi, H, [&](int64_t b) {
+          scalar_t* s = sv + b * W;
+          scalar_t *q_hat = s + 4 * H;
+          const scalar_t* a = xt + b * 3 * H;
+          s[kLnGruSaved * H] = normalise(q + b * 3 * H, q_hat, 3 * H, eps);
+          const int64_t row = b * H;
 SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          const scalar_t r = sigmoid(a[j] + gm[j] * q_hat[j] + bt[j]);
-          const scalar_t z = sigmoid(a[H + j] + gm[H + j] * q_hat[H + j] + bt[H + j]);
-          const scalar_t u_n = gm[2 * H + j] * q_hat[2 * H + j] + bt[2 * H + j];
-          const scalar_t n = tanh_(a[2 * H + j] + r * u_n);
-          s[j] = r;
-          s[H + j] = z;
-          s[2 * H + j] = n;
-          s[3 * H + j] = u_n;
-          ho[row + j] = n + z * (hp[row + j] - n);
-        }
-      });
-      if (keep) out.push_back(saved);
-      h = hs[t];
-    }
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t r = sigmoid(a[j] + gm[j] * q_hat[j] + bt[j]);
+            const scalar_t z = sigmoid(a[H + j] + gm[H + j] * q_hat[H + j] + bt[H + j]);
+            const scalar_t u_n = gm[2 * H + j] * q_hat[2 * H + j] + bt[2 * H + j];
+            const scalar_t n = tanh_(a[2 * H + j] + r * u_n);
+            s[j] = r;
+            s[H + j] = z;
+            s[2 * H + j] = n;
+            s[3 * H + j] = u_n;
+            ho[row + j] = n + z * (hp[row + j] - n);
+          }
+        });
+      }
+    });
   });
   return out;
 }
@@ -809,54 +828,65 @@ std::vector<Tensor> ln_gru_backward(const Tensor& grad_hs, const Tensor& hs, con
                                     bool packed, at::TensorList saved, const Tensor& gamma, const Tensor& grad_q) {
   const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnGruSaved * H + 16;
-  Tensor gh_in = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous();
-  Tensor grad_x = at::empty({T, B, 3 * H}, grad_hs.options()), grad_h = gh_in[T - 1].clone();
-  Tensor zero = at::zeros({B, H}, grad_hs.options());
-  const int64_t shares = row_shares(B, H);  // LN_hh's affine gradients, summed per share of the rows
+  const Tensor gh_in = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous();
+  Tensor grad_x = at::empty({T, B, 3 * H}, grad_hs.options());
+  // dh_t, the total derivative, in turns: step t reads one and writes the other
+  Tensor grad_h[2] = {gh_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
+  Tensor carried = at::empty({B, H}, grad_hs.options());  // dh z + the loss's partial by h_{t-1}
+  // LN_hh's affine gradients, summed per share of the rows (a block of a sequence is one share)
+  const int64_t blocks = sequence_blocks(B, sw), shares = blocks > 1 ? blocks : row_shares(B, H);
   Tensor dgamma = at::zeros({shares, 3 * H}, grad_hs.options()), dbeta = at::zeros({shares, 3 * H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "ln_gru_backward", [&] {
     const scalar_t* gm = gamma.data_ptr<scalar_t>();
     scalar_t *dg_p = dgamma.data_ptr<scalar_t>(), *db_p = dbeta.data_ptr<scalar_t>();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* hp = t > 0 ? hsc[t - 1].data_ptr<scalar_t>() : h0c.data_ptr<scalar_t>();
-      const scalar_t *gh = grad_h.data_ptr<scalar_t>(), *sv = saved[t].data_ptr<scalar_t>();
-      const Tensor partial = t > 0 ? gh_in[t - 1] : zero;
-      Tensor carried = at::empty({B, H}, grad_hs.options());  // dh z + the loss's partial by h_{t-1}
-      const scalar_t* pp = partial.data_ptr<scalar_t>();
-      scalar_t *cr = carried.data_ptr<scalar_t>(), *dx = grad_x[t].data_ptr<scalar_t>();
-      scalar_t* dq = grad_q[t].data_ptr<scalar_t>();
-      over_shares(B, shares, [&](int64_t b, int64_t share) {
-        const scalar_t *s = sv + b * W, *r = s, *z = s + H, *n = s + 2 * H, *u_n = s + 3 * H, *q_hat = s + 4 * H;
-        const scalar_t rstd = s[kLnGruSaved * H];
-        scalar_t *d = dx + b * 3 * H, *e = dq + b * 3 * H;  // e: du, then dq in place
-        scalar_t *dgb = dg_p + share * 3 * H, *dbb = db_p + share * 3 * H;
-        const int64_t row = b * H;
+    const scalar_t *gh_p = gh_in.data_ptr<scalar_t>(), *hs_p = hsc.data_ptr<scalar_t>(), *h0_p = h0c.data_ptr<scalar_t>();
+    scalar_t *dx_p = grad_x.data_ptr<scalar_t>(), *dq_p = grad_q.data_ptr<scalar_t>(), *cr = carried.data_ptr<scalar_t>();
+    scalar_t* dh_turns[2] = {grad_h[0].data_ptr<scalar_t>(), grad_h[1].data_ptr<scalar_t>()};
+    over_row_blocks(B, blocks, [&](int64_t lo, int64_t hi, int64_t block) {
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t turn = (T - 1 - t) % 2;  // which of the pair holds dh_t
+        const scalar_t* hp = t > 0 ? hs_p + (t - 1) * B * H : h0_p;
+        const scalar_t *gh = dh_turns[turn], *sv = saved[t].data_ptr<scalar_t>();
+        const scalar_t* pp = t > 0 ? gh_p + (t - 1) * B * H : nullptr;
+        scalar_t *dx = dx_p + t * B * 3 * H, *dq = dq_p + t * B * 3 * H;
+        const auto row_of = [&](int64_t b, int64_t share) {
+          const scalar_t *s = sv + b * W, *r = s, *z = s + H, *n = s + 2 * H, *u_n = s + 3 * H, *q_hat = s + 4 * H;
+          const scalar_t rstd = s[kLnGruSaved * H];
+          scalar_t *d = dx + b * 3 * H, *e = dq + b * 3 * H;  // e: du, then dq in place
+          scalar_t *dgb = dg_p + share * 3 * H, *dbb = db_p + share * 3 * H;
+          const int64_t row = b * H;
 SIMD
-        for (int64_t j = 0; j < H; ++j) {
-          const scalar_t dh = gh[row + j];
-          const scalar_t da_n = dh * (scalar_t(1) - z[j]) * (scalar_t(1) - n[j] * n[j]);
-          const scalar_t da_r = da_n * u_n[j] * r[j] * (scalar_t(1) - r[j]);
-          const scalar_t da_z = dh * (hp[row + j] - n[j]) * z[j] * (scalar_t(1) - z[j]);
-          d[j] = da_r;
-          d[H + j] = da_z;
-          d[2 * H + j] = da_n;
-          e[j] = da_r;
-          e[H + j] = da_z;
-          e[2 * H + j] = da_n * r[j];
-          cr[row + j] = pp[row + j] + dh * z[j];
-        }
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t dh = gh[row + j];
+            const scalar_t da_n = dh * (scalar_t(1) - z[j]) * (scalar_t(1) - n[j] * n[j]);
+            const scalar_t da_r = da_n * u_n[j] * r[j] * (scalar_t(1) - r[j]);
+            const scalar_t da_z = dh * (hp[row + j] - n[j]) * z[j] * (scalar_t(1) - z[j]);
+            d[j] = da_r;
+            d[H + j] = da_z;
+            d[2 * H + j] = da_n;
+            e[j] = da_r;
+            e[H + j] = da_z;
+            e[2 * H + j] = da_n * r[j];
+            cr[row + j] = (pp ? pp[row + j] : scalar_t(0)) + dh * z[j];
+          }
 SIMD
-        for (int64_t j = 0; j < 3 * H; ++j) {
-          dgb[j] += e[j] * q_hat[j];
-          dbb[j] += e[j];
-          e[j] *= gm[j];
-        }
-        normalise_backward(q_hat, e, 3 * H, rstd);
-      });
-      grad_h = product(grad_q[t], carried, sw);
-    }
+          for (int64_t j = 0; j < 3 * H; ++j) {
+            dgb[j] += e[j] * q_hat[j];
+            dbb[j] += e[j];
+            e[j] *= gm[j];
+          }
+          normalise_backward(q_hat, e, 3 * H, rstd);
+        };
+        if (blocks > 1)
+          for (int64_t b = lo; b < hi; ++b) row_of(b, block);
+        else
+          over_shares(B, shares, row_of);
+        // dh_{t-1} = carried + dq W
+        product_rows<scalar_t>(hi - lo, dq + lo * 3 * H, 3 * H, sw, cr + lo * H, H, dh_turns[1 - turn] + lo * H, H);
+      }
+    });
   });
-  return {grad_x, grad_h, dgamma.sum(0), dbeta.sum(0)};
+  return {grad_x, grad_h[T % 2], dgamma.sum(0), dbeta.sum(0)};
 }
 
 // ------------------------------------------------------------------------------------------------------ IndRNN

@@ -258,17 +258,18 @@ def _scaled_g(tensor: Tensor, dim: int = -1) -> Tensor:
 
 def _packs(weight: Tensor, batch: int) -> bool:
     """Whether ``h weight^T`` for ``h (B, in)``, ``weight (out, in)``, runs through oneDNN with the weight packed
-    once for the whole sequence: a float32 product on the CPU large enough to gain (``B * out * in >= 2**21``;
-    about twice as fast as ``torch.addmm`` at ``B=32, H=256``, slower at ``B=16, H=128``)."""
+    once for the whole sequence: a float32 product on the CPU large enough to gain (``B * out * in >= 2**21``)
+    that the compiled kernels do not multiply in panels of their own (:func:`_in_panels`)."""
     return (weight.dtype == torch.float32 and weight.device.type == "cpu" and torch.backends.mkldnn.is_available()
             and batch * weight.numel() >= 2 ** 21 and not _in_panels(weight))
 
 
 def _in_panels(weight: Tensor) -> bool:
     """Whether the compiled kernels multiply by ``weight`` in panels of their own (``recurrences.cpp``, a step's
-    product): float32, AVX-512, and at most 1 MiB, a size a core's cache keeps from step to step."""
-    return (weight.dtype == torch.float32 and torch.backends.cpu.get_cpu_capability() == "AVX512"
-            and weight.numel() * weight.element_size() <= 2 ** 20)
+    product): where they are built for AVX-512, a float32 weight of at most 1 MiB, which a core's cache keeps from
+    step to step."""
+    return (weight.dtype == torch.float32 and weight.numel() * weight.element_size() <= 2 ** 20
+            and torch.backends.cpu.get_cpu_capability() == "AVX512" and compiled_kernels() is not None)
 
 
 def _packed(weight: Tensor, batch: int) -> tuple[Tensor, bool]:

@@ -252,6 +252,20 @@ template <typename T> const T* keep_at(const std::optional<Tensor>& keep, int64_
   return keep ? keep->data_ptr<T>() + t * keep->stride(0) : nullptr;
 }
 
+// How many shares a pass that sums parameters' gradients keeps its sums in: one per block of a sequence run in
+// blocks, else over_shares's.
+inline int64_t gradient_shares(int64_t B, int64_t H, int64_t blocks) {
+  return blocks > 1 ? blocks : row_shares(B, H);
+}
+
+// row(b, share) for every row of a sequence's block [lo, hi): in a sequence run in blocks, the block is one share,
+// on its own thread; run whole (one block, lo = 0, hi = B), the rows in over_shares's shares over the threads.
+template <typename Row>
+void over_block_rows(int64_t lo, int64_t hi, int64_t block, int64_t blocks, int64_t shares, const Row& row) {
+  if (blocks == 1) return over_shares(hi, shares, row);
+  for (int64_t b = lo; b < hi; ++b) row(b, block);
+}
+
 // ----------------------------------------------------------------------------------------------------- LSTM
 // One step from pre (B, 4H): h_t and c_t into h_out, c_out; with Save, per unit what the backward needs:
 // [f, o (1 - u^2), g i (1 - i), c_{t-1} f (1 - f), i (1 - g^2), u o (1 - o)], each (B, H) in a (B, 6H) row.
@@ -539,7 +553,7 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
   Tensor grad_c[2] = {gc_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
   // the affine parameters' gradients, summed per share of the rows (a block of a sequence is one share), the shares
   // summed once at the end
-  const int64_t blocks = sequence_blocks(B, sw), shares = blocks > 1 ? blocks : row_shares(B, H);
+  const int64_t blocks = sequence_blocks(B, sw), shares = gradient_shares(B, H, blocks);
   Tensor dgi = at::zeros({shares, 4 * H}, grad_hs.options()), dgh = at::zeros({shares, 4 * H}, grad_hs.options());
   Tensor dbias = at::zeros({shares, 4 * H}, grad_hs.options());
   Tensor dgc = at::zeros({shares, H}, grad_hs.options()), dbc = at::zeros({shares, H}, grad_hs.options());
@@ -631,10 +645,7 @@ SIMD
             dxb[j] = rstd_x * (d * gam_i[j] - sum_x - x_hat * dot_x);
           }
         };
-        if (blocks > 1)
-          for (int64_t b = lo; b < hi; ++b) row(b, block);
-        else
-          over_shares(B, shares, row);
+        over_block_rows(lo, hi, block, blocks, shares, row);
         // dh_{t-1} = dL/dh_{t-1} + dr W
         const scalar_t* partial = t > 0 ? gh_p + (t - 1) * B * H + lo * H : nullptr;
         product_rows<scalar_t>(hi - lo, dr + lo * 4 * H, 4 * H, sw, partial, H, dh_turns[1 - turn] + lo * H, H);
@@ -713,7 +724,7 @@ std::vector<Tensor> peephole_backward(const Tensor& grad_hs, const Tensor& grad_
   Tensor grad_h[2] = {gh_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
   Tensor grad_c[2] = {gc_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
   // the peepholes' gradients, summed per share of the rows (a block of a sequence is one share)
-  const int64_t blocks = sequence_blocks(B, sw), shares = blocks > 1 ? blocks : row_shares(B, H);
+  const int64_t blocks = sequence_blocks(B, sw), shares = gradient_shares(B, H, blocks);
   Tensor dci = at::zeros({shares, H}, grad_hs.options()), dcf = at::zeros({shares, H}, grad_hs.options()),
          dco = at::zeros({shares, H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "peephole_backward", [&] {
@@ -753,10 +764,7 @@ SIMD
             gco[j] += d_o * cn[r + j];
           }
         };
-        if (blocks > 1)
-          for (int64_t b = lo; b < hi; ++b) row(b, block);
-        else
-          over_shares(B, shares, row);
+        over_block_rows(lo, hi, block, blocks, shares, row);
         // dh_{t-1} = dL/dh_{t-1} + dpre W
         const scalar_t* partial = t > 0 ? gh_p + (t - 1) * B * H + lo * H : nullptr;
         product_rows<scalar_t>(hi - lo, dpre + lo * 4 * H, 4 * H, sw, partial, H, dh_turns[1 - turn] + lo * H, H);
@@ -834,7 +842,7 @@ std::vector<Tensor> ln_gru_backward(const Tensor& grad_hs, const Tensor& hs, con
   Tensor grad_h[2] = {gh_in[T - 1].clone(), at::empty({B, H}, grad_hs.options())};
   Tensor carried = at::empty({B, H}, grad_hs.options());  // dh z + the loss's partial by h_{t-1}
   // LN_hh's affine gradients, summed per share of the rows (a block of a sequence is one share)
-  const int64_t blocks = sequence_blocks(B, sw), shares = blocks > 1 ? blocks : row_shares(B, H);
+  const int64_t blocks = sequence_blocks(B, sw), shares = gradient_shares(B, H, blocks);
   Tensor dgamma = at::zeros({shares, 3 * H}, grad_hs.options()), dbeta = at::zeros({shares, 3 * H}, grad_hs.options());
   AT_DISPATCH_FLOATING_TYPES(grad_hs.scalar_type(), "ln_gru_backward", [&] {
     const scalar_t* gm = gamma.data_ptr<scalar_t>();
@@ -877,10 +885,7 @@ SIMD
           }
           normalise_backward(q_hat, e, 3 * H, rstd);
         };
-        if (blocks > 1)
-          for (int64_t b = lo; b < hi; ++b) row_of(b, block);
-        else
-          over_shares(B, shares, row_of);
+        over_block_rows(lo, hi, block, blocks, shares, row_of);
         // dh_{t-1} = carried + dq W
         product_rows<scalar_t>(hi - lo, dq + lo * 3 * H, 3 * H, sw, cr + lo * H, H, dh_turns[1 - turn] + lo * H, H);
       }

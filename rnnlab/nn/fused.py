@@ -267,7 +267,7 @@ def _packs(weight: Tensor, batch: int) -> bool:
 def _in_panels(weight: Tensor) -> bool:
     """Whether the compiled kernels multiply by ``weight`` in panels of their own (``recurrences.cpp``, a step's
     product): where they are built for AVX-512, a float32 weight of at most 1 MiB, which a core's cache keeps from
-    step to step."""
+    step to step (over sequences of at least 64 rows times steps; shorter ones take ATen's product)."""
     return (weight.dtype == torch.float32 and weight.numel() * weight.element_size() <= 2 ** 20
             and torch.backends.cpu.get_cpu_capability() == "AVX512" and compiled_kernels() is not None)
 

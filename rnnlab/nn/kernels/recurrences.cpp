@@ -91,15 +91,18 @@ template <typename Body> void over_shares(int64_t B, int64_t shares, const Body&
 constexpr int64_t kPanel = 32;                       // columns of a panel: two 16-float registers
 constexpr int64_t kCachedWeight = int64_t(1) << 20;  // bytes of w that a core's cache keeps from step to step
 constexpr int64_t kBlockWork = int64_t(1) << 16;     // multiply-adds below which a block of rows is not worth a thread
+constexpr int64_t kPanelRows = 64;  // rows times steps below which laying out the panels costs more than it saves
 
-// A step's weight w (out, in), prepared once per sequence: as given (or oneDNN's packed form of it, packed: true),
-// and, where the panel product serves, w^T in panels: (ceil(out / 32), in, 32), zero past out.
+// A step's weight w (out, in), prepared once per sequence of `rows` rows times steps: as given (or oneDNN's packed
+// form of it, packed: true), and, where the panel product serves, w^T in panels: (ceil(out / 32), in, 32), zero past
+// out.
 struct StepWeight {
   Tensor w, panels;
   bool packed;
-  StepWeight(const Tensor& weight, bool packed_) : w(weight), packed(packed_) {
+  StepWeight(const Tensor& weight, bool packed_, int64_t rows) : w(weight), packed(packed_) {
 #if defined(__AVX512F__)
-    if (!packed && w.scalar_type() == at::kFloat && w.numel() * int64_t(sizeof(float)) <= kCachedWeight) {
+    if (!packed && w.scalar_type() == at::kFloat && w.numel() * int64_t(sizeof(float)) <= kCachedWeight &&
+        rows >= kPanelRows) {
       const int64_t out = w.size(0), in = w.size(1), count = (out + kPanel - 1) / kPanel;
       Tensor padded = at::zeros({in, count * kPanel}, w.options());
       padded.narrow(1, 0, out).copy_(w.t());
@@ -345,8 +348,8 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
                                  bool packed, const std::optional<Tensor>& mask,
                                  const std::optional<Tensor>& keep_h, const std::optional<Tensor>& keep_c,
                                  bool keep) {
-  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
+  const StepWeight sw(weight, packed, T * B);
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
   for (int64_t t = 0; keep && t < T; ++t) out.push_back(at::empty({B, 6 * H}, x.options()));
@@ -390,8 +393,8 @@ SIMD
 std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& weight_t,
                                   bool packed, at::TensorList saved, const std::optional<Tensor>& mask,
                                   const std::optional<Tensor>& keep_h, const std::optional<Tensor>& keep_c) {
-  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
+  const StepWeight sw(weight_t, packed, T * B);
   const Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous();
   const Tensor mask_c = mask ? mask->contiguous() : Tensor();
   Tensor grad_pre = at::empty({T, B, 4 * H}, grad_hs.options());
@@ -481,8 +484,8 @@ std::vector<Tensor> ln_lstm_forward(const Tensor& x, const Tensor& h0, const Ten
                                     bool packed, const Tensor& gamma_ih, const Tensor& gamma_hh, const Tensor& bias,
                                     const Tensor& gamma_c, const Tensor& beta_c, double eps_ih, double eps_hh,
                                     double eps_c, bool keep) {
-  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnSaved * H + 16;
+  const StepWeight sw(weight, packed, T * B);
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
   for (int64_t t = 0; keep && t < T; ++t) out.push_back(at::empty({B, W}, x.options()));
@@ -543,8 +546,8 @@ std::vector<Tensor> ln_lstm_backward(const Tensor& grad_hs, const Tensor& grad_c
                                      const Tensor& x, const Tensor& weight_t, bool packed, at::TensorList saved,
                                      const Tensor& gamma_ih, const Tensor& gamma_hh, const Tensor& gamma_c,
                                      const Tensor& beta_c, const Tensor& grad_r) {
-  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnSaved * H + 16;
+  const StepWeight sw(weight_t, packed, T * B);
   const Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
   const Tensor xc = x.contiguous();
   Tensor grad_x = at::empty({T, B, 4 * H}, grad_hs.options());
@@ -664,8 +667,8 @@ SIMD
 std::vector<Tensor> peephole_forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& weight,
                                      bool packed, const Tensor& w_ci, const Tensor& w_cf, const Tensor& w_co,
                                      bool keep) {
-  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
+  const StepWeight sw(weight, packed, T * B);
   Tensor hs = at::empty({T, B, H}, h0.options()), cs = at::empty({T, B, H}, c0.options());
   std::vector<Tensor> out{hs, cs};
   for (int64_t t = 0; keep && t < T; ++t) out.push_back(at::empty({B, 5 * H}, x.options()));
@@ -716,8 +719,8 @@ SIMD
 std::vector<Tensor> peephole_backward(const Tensor& grad_hs, const Tensor& grad_cs, const Tensor& cs, const Tensor& c0,
                                       const Tensor& weight_t, bool packed, at::TensorList saved, const Tensor& w_ci,
                                       const Tensor& w_cf, const Tensor& w_co) {
-  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
+  const StepWeight sw(weight_t, packed, T * B);
   const Tensor gh_in = grad_hs.contiguous(), gc_in = grad_cs.contiguous(), csc = cs.contiguous(), c0c = c0.contiguous();
   Tensor grad_pre = at::empty({T, B, 4 * H}, grad_hs.options());
   // dh_t and dc_t, the total derivatives, in turns: step t reads one of each pair and writes the other
@@ -785,8 +788,8 @@ constexpr int64_t kLnGruSaved = 7;
 // r = sigmoid(x_r + u_r), z = sigmoid(x_z + u_z), n = tanh(x_n + r u_n), h_t = (1 - z) n + z h_{t-1}.
 std::vector<Tensor> ln_gru_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed,
                                    const Tensor& gamma, const Tensor& beta, double eps, bool keep) {
-  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1), W = kLnGruSaved * H + 16;
+  const StepWeight sw(weight, packed, T * B);
   Tensor hs = at::empty({T, B, H}, h0.options());
   std::vector<Tensor> out{hs};
   for (int64_t t = 0; keep && t < T; ++t) out.push_back(at::empty({B, W}, x.options()));
@@ -834,8 +837,8 @@ SIMD
 // da_z, da_n r], dq = LN'(du), dh_{t-1} = dL/dh_{t-1} + dh z + dq W.
 std::vector<Tensor> ln_gru_backward(const Tensor& grad_hs, const Tensor& hs, const Tensor& h0, const Tensor& weight_t,
                                     bool packed, at::TensorList saved, const Tensor& gamma, const Tensor& grad_q) {
-  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2), W = kLnGruSaved * H + 16;
+  const StepWeight sw(weight_t, packed, T * B);
   const Tensor gh_in = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous();
   Tensor grad_x = at::empty({T, B, 3 * H}, grad_hs.options());
   // dh_t, the total derivative, in turns: step t reads one and writes the other
@@ -955,8 +958,8 @@ SIMD
 // h_t = f h_{t-1} + q g.
 std::vector<Tensor> janet_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed, double beta,
                                   bool keep) {
-  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
+  const StepWeight sw(weight, packed, T * B);
   Tensor hs = at::empty({T, B, H}, h0.options());
   std::vector<Tensor> out{hs};
   Tensor h = h0.contiguous();
@@ -991,8 +994,8 @@ SIMD
 // ds = dh (h_{t-1} f (1 - f) - g q (1 - q)), dc~ = dh q (1 - g^2), dh_{t-1} += dh f + dpre W.
 std::vector<Tensor> janet_backward(const Tensor& grad_hs, const Tensor& hs, const Tensor& h0, const Tensor& weight_t,
                                    bool packed, at::TensorList saved) {
-  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
+  const StepWeight sw(weight_t, packed, T * B);
   Tensor gin = grad_hs.contiguous(), hsc = hs.contiguous(), h0c = h0.contiguous();
   Tensor grad_pre = at::empty({T, B, 2 * H}, grad_hs.options()), grad_h = gin[T - 1].clone();
   Tensor zero = at::zeros({B, H}, grad_hs.options());
@@ -1026,8 +1029,8 @@ SIMD
 // z_t = x_t + h_{t-1} W^T, h_t = sign(z) relu(|z| + bias).
 std::vector<Tensor> modrelu_forward(const Tensor& x, const Tensor& h0, const Tensor& weight, bool packed,
                                     const Tensor& bias) {
-  const StepWeight sw(weight, packed);
   const int64_t T = x.size(0), B = x.size(1), H = h0.size(1);
+  const StepWeight sw(weight, packed, T * B);
   Tensor hs = at::empty({T, B, H}, h0.options()), zs = at::empty({T, B, H}, h0.options());
   Tensor h = h0.contiguous(), bc = bias.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "modrelu_forward", [&] {
@@ -1056,8 +1059,8 @@ SIMD
 // dbias (H)]: with a = [|z| + bias > 0], dz = dh a sign(z)^2, dbias = sum dh a sign(z), dh_{t-1} += dz W.
 std::vector<Tensor> modrelu_backward(const Tensor& grad_hs, const Tensor& zs, const Tensor& weight_t, bool packed,
                                      const Tensor& bias) {
-  const StepWeight sw(weight_t, packed);
   const int64_t T = grad_hs.size(0), B = grad_hs.size(1), H = grad_hs.size(2);
+  const StepWeight sw(weight_t, packed, T * B);
   Tensor gin = grad_hs.contiguous(), zc = zs.contiguous(), bc = bias.contiguous();
   Tensor grad_z = at::empty({T, B, H}, grad_hs.options()), grad_h = gin[T - 1].clone();
   Tensor grad_bias = at::zeros({B, H}, grad_hs.options());  // per row, summed once at the end
@@ -1086,7 +1089,7 @@ SIMD
 
 // x (B, out) + h (B, in) weight^T, weight (out, in): a step's product as the kernels compute it (for tests).
 Tensor step_product(const Tensor& h, const Tensor& x, const Tensor& weight) {
-  return product(h, x, StepWeight(weight, false));
+  return product(h, x, StepWeight(weight, false, kPanelRows));
 }
 
 }  // namespace

@@ -47,23 +47,19 @@ template <typename T> inline bool is_nan(T v) {
 template <typename T> inline T sigmoid(T a) { return T(1) / (T(1) + std::exp(-a)); }
 template <typename T> inline T tanh_(T a) { return T(2) / (T(1) + std::exp(T(-2) * a)) - T(1); }
 
-// body(b) for every row b of the batch, the rows split over torch's intra-op threads where each share holds at
-// least kRowWork units (each row H units; fewer, and a thread's start costs more than its share).
+// body(b) for every row b in [lo, hi), the rows split over torch's intra-op threads where each share holds at
+// least kRowWork units (each row H units; fewer, and a thread's start costs more than its share); on this thread
+// alone inside a parallel region (a block of a sequence, whose thread runs all its rows).
 constexpr int64_t kRowWork = 1024;
 inline int64_t rows_per_share(int64_t H) { return std::max<int64_t>(1, kRowWork / std::max<int64_t>(H, 1)); }
-template <typename Body> void over_rows(int64_t B, int64_t H, const Body& body) {
-  at::parallel_for(0, B, rows_per_share(H), [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) body(b);
-  });
-}
-
-// body(b) for every row b in [lo, hi), split over torch's threads as over_rows splits a batch (on this thread alone
-// inside a parallel region: a block of a sequence, whose thread runs all its rows).
 template <typename Body> void over_rows_of(int64_t lo, int64_t hi, int64_t H, const Body& body) {
   at::parallel_for(lo, hi, rows_per_share(H), [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) body(b);
   });
 }
+
+// body(b) for every row b of a batch of B, split as over_rows_of splits them.
+template <typename Body> void over_rows(int64_t B, int64_t H, const Body& body) { over_rows_of(0, B, H, body); }
 
 // The number of fixed shares over_shares splits B rows of H units into: one per thread, fewer where a share would
 // hold under kRowWork units.
@@ -111,6 +107,13 @@ struct StepWeight {
 #endif
   }
 };
+
+// How many blocks of rows, one per thread, a product of `work` multiply-adds splits into: as many as leave each
+// block at least kBlockWork; 1 inside a parallel region.
+inline int64_t thread_blocks(int64_t work) {
+  if (at::in_parallel_region()) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), work / kBlockWork));
+}
 
 #if defined(__AVX512F__)
 // c (R x cols) = [x +] a (R x K) p for R rows and one panel p (K x 32) of which the first cols <= 32 columns count:
@@ -167,9 +170,7 @@ void panel_product(int64_t M, int64_t K, int64_t N, const float* a, int64_t lda,
 // of the work at least kBlockWork multiply-adds; on this thread alone inside a parallel region).
 void panel_product_rows(int64_t M, int64_t K, int64_t N, const float* a, int64_t lda, const float* panels,
                         const float* x, int64_t ldx, float* c, int64_t ldc) {
-  const int64_t blocks = at::in_parallel_region()
-                             ? 1
-                             : std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), M * K * N / kBlockWork));
+  const int64_t blocks = thread_blocks(M * K * N);
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       const int64_t lo = k * M / blocks, hi = (k + 1) * M / blocks;
@@ -236,8 +237,7 @@ void product_rows(int64_t n, const T* a, int64_t lda, const StepWeight& w, const
 // batch never meet in a recurrence): one per thread where the products run in panels and each block's product
 // holds at least kBlockWork multiply-adds; else 1, and each step's product and passes split over the threads.
 inline int64_t sequence_blocks(int64_t B, const StepWeight& w) {
-  if (!w.panels.defined() || at::in_parallel_region()) return 1;
-  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B * w.w.numel() / kBlockWork));
+  return w.panels.defined() ? thread_blocks(B * w.w.numel()) : 1;
 }
 
 // body(lo, hi, block) for each of `blocks` contiguous blocks of B rows, on torch's threads; where 1, called as it is

@@ -36,6 +36,8 @@ KEPT_BUFFER_BYTES = 256 * 2**20
 KEPT_FREED_BYTES = 2**30
 """How much freed memory it then holds before handing any back to the system."""
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (glibc's malloc.h)
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+"""Whether this process allocates through glibc's malloc, whose thresholds :func:`keep_freed_buffers` sets."""
 
 
 def keep_freed_buffers() -> str:
@@ -50,7 +52,7 @@ def keep_freed_buffers() -> str:
     Returns:
         A line for a benchmark's header saying what was set (or that the allocator is not glibc's).
     """
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if not GLIBC:
         return "allocator: as the system has it (not glibc)"
     libc = ctypes.CDLL(None)
     kept = libc.mallopt(_M_MMAP_THRESHOLD, KEPT_BUFFER_BYTES) and libc.mallopt(_M_TRIM_THRESHOLD, KEPT_FREED_BYTES)

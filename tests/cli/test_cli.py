@@ -1,7 +1,6 @@
 """The rnnlab command: help at every level, and the layer benchmark wired to it."""
 
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from rnnlab import cli
 from rnnlab.bench import dropout as bench_dropout
 from rnnlab.bench import layers as bench
 from rnnlab.bench import seq2seq as bench_seq2seq
+from rnnlab.bench.timing import GLIBC
 
 TINY = bench.Size(T=3, B=2, I=3, H=4)
 
@@ -75,8 +75,7 @@ print(before, after)
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-                    reason="mallopt's thresholds are glibc's")
+@pytest.mark.skipif(not GLIBC, reason="mallopt's thresholds are glibc's")
 def test_benchmarks_keep_freed_buffers_for_reuse_where_glibc_would_map_them_fresh():
     """A 64 MiB buffer is a fresh mapping of its own by glibc's defaults, and comes from the heap, to be reused,
     once the benchmarks' setting ran (in a process of its own: the setting lasts for the process)."""
